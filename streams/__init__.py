@@ -1,0 +1,1 @@
+"""The Faust topology: topics, app, agents. Each agent decodes, calls the core, sends."""

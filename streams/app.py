@@ -1,0 +1,32 @@
+"""The Faust application, built from settings (never at import time)."""
+
+from __future__ import annotations
+
+import faust
+
+from streams import agents
+from toex_stream.settings import Settings
+
+APP_ID = "toex-stream"
+
+
+def build_app(settings: Settings) -> faust.App:
+    """The worker's app with every agent registered; nothing connects until it starts."""
+    app = faust.App(
+        APP_ID,
+        broker=settings.faust_broker_url,
+        # rocksdb keeps table state on disk beside a changelog; tables arrive with scoring.
+        store="rocksdb://",
+        datadir=str((settings.data_dir / "faust").resolve()),
+        autodiscover=False,
+        key_serializer="raw",
+        value_serializer="raw",
+        topic_replication_factor=1,
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+        web_bind=settings.web_bind,
+        web_port=settings.web_port,
+        web_host=settings.web_bind,
+    )
+    agents.register(app)
+    return app

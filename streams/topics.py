@@ -1,0 +1,27 @@
+"""Every topic toex-stream uses, declared once: partitions, retention, cleanup policy.
+
+The worker creates them explicitly at start (``ensure_topics``): the local
+broker has auto-creation off, and tables need co-partitioned changelogs.
+"""
+
+from toex_stream import contract
+from toex_stream.kafka_io import TopicSpec
+
+DAY_MS = 24 * 60 * 60 * 1000
+
+# Four partitions everywhere: enough for two workers per core on small
+# deployments, and equal counts keep any future join or table co-partitioned.
+PARTITIONS = 4
+
+REFERRALS = TopicSpec(contract.TOPIC_REFERRALS, PARTITIONS, retention_ms=365 * DAY_MS)
+ADVERTS = TopicSpec(contract.TOPIC_ADVERTS, PARTITIONS, retention_ms=365 * DAY_MS)
+INTEL = TopicSpec(contract.TOPIC_INTEL, PARTITIONS, retention_ms=365 * DAY_MS)
+# Compacted: the latest value per nominal_id is the force's current record; a null erases it.
+NOMINALS = TopicSpec(contract.TOPIC_NOMINALS, PARTITIONS, cleanup_policy="compact")
+FEEDBACK = TopicSpec(contract.TOPIC_FEEDBACK, PARTITIONS, retention_ms=365 * DAY_MS)
+OBSERVATIONS = TopicSpec(contract.TOPIC_OBSERVATIONS, PARTITIONS, retention_ms=90 * DAY_MS)
+ALERTS = TopicSpec(contract.TOPIC_ALERTS, PARTITIONS, retention_ms=365 * DAY_MS)
+# Dead letters wait for a person to look at them; keep them as long as the inputs.
+DEADLETTER = TopicSpec(contract.TOPIC_DEADLETTER, 1, retention_ms=365 * DAY_MS)
+
+ALL: list[TopicSpec] = [REFERRALS, ADVERTS, INTEL, NOMINALS, FEEDBACK, OBSERVATIONS, ALERTS, DEADLETTER]

@@ -1,0 +1,181 @@
+"""The ``toex-stream`` command line: the composition root for everything but the worker."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Literal
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.markup import escape
+
+from toex_stream import contract
+from toex_stream.errors import ToexError
+from toex_stream.settings import Settings, load_settings
+
+app = typer.Typer(
+    help="Event-streaming referral and alerting for policing organised exploitation.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+kafka_app = typer.Typer(help="A local single-node Apache Kafka (KRaft) for development and tests.", no_args_is_help=True)
+schemas_app = typer.Typer(help="The JSON Schemas of the event contract.", no_args_is_help=True)
+app.add_typer(kafka_app, name="kafka")
+app.add_typer(schemas_app, name="schemas")
+
+console = Console()
+err_console = Console(stderr=True)
+
+InputType = Literal["referral", "advert", "intel"]
+TYPE_TOPICS: dict[str, str] = {
+    "referral": contract.TOPIC_REFERRALS,
+    "advert": contract.TOPIC_ADVERTS,
+    "intel": contract.TOPIC_INTEL,
+}
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except ValidationError as exc:
+        raise ToexError(f"invalid settings: {exc}") from None
+
+
+# -- kafka ------------------------------------------------------------------------
+
+
+@kafka_app.command("up")
+def kafka_up() -> None:
+    """Fetch (once), format (once) and start the broker; use TOEX_KAFKA_BOOTSTRAP's broker if one answers."""
+    from toex_stream.localkafka import LocalKafka
+
+    LocalKafka(_settings()).up(progress=console.print)
+
+
+@kafka_app.command("down")
+def kafka_down() -> None:
+    """Stop the broker that `kafka up` started."""
+    from toex_stream.localkafka import LocalKafka
+
+    stopped = LocalKafka(_settings()).down()
+    console.print("Kafka stopped" if stopped else "no local Kafka was running")
+
+
+@kafka_app.command("status")
+def kafka_status() -> None:
+    """Say whether a broker answers, and whether this checkout started it."""
+    from toex_stream.localkafka import LocalKafka
+
+    console.print(LocalKafka(_settings()).status().describe())
+
+
+# -- worker, submit -----------------------------------------------------------------
+
+
+@app.command()
+def worker() -> None:
+    """Run the stream agents (the Faust worker) until Ctrl-C; creates the topics first."""
+    _settings()  # fail here, with a clear message, on bad settings
+    os.execv(sys.executable, [sys.executable, "-m", "streams"])
+
+
+@app.command()
+def submit(
+    file: Annotated[Path, typer.Argument(help="A JSON file holding one referral, advert or intelligence report.")],
+    type_: Annotated[
+        InputType | None,
+        typer.Option("--type", help="What the file holds; detected from its id field when omitted."),
+    ] = None,
+) -> None:
+    """Validate one event and send it to its topic; invalid input is reported and not sent."""
+    from toex_stream.kafka_io import durable_producer, existing_topics, produce_and_wait
+
+    try:
+        raw = file.read_bytes()
+    except OSError as exc:
+        raise ToexError(f"cannot read {file}: {exc.strerror}") from None
+    try:
+        decoded = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ToexError(f"{file} is not valid JSON: {exc}") from None
+    topic = TYPE_TOPICS[type_] if type_ else contract.detect_topic(decoded)
+    if topic is None:
+        raise ToexError(
+            f"{file}: cannot tell what this is (no referral_id, advert_id or intel_id); "
+            "pass --type referral|advert|intel"
+        )
+    model = contract.TOPIC_MODELS[topic]
+    try:
+        event = model.model_validate_json(raw)
+    except ValidationError as exc:
+        lines = [
+            f"  {'.'.join(str(p) for p in e['loc']) or '(value)'}: {e['msg']}"
+            for e in exc.errors(include_url=False, include_input=False)
+        ]
+        raise ToexError(f"{file} is not a valid {model.__name__}; nothing was sent:\n" + "\n".join(lines)) from None
+    settings = _settings()
+    if topic not in existing_topics(settings.kafka_bootstrap):
+        raise ToexError(f"topic {topic} does not exist yet: start the worker once (`toex-stream worker`) to create it")
+    key = contract.event_key(event)  # type: ignore[arg-type]
+    producer = durable_producer(settings.kafka_bootstrap, **{"message.timeout.ms": 30_000})
+    delivered = produce_and_wait(producer, topic, key.encode(), raw)
+    console.print(
+        f"sent {model.__name__} {key} to {delivered.topic} (partition {delivered.partition}, offset {delivered.offset})"
+    )
+
+
+# -- schemas ------------------------------------------------------------------------
+
+
+@schemas_app.command("export")
+def schemas_export(
+    out: Annotated[Path, typer.Option(help="Folder to write <topic>.v1.json into.")] = Path("schemas"),
+) -> None:
+    """Write the JSON Schema of every topic's value, generated from the contract models."""
+    from toex_stream.schemas import export_schemas
+
+    for path in export_schemas(out):
+        console.print(f"wrote {path}")
+
+
+@schemas_app.command("check")
+def schemas_check(
+    directory: Annotated[Path, typer.Option("--dir", help="Folder holding the exported schemas.")] = Path("schemas"),
+) -> None:
+    """Fail if the exported schemas differ from the models."""
+    from toex_stream.schemas import drifted
+
+    stale = drifted(directory)
+    if stale:
+        raise ToexError(f"schemas out of date: {', '.join(stale)}; run `toex-stream schemas export`")
+    console.print("schemas match the contract")
+
+
+# -- demo ---------------------------------------------------------------------------
+
+
+@app.command()
+def demo(
+    examples: Annotated[Path, typer.Option(help="Folder of example events to send.")] = Path("examples"),
+    once: Annotated[bool, typer.Option(help="Exit after showing the outcomes instead of watching.")] = False,
+) -> None:
+    """Start Kafka and the worker, send the examples and broken messages, show what happened."""
+    from toex_stream.demo import run_demo
+
+    missing = run_demo(_settings(), console, examples, once=once)
+    if missing:
+        raise ToexError(f"{missing} event(s) had no outcome in time; see {_settings().data_dir / 'worker.log'}")
+
+
+def main() -> None:
+    logging.basicConfig(level=os.environ.get("TOEX_LOG_LEVEL", "INFO"), format="%(levelname)s %(name)s: %(message)s")
+    try:
+        app()
+    except ToexError as exc:
+        err_console.print(f"[red]error:[/] {escape(str(exc))}", highlight=False)
+        sys.exit(1)

@@ -1,0 +1,386 @@
+"""The event contract, version 1: one pydantic model per topic value.
+
+Field names are fixed by ``DESIGN.md``: partners and tests outside this
+repository produce them. Optional fields may be added; none is ever renamed or
+removed. Types are strict (a number is not a string, an unknown enumeration
+value is an error); unknown extra fields are ignored, so that a producer on a
+later minor version of the contract is still understood.
+
+>>> ref = Referral.model_validate_json(
+...     '{"schema_version": 1, "referral_id": "R-1", "partner_id": "p1",'
+...     ' "submitted_at": "2026-11-01T09:30:00+01:00", "exploitation_types": ["labour"],'
+...     ' "subjects": [{"role": "potential_victim", "nationality": "RO"}],'
+...     ' "urgency": "standard", "consent_to_share": true, "subject_is_child": false}')
+>>> ref.submitted_at.isoformat(), event_key(ref)
+('2026-11-01T08:30:00+00:00', 'p1:R-1')
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    WithJsonSchema,
+)
+
+from toex_stream.codes import COUNTRY_CODES, LANGUAGE_CODES
+
+SCHEMA_VERSION = 1
+
+# Topic names are part of the contract; their partitions and retention are
+# declared with the Faust topology in ``streams/topics.py``.
+TOPIC_REFERRALS = "toex.referrals"
+TOPIC_ADVERTS = "toex.adverts"
+TOPIC_INTEL = "toex.intel"
+TOPIC_NOMINALS = "toex.nominals"
+TOPIC_FEEDBACK = "toex.feedback"
+TOPIC_OBSERVATIONS = "toex.observations"
+TOPIC_ALERTS = "toex.alerts"
+TOPIC_DEADLETTER = "toex.deadletter"
+INPUT_TOPICS: tuple[str, ...] = (TOPIC_REFERRALS, TOPIC_ADVERTS, TOPIC_INTEL)
+
+# -- reusable field types ------------------------------------------------------
+
+Id = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^\S(.*\S)?$")]
+ShortText = Annotated[str, StringConstraints(max_length=200)]
+Name = Annotated[str, StringConstraints(max_length=100)]
+LongText = Annotated[str, StringConstraints(max_length=20_000)]
+Phone = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+Email = Annotated[str, StringConstraints(min_length=1, max_length=254)]
+ImageHash = Annotated[str, StringConstraints(pattern=r"^[0-9a-fA-F]{8,256}$")]
+Flag = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
+ForceCode = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{1,63}$")]
+
+
+def _country(code: str) -> str:
+    if code not in COUNTRY_CODES:
+        raise ValueError("not an ISO 3166-1 alpha-2 country code (upper case, e.g. 'GB', 'HU', 'RO')")
+    return code
+
+
+def _language(code: str) -> str:
+    if code not in LANGUAGE_CODES:
+        raise ValueError("not an ISO 639-1 language code (lower case, e.g. 'en', 'hu')")
+    return code
+
+
+def _utc(value: dt.datetime) -> dt.datetime:
+    return value.astimezone(dt.timezone.utc)
+
+
+# Checked in code (a short error message) but published as an enumeration.
+Country = Annotated[
+    str,
+    AfterValidator(_country),
+    WithJsonSchema({"type": "string", "enum": sorted(COUNTRY_CODES), "description": "ISO 3166-1 alpha-2"}),
+]
+Language = Annotated[
+    str,
+    AfterValidator(_language),
+    WithJsonSchema({"type": "string", "enum": sorted(LANGUAGE_CODES), "description": "ISO 639-1"}),
+]
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(_utc)]
+
+Gender = Literal["female", "male", "other", "unknown"]
+Role = Literal["potential_victim", "suspect", "witness", "other", "unknown"]
+ExploitationType = Literal[
+    "labour",
+    "sexual",
+    "criminal",
+    "domestic_servitude",
+    "organ_harvesting",
+    "domestic_abuse",
+    "other",
+    "unknown",
+]
+Urgency = Literal["immediate_risk", "standard"]
+SourceEvaluation = Literal[1, 2, 3]
+IntelligenceAssessment = Literal["A", "B", "C", "D", "E"]
+HandlingCode = Literal["P", "C"]
+Outcome = Literal["confirmed", "not_relevant", "duplicate", "safeguarded", "arrest"]
+Band = Literal["low", "medium", "high", "critical"]
+AlertStatus = Literal["open", "acknowledged", "closed"]
+Region = Literal[
+    "NERSOU",
+    "NWROCU",
+    "YHROCU",
+    "EMSOU",
+    "ROCUWM",
+    "ERSOU",
+    "SEROCU",
+    "SWROCU",
+    "TARIAN",
+    "LONDON",
+    "UNKNOWN",
+]
+Source = Literal["referral", "advert", "intel"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(strict=True, extra="ignore", frozen=True)
+
+
+class _TopLevel(_Model):
+    schema_version: Literal[1] = Field(description="Contract version of this value; always 1.")
+
+
+def _dob_not_in_future(value: dt.date | None) -> dt.date | None:
+    if value is not None and value > dt.date.today():
+        raise ValueError("a date of birth cannot be in the future")
+    if value is not None and value.year < 1900:
+        raise ValueError("a date of birth before 1900 is not plausible")
+    return value
+
+
+DateOfBirth = Annotated[dt.date | None, AfterValidator(_dob_not_in_future)]
+
+# Validation messages never repeat the value they reject: they end up in logs
+# and dead letters, and the values are personal data.
+
+# -- nested objects --------------------------------------------------------------
+
+
+class Address(_Model):
+    text: ShortText | None = None
+    postcode: Annotated[str, StringConstraints(max_length=16)] | None = None
+    town: Annotated[str, StringConstraints(max_length=100)] | None = None
+
+
+class Person(_Model):
+    """A mention of a person in an event: every field may be null or empty but ``role``."""
+
+    given_name: Name | None = None
+    family_name: Name | None = None
+    aliases: Annotated[list[Name], Field(max_length=50)] = []
+    date_of_birth: DateOfBirth = None
+    age: Annotated[int, Field(ge=0, le=120)] | None = None
+    gender: Gender | None = None
+    nationality: Country | None = None
+    phones: Annotated[list[Phone], Field(max_length=50)] = []
+    emails: Annotated[list[Email], Field(max_length=50)] = []
+    addresses: Annotated[list[Address], Field(max_length=50)] = []
+    role: Role
+
+
+class EventRef(_Model):
+    topic: Annotated[str, StringConstraints(min_length=1, max_length=249)]
+    key: Annotated[str, StringConstraints(max_length=300)]
+
+
+class Reason(_Model):
+    feature: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+    contribution: float
+    text: Annotated[str, StringConstraints(max_length=500)]
+
+
+# -- topic values ------------------------------------------------------------------
+
+
+class Referral(_TopLevel):
+    """``toex.referrals``: a partner's referral. Key ``partner_id:referral_id``."""
+
+    referral_id: Id
+    partner_id: Id
+    submitted_at: UtcDatetime
+    exploitation_types: Annotated[list[ExploitationType], Field(min_length=1, max_length=8)]
+    subjects: Annotated[list[Person], Field(max_length=50)] = []
+    locations: Annotated[list[Address], Field(max_length=50)] = []
+    narrative: LongText = ""
+    language: Language | None = None
+    urgency: Urgency
+    consent_to_share: bool
+    subject_is_child: bool
+
+
+class Advert(_TopLevel):
+    """``toex.adverts``: an online advert observed by a feed. Key ``source:advert_id``."""
+
+    advert_id: Id
+    source: Id
+    observed_at: UtcDatetime
+    posted_at: UtcDatetime | None = None
+    url: Annotated[str, StringConstraints(max_length=2048)] | None = None
+    title: Annotated[str, StringConstraints(max_length=500)] = ""
+    body: LongText = ""
+    phones: Annotated[list[Phone], Field(max_length=50)] = []
+    emails: Annotated[list[Email], Field(max_length=50)] = []
+    location: Address = Address()
+    stated_age: Annotated[int, Field(ge=0, le=120)] | None = None
+    stated_nationality: Country | None = None
+    image_hashes: Annotated[list[ImageHash], Field(max_length=100)] = []
+    language: Language | None = None
+
+
+class IntelReport(_TopLevel):
+    """``toex.intel``: a force intelligence report with its 3x5x2 grading. Key ``intel_id``."""
+
+    intel_id: Id
+    force_code: ForceCode
+    recorded_at: UtcDatetime
+    source_evaluation: SourceEvaluation
+    intelligence_assessment: IntelligenceAssessment
+    handling_code: HandlingCode
+    subjects: Annotated[list[Person], Field(max_length=50)] = []
+    locations: Annotated[list[Address], Field(max_length=50)] = []
+    text: LongText = ""
+    threat_tags: Annotated[list[Annotated[str, StringConstraints(max_length=64)]], Field(max_length=50)] = []
+
+
+class Nominal(_TopLevel):
+    """``toex.nominals`` (compacted): a person a force already holds. Key ``nominal_id``."""
+
+    nominal_id: Id
+    given_name: Name | None = None
+    family_name: Name | None = None
+    aliases: Annotated[list[Name], Field(max_length=50)] = []
+    date_of_birth: DateOfBirth = None
+    gender: Gender | None = None
+    nationality: Country | None = None
+    phones: Annotated[list[Phone], Field(max_length=50)] = []
+    emails: Annotated[list[Email], Field(max_length=50)] = []
+    addresses: Annotated[list[Address], Field(max_length=50)] = []
+    flags: Annotated[list[Flag], Field(max_length=20)] = []
+    owning_force: ForceCode | None = None
+    updated_at: UtcDatetime
+
+
+class Feedback(_TopLevel):
+    """``toex.feedback``: an analyst's outcome for an alert; the scorer learns from it."""
+
+    alert_id: Id
+    nominal_id: Id | None = None
+    outcome: Outcome
+    analyst_id: Id
+    at: UtcDatetime
+    note: Annotated[str, StringConstraints(max_length=2000)] = ""
+
+
+class Alert(_TopLevel):
+    """``toex.alerts``: what a regional team is asked to review."""
+
+    alert_id: Id
+    created_at: UtcDatetime
+    region: Region
+    force_code: ForceCode | None = None
+    threat: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
+    band: Band
+    risk_score: Annotated[float, Field(ge=0.0, le=1.0)]
+    nominal_ids: list[Id] = []
+    event_refs: list[EventRef] = []
+    reasons: list[Reason] = []
+    model_version: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    status: AlertStatus = "open"
+
+
+class Mention(_Model):
+    """One person as an event mentions them, with identifiers cleaned for matching."""
+
+    mention_id: Id = Field(description="Stable: the event reference and the position in it.")
+    role: Role
+    given_name: Name | None = None
+    family_name: Name | None = None
+    aliases: list[Name] = []
+    date_of_birth: dt.date | None = None
+    age: int | None = None
+    gender: Gender | None = None
+    nationality: Country | None = None
+    phones: list[str] = Field(default=[], description="E.164 where the number parses, else as written.")
+    emails: list[str] = Field(default=[], description="Lower-cased, trimmed.")
+    addresses: list[Address] = []
+
+
+class Place(_Model):
+    """A place an event names: a location, an address of a subject, or an advert's location."""
+
+    text: ShortText | None = None
+    postcode: str | None = Field(default=None, description="Upper-case, single-spaced when UK-shaped.")
+    town: str | None = None
+
+
+class Observation(_TopLevel):
+    """``toex.observations``: what enrich saw in one input event. Key: the event's key."""
+
+    observation_id: Id = Field(description="'<topic>:<key>' of the event; stable across replays.")
+    source: Source
+    event_ref: EventRef
+    partition: int
+    offset: int
+    occurred_at: UtcDatetime = Field(description="submitted_at, observed_at or recorded_at.")
+    force_code: ForceCode | None = None
+    mentions: list[Mention]
+    places: list[Place]
+
+
+DeadLetterKind = Literal["not_utf8", "invalid_json", "schema", "internal"]
+
+
+class FieldError(_Model):
+    path: str = Field(description="Dotted path of the field, e.g. 'subjects.0.nationality'.")
+    message: str
+
+
+class DeadLetter(_TopLevel):
+    """``toex.deadletter``: an input that could not be processed, kept whole with the reason."""
+
+    source_topic: str
+    partition: int
+    offset: int
+    key_b64: str | None = Field(description="The original key bytes, base64; null if none.")
+    value_b64: str = Field(description="The original value bytes, base64.")
+    kind: DeadLetterKind
+    reason: str = Field(description="What was wrong, for a person; holds no field values.")
+    errors: list[FieldError] = []
+    failed_at: UtcDatetime
+
+
+InputEvent = Referral | Advert | IntelReport
+
+TOPIC_MODELS: dict[str, type[_TopLevel]] = {
+    TOPIC_REFERRALS: Referral,
+    TOPIC_ADVERTS: Advert,
+    TOPIC_INTEL: IntelReport,
+    TOPIC_NOMINALS: Nominal,
+    TOPIC_FEEDBACK: Feedback,
+    TOPIC_ALERTS: Alert,
+    TOPIC_OBSERVATIONS: Observation,
+    TOPIC_DEADLETTER: DeadLetter,
+}
+
+
+def event_key(event: InputEvent) -> str:
+    """The Kafka key the contract gives an input event (idempotency and partitioning)."""
+    if isinstance(event, Referral):
+        return f"{event.partner_id}:{event.referral_id}"
+    if isinstance(event, Advert):
+        return f"{event.source}:{event.advert_id}"
+    return event.intel_id
+
+
+def event_topic(event: InputEvent) -> str:
+    """The topic an input event belongs on."""
+    return {Referral: TOPIC_REFERRALS, Advert: TOPIC_ADVERTS, IntelReport: TOPIC_INTEL}[type(event)]
+
+
+def detect_topic(value: Any) -> str | None:
+    """Guess which input topic a decoded JSON object is for, from its id field.
+
+    >>> detect_topic({"advert_id": "a1"}), detect_topic({"x": 1})
+    ('toex.adverts', None)
+    """
+    if not isinstance(value, dict):
+        return None
+    for field, topic in (
+        ("referral_id", TOPIC_REFERRALS),
+        ("advert_id", TOPIC_ADVERTS),
+        ("intel_id", TOPIC_INTEL),
+    ):
+        if field in value:
+            return topic
+    return None

@@ -1,0 +1,213 @@
+"""Kafka adapters built with confluent-kafka: reachability, topic creation, a durable producer.
+
+This is the outside-world edge of the core: the domain modules never import it.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import uuid
+from dataclasses import dataclass
+from typing import Literal
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from toex_stream.errors import ToexError
+
+log = logging.getLogger(__name__)
+
+# librdkafka logs every failed connection attempt to stderr; the callers here
+# report failures themselves, in words a user can act on.
+_QUIET = {"log_level": 0}
+
+
+class KafkaUnavailable(ToexError):
+    """The broker could not be reached or did not acknowledge a write."""
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    """How one topic is laid out on the broker.
+
+    >>> TopicSpec("toex.nominals", partitions=4, cleanup_policy="compact").config()
+    {'cleanup.policy': 'compact'}
+    """
+
+    name: str
+    partitions: int
+    retention_ms: int | None = None
+    cleanup_policy: Literal["delete", "compact"] = "delete"
+    replication_factor: int = 1
+
+    def config(self) -> dict[str, str]:
+        config = {"cleanup.policy": self.cleanup_policy}
+        if self.retention_ms is not None:
+            config["retention.ms"] = str(self.retention_ms)
+        return config
+
+
+def port_open(host: str, port: int, timeout: float = 1.0) -> bool:
+    """Whether something accepts TCP connections at host:port."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def broker_reachable(bootstrap: str, timeout: float = 5.0) -> bool:
+    """Whether a Kafka broker answers a metadata request at ``bootstrap``."""
+    first = bootstrap.split(",")[0].strip()
+    host, _, port = first.rpartition(":")
+    if not port_open(host, int(port), timeout=min(timeout, 2.0)):
+        return False
+    try:
+        AdminClient({"bootstrap.servers": bootstrap, **_QUIET}).list_topics(timeout=timeout)
+    except KafkaException:
+        return False
+    return True
+
+
+def existing_topics(bootstrap: str, timeout: float = 10.0) -> set[str]:
+    """Names of the topics on the broker."""
+    admin = AdminClient({"bootstrap.servers": bootstrap, **_QUIET})
+    try:
+        return set(admin.list_topics(timeout=timeout).topics)
+    except KafkaException as exc:
+        raise KafkaUnavailable(
+            f"cannot reach Kafka at {bootstrap} ({exc}); start it with `toex-stream kafka up` "
+            "or set TOEX_KAFKA_BOOTSTRAP"
+        ) from None
+
+
+def ensure_topics(bootstrap: str, specs: list[TopicSpec], timeout: float = 30.0) -> list[str]:
+    """Create the topics that do not exist yet; return the names created.
+
+    An existing topic with a different partition count is an error, since
+    Faust tables need their changelogs co-partitioned with their sources.
+    """
+    admin = AdminClient({"bootstrap.servers": bootstrap, **_QUIET})
+    try:
+        existing = admin.list_topics(timeout=timeout).topics
+    except KafkaException as exc:
+        raise KafkaUnavailable(
+            f"cannot reach Kafka at {bootstrap} ({exc}); start it with `toex-stream kafka up` "
+            "or set TOEX_KAFKA_BOOTSTRAP"
+        ) from None
+    for spec in specs:
+        if spec.name in existing and len(existing[spec.name].partitions) != spec.partitions:
+            raise ToexError(
+                f"topic {spec.name} has {len(existing[spec.name].partitions)} partitions on "
+                f"{bootstrap} but toex-stream expects {spec.partitions}; recreate it or change "
+                "streams/topics.py"
+            )
+    missing = [spec for spec in specs if spec.name not in existing]
+    if not missing:
+        return []
+    futures = admin.create_topics(
+        [
+            NewTopic(s.name, num_partitions=s.partitions, replication_factor=s.replication_factor, config=s.config())
+            for s in missing
+        ],
+        operation_timeout=timeout,
+    )
+    created = []
+    for name, future in futures.items():
+        try:
+            future.result(timeout=timeout)
+            created.append(name)
+        except KafkaException as exc:
+            if exc.args[0].name() != "TOPIC_ALREADY_EXISTS":  # another worker won the race
+                raise KafkaUnavailable(f"could not create topic {name}: {exc}") from None
+    log.info("created topics: %s", ", ".join(sorted(created)))
+    return created
+
+
+def durable_producer(bootstrap: str, **extra: str | int) -> Producer:
+    """A producer whose writes count only once every in-sync replica has them."""
+    return Producer(
+        {
+            "bootstrap.servers": bootstrap,
+            "acks": "all",
+            "enable.idempotence": True,
+            "linger.ms": 5,
+            **_QUIET,
+            **extra,
+        }
+    )
+
+
+@dataclass(frozen=True)
+class Delivered:
+    topic: str
+    partition: int
+    offset: int
+
+
+def produce_and_wait(
+    producer: Producer, topic: str, key: bytes | None, value: bytes, timeout: float = 30.0
+) -> Delivered:
+    """Send one message and wait for the broker's acknowledgement."""
+    outcome: dict[str, object] = {}
+
+    def on_delivery(err: object, msg: object) -> None:
+        outcome["err"], outcome["msg"] = err, msg
+
+    producer.produce(topic, key=key, value=value, on_delivery=on_delivery)
+    producer.flush(timeout)
+    if "msg" not in outcome:
+        raise KafkaUnavailable(f"Kafka did not acknowledge the write to {topic} within {timeout:.0f} s")
+    if outcome["err"] is not None:
+        raise KafkaUnavailable(f"Kafka refused the write to {topic}: {outcome['err']}")
+    msg = outcome["msg"]
+    return Delivered(msg.topic(), msg.partition(), msg.offset())  # type: ignore[attr-defined]
+
+
+class TopicReader:
+    """Reads topics outside any consumer group of the system, from the start or from now.
+
+    For the demo, the tests and tools that watch what the worker wrote; it
+    commits nothing, so it never disturbs the live consumers.
+    """
+
+    def __init__(self, bootstrap: str, topics: list[str], start: Literal["beginning", "end"] = "end") -> None:
+        self._consumer = Consumer(
+            {
+                "bootstrap.servers": bootstrap,
+                "group.id": f"toex-reader-{uuid.uuid4()}",
+                "enable.auto.commit": False,
+                "auto.offset.reset": "earliest",
+                **_QUIET,
+            }
+        )
+        metadata = self._consumer.list_topics(timeout=30)
+        assignment = []
+        for topic in topics:
+            if topic not in metadata.topics:
+                raise ToexError(f"topic {topic} does not exist on {bootstrap}; start the worker to create it")
+            for partition in metadata.topics[topic].partitions:
+                if start == "end":
+                    _, high = self._consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=30)
+                    assignment.append(TopicPartition(topic, partition, high))
+                else:
+                    assignment.append(TopicPartition(topic, partition, OFFSET_BEGINNING))
+        self._consumer.assign(assignment)
+
+    def poll(self, timeout: float = 1.0, max_messages: int = 500) -> list[Message]:
+        """The messages that arrived within ``timeout`` seconds (errors raise)."""
+        messages = self._consumer.consume(num_messages=max_messages, timeout=timeout)
+        for message in messages:
+            if message.error() is not None and not message.error().name() == "_PARTITION_EOF":
+                raise KafkaUnavailable(f"reading {message.topic()}: {message.error()}")
+        return [m for m in messages if m.error() is None]
+
+    def close(self) -> None:
+        self._consumer.close()
+
+    def __enter__(self) -> "TopicReader":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

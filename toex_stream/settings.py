@@ -1,0 +1,102 @@
+"""All settings, read in one place from the environment (prefix ``TOEX_``).
+
+Nothing else in toex-stream reads an address, a port or a secret from anywhere
+but this object. Build it once with :func:`load_settings` at the entry point and
+pass it on.
+
+>>> s = Settings(kafka_bootstrap="127.0.0.1:19092", data_dir="/tmp/x")
+>>> s.database_url
+'sqlite:////tmp/x/toex.sqlite3'
+>>> s.kafka_port
+19092
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "toex-stream"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TOEX_", extra="ignore")
+
+    kafka_bootstrap: str = Field(
+        "127.0.0.1:9092",
+        description="host:port of the Kafka bootstrap server (comma-separated for several).",
+    )
+    kafka_controller_port: int = Field(
+        9093, description="KRaft controller port of the local broker started by `kafka up`."
+    )
+    kafka_version: str = Field("4.4.0", description="Apache Kafka release that `kafka up` runs.")
+    kafka_heap: str = Field("512m", description="Java heap of the local broker.")
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL; default a SQLite file under the data folder."
+    )
+    data_dir: Path = Field(Path(".toex"), description="Local state: database, stores, broker data.")
+    cache_dir: Path = Field(
+        default_factory=_default_cache_dir,
+        description="Downloads kept outside git (the Kafka jars).",
+    )
+    web_bind: str = "127.0.0.1"
+    web_port: int = 6066
+    slack_bot_token: SecretStr | None = None
+    slack_api_url: str | None = None
+    routes_file: Path | None = None
+    log_level: str = "INFO"
+
+    @field_validator("kafka_bootstrap")
+    @classmethod
+    def _bootstrap_has_port(cls, value: str) -> str:
+        for server in value.split(","):
+            host, _, port = server.strip().rpartition(":")
+            if not host or not port.isdigit():
+                raise ValueError(
+                    f"TOEX_KAFKA_BOOTSTRAP={value!r}: each server must be host:port, "
+                    "for example 127.0.0.1:9092"
+                )
+        return value
+
+    def model_post_init(self, __context: object) -> None:
+        if self.database_url is None:
+            self.database_url = f"sqlite:///{self.data_dir.resolve() / 'toex.sqlite3'}"
+
+    @property
+    def kafka_host(self) -> str:
+        """Host of the first bootstrap server."""
+        return self.kafka_bootstrap.split(",")[0].strip().rpartition(":")[0]
+
+    @property
+    def kafka_port(self) -> int:
+        """Port of the first bootstrap server."""
+        return int(self.kafka_bootstrap.split(",")[0].strip().rpartition(":")[2])
+
+    @property
+    def faust_broker_url(self) -> str:
+        return ",".join(f"kafka://{s.strip()}" for s in self.kafka_bootstrap.split(","))
+
+
+def load_settings() -> Settings:
+    """Read the settings from the environment; call once at an entry point."""
+    return Settings()
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The ``TOEX_*`` environment that reproduces ``settings`` in a child process.
+
+    >>> settings_env(Settings(kafka_bootstrap="127.0.0.1:19092"))["TOEX_KAFKA_BOOTSTRAP"]
+    '127.0.0.1:19092'
+    """
+    env = {}
+    for name, value in settings.model_dump(exclude_none=True).items():
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        env[f"TOEX_{name.upper()}"] = str(value)
+    return env
