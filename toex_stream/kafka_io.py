@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import logging
 import socket
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Literal
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic, TopicMetadata
 
 from toex_stream.errors import ToexError
 
@@ -21,6 +22,16 @@ log = logging.getLogger(__name__)
 # librdkafka logs every failed connection attempt to stderr; the callers here
 # report failures themselves, in words a user can act on.
 _QUIET = {"log_level": 0}
+
+
+# Errors a just-created topic gives until its partitions have leaders.
+_NO_LEADER_YET = frozenset(
+    {
+        KafkaError.NOT_LEADER_FOR_PARTITION,
+        KafkaError.LEADER_NOT_AVAILABLE,
+        KafkaError.UNKNOWN_TOPIC_OR_PART,
+    }
+)
 
 
 class KafkaUnavailable(ToexError):
@@ -70,16 +81,26 @@ def broker_reachable(bootstrap: str, timeout: float = 5.0) -> bool:
     return True
 
 
+def _unreachable(bootstrap: str, why: object) -> KafkaUnavailable:
+    return KafkaUnavailable(
+        f"cannot reach Kafka at {bootstrap} ({why}); start it with `toex-stream kafka up` "
+        "or set TOEX_KAFKA_BOOTSTRAP"
+    )
+
+
+def _list_topics(bootstrap: str, timeout: float) -> dict[str, TopicMetadata]:
+    host, _, port = bootstrap.split(",")[0].strip().rpartition(":")
+    if "," not in bootstrap and not port_open(host, int(port), timeout=min(timeout, 2.0)):
+        raise _unreachable(bootstrap, "connection refused")
+    try:
+        return AdminClient({"bootstrap.servers": bootstrap, **_QUIET}).list_topics(timeout=timeout).topics
+    except KafkaException as exc:
+        raise _unreachable(bootstrap, exc) from None
+
+
 def existing_topics(bootstrap: str, timeout: float = 10.0) -> set[str]:
     """Names of the topics on the broker."""
-    admin = AdminClient({"bootstrap.servers": bootstrap, **_QUIET})
-    try:
-        return set(admin.list_topics(timeout=timeout).topics)
-    except KafkaException as exc:
-        raise KafkaUnavailable(
-            f"cannot reach Kafka at {bootstrap} ({exc}); start it with `toex-stream kafka up` "
-            "or set TOEX_KAFKA_BOOTSTRAP"
-        ) from None
+    return set(_list_topics(bootstrap, timeout))
 
 
 def ensure_topics(bootstrap: str, specs: list[TopicSpec], timeout: float = 30.0) -> list[str]:
@@ -88,14 +109,7 @@ def ensure_topics(bootstrap: str, specs: list[TopicSpec], timeout: float = 30.0)
     An existing topic with a different partition count is an error, since
     Faust tables need their changelogs co-partitioned with their sources.
     """
-    admin = AdminClient({"bootstrap.servers": bootstrap, **_QUIET})
-    try:
-        existing = admin.list_topics(timeout=timeout).topics
-    except KafkaException as exc:
-        raise KafkaUnavailable(
-            f"cannot reach Kafka at {bootstrap} ({exc}); start it with `toex-stream kafka up` "
-            "or set TOEX_KAFKA_BOOTSTRAP"
-        ) from None
+    existing = _list_topics(bootstrap, timeout)
     for spec in specs:
         if spec.name in existing and len(existing[spec.name].partitions) != spec.partitions:
             raise ToexError(
@@ -106,6 +120,7 @@ def ensure_topics(bootstrap: str, specs: list[TopicSpec], timeout: float = 30.0)
     missing = [spec for spec in specs if spec.name not in existing]
     if not missing:
         return []
+    admin = AdminClient({"bootstrap.servers": bootstrap, **_QUIET})
     futures = admin.create_topics(
         [
             NewTopic(s.name, num_partitions=s.partitions, replication_factor=s.replication_factor, config=s.config())
@@ -121,8 +136,26 @@ def ensure_topics(bootstrap: str, specs: list[TopicSpec], timeout: float = 30.0)
         except KafkaException as exc:
             if exc.args[0].name() != "TOPIC_ALREADY_EXISTS":  # another worker won the race
                 raise KafkaUnavailable(f"could not create topic {name}: {exc}") from None
+    _wait_for_leaders(bootstrap, created, timeout)
     log.info("created topics: %s", ", ".join(sorted(created)))
     return created
+
+
+def _wait_for_leaders(bootstrap: str, names: list[str], timeout: float) -> None:
+    """Return once every partition of ``names`` has a leader, so readers and writers can start."""
+    deadline = time.monotonic() + timeout
+    while True:
+        topics = _list_topics(bootstrap, timeout)
+        leaderless = [
+            name
+            for name in names
+            if name not in topics or any(p.leader < 0 for p in topics[name].partitions.values())
+        ]
+        if not leaderless:
+            return
+        if time.monotonic() > deadline:
+            raise KafkaUnavailable(f"topics without a leader after {timeout:.0f} s: {', '.join(leaderless)}")
+        time.sleep(0.2)
 
 
 def durable_producer(bootstrap: str, **extra: str | int) -> Producer:
@@ -189,11 +222,23 @@ class TopicReader:
                 raise ToexError(f"topic {topic} does not exist on {bootstrap}; start the worker to create it")
             for partition in metadata.topics[topic].partitions:
                 if start == "end":
-                    _, high = self._consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=30)
-                    assignment.append(TopicPartition(topic, partition, high))
+                    assignment.append(TopicPartition(topic, partition, self._end_offset(topic, partition)))
                 else:
                     assignment.append(TopicPartition(topic, partition, OFFSET_BEGINNING))
         self._consumer.assign(assignment)
+
+    def _end_offset(self, topic: str, partition: int, timeout: float = 30.0) -> int:
+        # A topic created a moment ago may have no leader yet: retry what is retriable.
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                _, high = self._consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=timeout)
+                return int(high)
+            except KafkaException as exc:
+                transient = exc.args[0].retriable() or exc.args[0].code() in _NO_LEADER_YET
+                if not transient or time.monotonic() > deadline:
+                    raise KafkaUnavailable(f"cannot read the end of {topic}[{partition}]: {exc}") from None
+                time.sleep(0.2)
 
     def poll(self, timeout: float = 1.0, max_messages: int = 500) -> list[Message]:
         """The messages that arrived within ``timeout`` seconds (errors raise)."""

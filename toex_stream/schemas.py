@@ -15,7 +15,9 @@ JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
 
 def schema_file_name(topic: str) -> str:
-    """>>> schema_file_name("toex.referrals")
+    """The file a topic's schema is published in.
+
+    >>> schema_file_name("toex.referrals")
     'toex.referrals.v1.json'
     """
     return f"{topic}.v{SCHEMA_VERSION}.json"

@@ -26,7 +26,8 @@ def _default_cache_dir() -> Path:
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="TOEX_", extra="ignore")
+    # An empty variable (TOEX_SLACK_BOT_TOKEN=) means unset, as compose files write it.
+    model_config = SettingsConfigDict(env_prefix="TOEX_", extra="ignore", env_ignore_empty=True)
 
     kafka_bootstrap: str = Field(
         "127.0.0.1:9092",

@@ -1,0 +1,148 @@
+"""A real Kafka broker and a real worker for the whole test session.
+
+The broker is started from its jars on free ports with its own data folder,
+unless TOEX_KAFKA_BOOTSTRAP names one that answers (then it is used as is).
+Each test uses its own event ids, so tests never see each other's events.
+When the broker or the worker cannot start, the tests fail: they never skip.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from confluent_kafka import Producer
+
+from tests.conftest import example, free_port
+from toex_stream import contract
+from toex_stream.kafka_io import Delivered, TopicReader, broker_reachable, durable_producer, produce_and_wait
+from toex_stream.localkafka import LocalKafka
+from toex_stream.processes import start_worker, stop_process_group
+from toex_stream.settings import Settings
+
+OUTPUT_TOPICS = [contract.TOPIC_OBSERVATIONS, contract.TOPIC_DEADLETTER]
+WORKER_READY_TIMEOUT_S = 180.0
+
+
+@pytest.fixture(scope="session")
+def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    data_dir = tmp_path_factory.mktemp("toex-data")
+    external = os.environ.get("TOEX_KAFKA_BOOTSTRAP")
+    if external and broker_reachable(external):
+        bootstrap = external
+    else:
+        bootstrap = f"127.0.0.1:{free_port()}"
+    return Settings(
+        kafka_bootstrap=bootstrap,
+        kafka_controller_port=free_port(),
+        data_dir=data_dir,
+        web_port=free_port(),
+    )
+
+
+@pytest.fixture(scope="session")
+def kafka(settings: Settings) -> Iterator[Settings]:
+    broker = LocalKafka(settings)
+    try:
+        started = broker.up()
+    except Exception as exc:  # noqa: BLE001 - any failure to start is a test failure, with its reason
+        pytest.fail(f"could not start the Kafka broker: {exc}", pytrace=False)
+    yield settings
+    if started:
+        broker.down()
+
+
+def _log_tail(path: Path, lines: int = 40) -> str:
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else "(no log)"
+
+
+@pytest.fixture(scope="session")
+def worker(kafka: Settings) -> Iterator[subprocess.Popen[bytes]]:
+    """The Faust worker, proven ready by a probe event that came out as an Observation."""
+    log_file = kafka.data_dir / "worker.log"
+    process = start_worker(kafka, log_file)
+    try:
+        deadline = time.monotonic() + WORKER_READY_TIMEOUT_S
+        while True:
+            try:
+                reader = TopicReader(kafka.kafka_bootstrap, OUTPUT_TOPICS)
+                break
+            except Exception:  # noqa: BLE001 - topics not created yet
+                if process.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"the worker did not create its topics:\n{_log_tail(log_file)}", pytrace=False)
+                time.sleep(0.5)
+        with reader:
+            probe = with_ids(example("referral"), "probe")
+            sent = send(durable_producer(kafka.kafka_bootstrap), contract.TOPIC_REFERRALS, probe)
+            if not collect(reader, [sent], timeout=deadline - time.monotonic()):
+                pytest.fail(f"the worker processed nothing:\n{_log_tail(log_file)}", pytrace=False)
+        yield process
+    finally:
+        stop_process_group(process)
+
+
+@pytest.fixture
+def producer(kafka: Settings) -> Producer:
+    return durable_producer(kafka.kafka_bootstrap)
+
+
+@pytest.fixture
+def reader(kafka: Settings, worker: subprocess.Popen[bytes]) -> Iterator[TopicReader]:
+    """Reads what the worker writes from now on."""
+    with TopicReader(kafka.kafka_bootstrap, OUTPUT_TOPICS) as topic_reader:
+        yield topic_reader
+
+
+def with_ids(event: dict, tag: str) -> dict:
+    """A copy of an example event with ids no other test uses."""
+    unique = f"{tag}-{uuid.uuid4().hex[:12]}"
+    event = dict(event)
+    for field in ("referral_id", "advert_id", "intel_id"):
+        if field in event:
+            event[field] = unique
+    return event
+
+
+def send(producer: Producer, topic: str, value: dict | bytes, key: bytes | None = None) -> Delivered:
+    """Produce one message (a dict is JSON-encoded; bytes go as they are) and wait for the ack."""
+    import json
+
+    payload = value if isinstance(value, bytes) else json.dumps(value).encode()
+    if key is None and isinstance(value, dict):
+        model = contract.TOPIC_MODELS[topic].model_validate_json(payload)
+        key = contract.event_key(model).encode()  # type: ignore[arg-type]
+    return produce_and_wait(producer, topic, key, payload)
+
+
+def source_position(topic: str, value: bytes) -> tuple[str, int, int]:
+    """Which input message an output message is about."""
+    if topic == contract.TOPIC_OBSERVATIONS:
+        observation = contract.Observation.model_validate_json(value)
+        return observation.event_ref.topic, observation.partition, observation.offset
+    letter = contract.DeadLetter.model_validate_json(value)
+    return letter.source_topic, letter.partition, letter.offset
+
+
+def collect(
+    reader: TopicReader, sent: list[Delivered], timeout: float = 60.0, linger: float = 0.0
+) -> dict[tuple[str, int, int], list[tuple[str, bytes]]]:
+    """Outputs about the ``sent`` messages: all of them within ``timeout``, then ``linger`` more seconds."""
+    wanted = {(d.topic, d.partition, d.offset) for d in sent}
+    found: dict[tuple[str, int, int], list[tuple[str, bytes]]] = {}
+    deadline = time.monotonic() + timeout
+    linger_until = None
+    while True:
+        now = time.monotonic()
+        if linger_until is None and (wanted <= found.keys() or now > deadline):
+            linger_until = now + linger
+        if linger_until is not None and now >= linger_until:
+            return found
+        for message in reader.poll(timeout=0.5):
+            position = source_position(message.topic(), message.value())
+            if position in wanted:
+                found.setdefault(position, []).append((message.topic(), message.value()))
