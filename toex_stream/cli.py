@@ -173,7 +173,8 @@ def demo(
 
 
 def main() -> None:
-    logging.basicConfig(level=os.environ.get("TOEX_LOG_LEVEL", "INFO"), format="%(levelname)s %(name)s: %(message)s")
+    # The command line reports progress itself; library logs show only when something is wrong.
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         app()
     except ToexError as exc:

@@ -41,6 +41,11 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         None, description="SQLAlchemy URL; default a SQLite file under the data folder."
     )
+    database_password: SecretStr | None = Field(
+        None,
+        description="Password for database_url when the URL carries none; also read from "
+        "/run/secrets/toex_database_password (Docker secrets).",
+    )
     data_dir: Path = Field(Path(".toex"), description="Local state: database, stores, broker data.")
     cache_dir: Path = Field(
         default_factory=_default_cache_dir,
@@ -69,6 +74,20 @@ class Settings(BaseSettings):
         if self.database_url is None:
             self.database_url = f"sqlite:///{self.data_dir.resolve() / 'toex.sqlite3'}"
 
+    def database_url_with_password(self) -> str:
+        """The database URL with ``database_password`` filled in where the URL has none.
+
+        >>> Settings(database_url="postgresql+psycopg://toex@db/toex",
+        ...          database_password="s3cret").database_url_with_password()
+        'postgresql+psycopg://toex:s3cret@db/toex'
+        """
+        from sqlalchemy.engine import make_url
+
+        url = make_url(self.database_url or "")
+        if url.password is None and self.database_password is not None:
+            url = url.set(password=self.database_password.get_secret_value())
+        return url.render_as_string(hide_password=False)
+
     @property
     def kafka_host(self) -> str:
         """Host of the first bootstrap server."""
@@ -84,9 +103,12 @@ class Settings(BaseSettings):
         return ",".join(f"kafka://{s.strip()}" for s in self.kafka_bootstrap.split(","))
 
 
+SECRETS_DIR = Path("/run/secrets")
+
+
 def load_settings() -> Settings:
-    """Read the settings from the environment; call once at an entry point."""
-    return Settings()
+    """Read the settings from the environment (and Docker secrets); call once at an entry point."""
+    return Settings(_secrets_dir=SECRETS_DIR if SECRETS_DIR.is_dir() else None)  # type: ignore[call-arg]
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
