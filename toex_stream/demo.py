@@ -24,7 +24,9 @@ from toex_stream.contract import (
     TOPIC_OBSERVATIONS,
     DeadLetter,
     Observation,
+    TOPIC_MODELS,
     detect_topic,
+    event_key,
 )
 from toex_stream.errors import ToexError
 from toex_stream.kafka_io import TopicReader, durable_producer, existing_topics, produce_and_wait
@@ -52,7 +54,8 @@ def demo_inputs(examples_dir: Path) -> list[DemoInput]:
         topic = detect_topic(json.loads(raw))
         if topic is None:
             raise ToexError(f"{path}: not a referral, advert or intelligence report")
-        inputs.append(DemoInput(f"{path.name}", topic, path.stem.encode(), raw))
+        event = TOPIC_MODELS[topic].model_validate_json(raw)
+        inputs.append(DemoInput(path.name, topic, event_key(event).encode(), raw))  # type: ignore[arg-type]
     by_topic = {i.topic: i for i in inputs}
     referral, advert = by_topic["toex.referrals"].value, by_topic["toex.adverts"].value
     bad_enum = json.loads(referral)
