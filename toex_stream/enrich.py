@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import logging
 import re
 from collections.abc import Iterable
 
@@ -40,6 +41,8 @@ from toex_stream.contract import (
 )
 from toex_stream.errors import ToexError
 from toex_stream.normalise import normalise_email, normalise_phone, normalise_postcode
+
+log = logging.getLogger(__name__)
 
 MAX_REASON_ERRORS = 5
 
@@ -254,6 +257,15 @@ def enrich(
         return dead_letter(
             topic=topic, partition=partition, offset=offset, key=key, value=value, rejection=rejection
         )
-    # The contract's key, not whatever key the producer set: the observation id
-    # must be the same for the same event however it was sent.
-    return observe(event, topic=topic, key=event_key(event), partition=partition, offset=offset)
+    try:
+        # The contract's key, not whatever key the producer set: the observation id
+        # must be the same for the same event however it was sent.
+        return observe(event, topic=topic, key=event_key(event), partition=partition, offset=offset)
+    except Exception as exc:  # noqa: BLE001 - a bug must cost one event a dead letter, not the worker
+        # The exception's text may quote personal data: keep only its type.
+        kind = type(exc).__name__
+        rejection = RejectedEvent("internal", f"enrich failed on a valid event ({kind}); report it as a bug")
+        log.error("enrich failed topic=%s partition=%d offset=%d error=%s", topic, partition, offset, kind)
+        return dead_letter(
+            topic=topic, partition=partition, offset=offset, key=key, value=value, rejection=rejection
+        )

@@ -90,3 +90,15 @@ def test_working_names_in_english_hungarian_and_romanian():
     assert extract_working_names("", "Mă numesc Ștefania, sunt nouă") == ["Ștefania"]
     assert extract_working_names("", "Numele meu este Ioana") == ["Ioana"]
     assert extract_working_names("Hot and ready", "no names here") == []
+
+
+def test_a_bug_in_enrich_costs_one_dead_letter_not_the_worker(advert, monkeypatch, caplog):
+    def broken_observe(*args, **kwargs):
+        raise ValueError("Kovács Réka +447700900123")  # an error whose text quotes personal data
+
+    monkeypatch.setattr("toex_stream.enrich.observe", broken_observe)
+    letter = run(contract.TOPIC_ADVERTS, json.dumps(advert).encode())
+    assert letter.kind == "internal"
+    assert letter.reason == "enrich failed on a valid event (ValueError); report it as a bug"
+    assert "Kovács" not in caplog.text and "+44" not in caplog.text
+    assert "offset=42" in caplog.text
