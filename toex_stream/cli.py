@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -127,6 +128,65 @@ def submit(
     console.print(
         f"sent {model.__name__} {key} to {delivered.topic} (partition {delivered.partition}, offset {delivered.offset})"
     )
+
+
+# -- simulate -----------------------------------------------------------------------
+
+
+@app.command()
+def simulate(
+    scenario: Annotated[str, typer.Option(help="headdress, booker, background or mixed.")],
+    events: Annotated[int | None, typer.Option(help="How many events (default depends on the scenario).")] = None,
+    rate: Annotated[float, typer.Option(help="Events per second to send at.")] = 200.0,
+    as_fast_as_possible: Annotated[bool, typer.Option("--as-fast-as-possible", help="No rate limit.")] = False,
+    seed: Annotated[int, typer.Option(help="The same seed gives the same stream.")] = 1,
+    out: Annotated[Path | None, typer.Option(help="Write JSON lines {topic, key, value} here instead of Kafka.")] = None,
+    truth: Annotated[Path | None, typer.Option(help="Write the ground truth (JSON lines) here.")] = None,
+    nominals: Annotated[Path | None, typer.Option(help="Write the nominals a force would hold (Person CSV) here.")] = None,
+) -> None:
+    """Produce a realistic synthetic stream of referrals, adverts and intelligence, with its ground truth."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from toex_stream import simulate as sim
+
+    if rate <= 0:
+        raise ToexError("--rate must be above 0 (or use --as-fast-as-possible)")
+    simulation = sim.simulate(scenario, events, seed)
+    if nominals is not None:
+        sim.write_nominals(nominals, simulation.nominals)
+        console.print(f"wrote {len(simulation.nominals)} nominals to {nominals}")
+    if out is not None:
+        sink: sim.EventSink = sim.JsonLinesSink(out)
+        target = str(out)
+    else:
+        from toex_stream.kafka_io import existing_topics
+
+        settings = _settings()
+        missing = set(contract.INPUT_TOPICS) - existing_topics(settings.kafka_bootstrap)
+        if missing:
+            raise ToexError(f"topics {', '.join(sorted(missing))} do not exist yet: start the worker once to create them")
+        sink = sim.KafkaSink(settings.kafka_bootstrap)
+        target = settings.kafka_bootstrap
+    truth_writer = sim.TruthWriter(truth, simulation) if truth is not None else None
+    columns = (
+        TextColumn(f"{scenario} → {target}"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"), TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=err_console, transient=False) as bar:
+        task = bar.add_task("simulate", total=simulation.total, rate="")
+        started = time.perf_counter()
+
+        def advance(n: int) -> None:
+            bar.advance(task, n)
+            done = bar.tasks[0].completed
+            bar.update(task, rate=f"{done / max(time.perf_counter() - started, 1e-9):,.0f} events/s")
+
+        sent, seconds = sim.run(
+            simulation, sink, rate=None if as_fast_as_possible else rate, truth=truth_writer, progress=advance
+        )
+    console.print(f"sent {sent:,} events in {seconds:.1f} s ({sent / max(seconds, 1e-9):,.0f} events/s) to {target}")
+    if truth is not None:
+        console.print(f"wrote the ground truth to {truth}")
 
 
 # -- schemas ------------------------------------------------------------------------
