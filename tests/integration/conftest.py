@@ -93,9 +93,14 @@ def producer(kafka: Settings) -> Producer:
 
 @pytest.fixture
 def reader(kafka: Settings, worker: subprocess.Popen[bytes]) -> Iterator[TopicReader]:
-    """Reads what the worker writes from now on."""
+    """Reads what the worker writes from now on; fails the test if the worker has died."""
+    log_file = kafka.data_dir / "worker.log"
+    if worker.poll() is not None:
+        pytest.fail(f"the worker died before this test:\n{_log_tail(log_file)}", pytrace=False)
     with TopicReader(kafka.kafka_bootstrap, OUTPUT_TOPICS) as topic_reader:
         yield topic_reader
+    if worker.poll() is not None:
+        pytest.fail(f"the worker died during this test:\n{_log_tail(log_file)}", pytrace=False)
 
 
 def with_ids(event: dict, tag: str) -> dict:

@@ -85,3 +85,14 @@ def test_dead_letter_reasons_hold_no_personal_data(referral, producer, reader):
     assert {e.path for e in letter.errors} == {"subjects.0.nationality", "subjects.0.date_of_birth"}
     assert "Hungarian" not in letter.reason and "2999" not in letter.reason
     assert "Kov" not in letter.reason
+
+
+@pytest.mark.parametrize("codec", ["gzip", "snappy", "lz4", "zstd"])
+def test_compressed_batches_from_outside_producers_are_read(codec, kafka, reader, referral):
+    from toex_stream.kafka_io import durable_producer
+
+    producer = durable_producer(kafka.kafka_bootstrap, **{"compression.type": codec})
+    sent = send(producer, contract.TOPIC_REFERRALS, with_ids(referral, codec))
+
+    [(out_topic, _)] = collect(reader, [sent], timeout=60)[(sent.topic, sent.partition, sent.offset)]
+    assert out_topic == contract.TOPIC_OBSERVATIONS

@@ -63,6 +63,7 @@ FAMILY_NAMES: dict[str, list[str]] = {
         "Popescu", "Ionescu", "Popa", "Dumitru", "Stan", "Stoica", "Gheorghe", "Matei", "Ciobanu",
         "Rusu", "Munteanu", "Constantin", "Moldovan", "Ștefănescu", "Lungu", "Mocanu", "Țurcanu",
         "Bălan", "Căpraru", "Neagu", "Dobre", "Sârbu", "Marin", "Tănase", "Oprea", "Cârstea",
+        "Mureșan", "Roșca", "Pașca", "Buț", "Vlăduț", "Coșeru",
     ],
     "GB": [
         "Smith", "Jones", "Williams", "Taylor", "Brown", "Davies", "Evans", "Wilson", "Thomas",
@@ -222,6 +223,9 @@ def render_name(rng: random.Random, person: SimPerson, variation: float = 0.5) -
     in one of the ways real records do.
     """
     given, family, aliases = person.given_name, person.family_name, []
+    if person.nationality == "RO" and rng.random() < 0.3:
+        # Systems on legacy code pages still write ş and ţ (cedilla) for ș and ț.
+        given, family = given.translate(_ROMANIAN_CEDILLA), family.translate(_ROMANIAN_CEDILLA)
     if rng.random() >= variation:
         return given, family, aliases
     kind = rng.randrange(7)
@@ -233,8 +237,8 @@ def render_name(rng: random.Random, person: SimPerson, variation: float = 0.5) -
         return given, family.upper(), aliases
     if kind == 2 and person.given_name in NICKNAMES:  # a nickname, the real name as alias
         return rng.choice(NICKNAMES[person.given_name]), family, [f"{given} {family}"]
-    if kind == 3 and person.nationality == "RO":  # the old cedilla letters
-        return given.translate(_ROMANIAN_CEDILLA), family.translate(_ROMANIAN_CEDILLA), aliases
+    if kind == 3 and person.nationality == "RO":  # diacritics dropped altogether
+        return fold(given), fold(family), aliases
     if kind == 4:
         return given, typo(rng, family), aliases
     if kind == 5:  # the whole name in one field, Hungarian order for Hungarians

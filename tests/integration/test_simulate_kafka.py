@@ -1,0 +1,47 @@
+"""`toex-stream simulate` into the real broker: every event arrives, and the worker observes each one."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.integration.conftest import source_position
+from tests.unit.test_cli import toex
+from toex_stream import contract
+from toex_stream.kafka_io import TopicReader
+from toex_stream.settings import settings_env
+
+pytestmark = pytest.mark.integration
+
+
+def test_a_simulated_stream_reaches_the_topics_and_becomes_observations(kafka, reader, tmp_path):
+    truth = tmp_path / "truth.jsonl"
+    outputs = reader
+    with TopicReader(kafka.kafka_bootstrap, list(contract.INPUT_TOPICS)) as inputs:
+        result = toex(
+            "simulate", "--scenario", "booker", "--events", "80", "--seed", "11", "--as-fast-as-possible",
+            "--truth", str(truth), env=settings_env(kafka),
+        )
+        assert result.returncode == 0, result.stderr
+        assert "sent 80 events" in result.stdout
+
+        keys = {t["key"] for t in map(json.loads, truth.read_text().splitlines()) if t["type"] == "event"}
+        assert len(keys) == 80
+        positions = {}
+        while len(positions) < 80:
+            batch = inputs.poll(timeout=5)
+            assert batch, f"only {len(positions)} of 80 simulated events reached Kafka"
+            for message in batch:
+                if message.key().decode() in keys:
+                    positions[(message.topic(), message.partition(), message.offset())] = message.key().decode()
+
+        outcomes: dict[tuple[str, int, int], str] = {}
+        while len(outcomes) < 80:
+            batch = outputs.poll(timeout=30)
+            assert batch, f"the worker handled only {len(outcomes)} of 80 simulated events"
+            for message in batch:
+                position = source_position(message.topic(), message.value())
+                if position in positions:
+                    outcomes[position] = message.topic()
+    assert set(outcomes.values()) == {contract.TOPIC_OBSERVATIONS}, "no simulated event is a dead letter"
