@@ -302,6 +302,8 @@ class Place(_Model):
     text: ShortText | None = None
     postcode: str | None = Field(default=None, description="Upper-case, single-spaced when UK-shaped.")
     town: str | None = None
+    force_code: ForceCode | None = Field(default=None, description="The police force the place resolves to.")
+    region: Region = Field(default="UNKNOWN", description="The ROCU region of that force.")
 
 
 class Observation(_TopLevel):

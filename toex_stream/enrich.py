@@ -40,6 +40,7 @@ from toex_stream.contract import (
     event_key,
 )
 from toex_stream.errors import ToexError
+from toex_stream.geo import resolve
 from toex_stream.normalise import normalise_email, normalise_phone, normalise_postcode
 
 log = logging.getLogger(__name__)
@@ -141,10 +142,15 @@ def extract_working_names(*texts: str) -> list[str]:
     return names
 
 
-def _place(address: Address) -> Place:
+def _place(address: Address, force_code: str | None = None) -> Place:
     postcode = normalise_postcode(address.postcode) if address.postcode else None
     town = address.town.strip() if address.town else None
-    return Place(text=address.text, postcode=postcode or None, town=town or None)
+    # An intelligence report's own force is the fallback when the place itself does not resolve.
+    where = resolve(postcode=postcode, town=town or address.text, force_code=force_code)
+    return Place(
+        text=address.text, postcode=postcode or None, town=town or None,
+        force_code=where.force_code, region=where.region,
+    )
 
 
 def _mention(person: Person, mention_id: str) -> Mention:
@@ -168,8 +174,8 @@ def _unique(values: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(v for v in values if v))
 
 
-def _places(addresses: list[Address]) -> list[Place]:
-    places = (_place(a) for a in addresses)
+def _places(addresses: list[Address], force_code: str | None = None) -> list[Place]:
+    places = (_place(a, force_code) for a in addresses)
     return list(dict.fromkeys(p for p in places if p.text or p.postcode or p.town))
 
 
@@ -218,7 +224,7 @@ def observe(event: InputEvent, *, topic: str, key: str, partition: int, offset: 
         occurred_at=occurred_at,
         force_code=force_code,
         mentions=mentions,
-        places=_places(addresses),
+        places=_places(addresses, force_code),
     )
 
 

@@ -102,3 +102,20 @@ def test_a_bug_in_enrich_costs_one_dead_letter_not_the_worker(advert, monkeypatc
     assert letter.reason == "enrich failed on a valid event (ValueError); report it as a bug"
     assert "Kovács" not in caplog.text and "+44" not in caplog.text
     assert "offset=42" in caplog.text
+
+
+def test_places_resolve_to_force_and_region(referral, advert, intel):
+    observation = run(contract.TOPIC_REFERRALS, json.dumps(referral).encode())
+    assert {(p.postcode, p.force_code, p.region) for p in observation.places} == {
+        ("B1 1AA", "west-midlands", "ROCUWM"), (None, "west-midlands", "ROCUWM"),  # the second by its town
+    }
+    advert["location"] = {"text": "near the station", "postcode": "ct1 2ab", "town": None}
+    [place] = run(contract.TOPIC_ADVERTS, json.dumps(advert).encode()).places
+    assert (place.postcode, place.force_code, place.region) == ("CT1 2AB", "kent", "ERSOU")
+    intel["force_code"] = "north-wales"
+    intel["locations"] = [{"text": "a farm outside the village", "postcode": None, "town": None}]
+    [place] = run(contract.TOPIC_INTEL, json.dumps(intel).encode()).places
+    assert (place.force_code, place.region) == ("north-wales", "NWROCU"), "the reporting force when nothing else resolves"
+    advert["location"] = {"text": "Budapest", "postcode": "1051", "town": "Budapest"}
+    [place] = run(contract.TOPIC_ADVERTS, json.dumps(advert).encode()).places
+    assert (place.force_code, place.region) == (None, "UNKNOWN")
