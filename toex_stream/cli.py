@@ -26,7 +26,9 @@ app = typer.Typer(
 )
 kafka_app = typer.Typer(help="A local single-node Apache Kafka (KRaft) for development and tests.", no_args_is_help=True)
 schemas_app = typer.Typer(help="The JSON Schemas of the event contract.", no_args_is_help=True)
+eval_app = typer.Typer(help="Measure quality and speed against known answers.", no_args_is_help=True)
 app.add_typer(kafka_app, name="kafka")
+app.add_typer(eval_app, name="eval")
 app.add_typer(schemas_app, name="schemas")
 
 console = Console()
@@ -187,6 +189,33 @@ def simulate(
     console.print(f"sent {sent:,} events in {seconds:.1f} s ({sent / max(seconds, 1e-9):,.0f} events/s) to {target}")
     if truth is not None:
         console.print(f"wrote the ground truth to {truth}")
+
+
+# -- eval ---------------------------------------------------------------------------
+
+
+@eval_app.command("match")
+def eval_match(
+    nominals: Annotated[Path, typer.Option(help="Person CSV of the known nominals.")],
+    events: Annotated[Path, typer.Option(help="Person CSV of the people mentioned in events.")],
+    truth: Annotated[Path, typer.Option(help="CSV with event_record_id, nominal_record_id of the true links.")],
+    train: Annotated[bool, typer.Option(help="Estimate m by EM on the events first (unsupervised).")] = True,
+    save_model: Annotated[Path | None, typer.Option(help="Write the trained model (JSON) here for the worker.")] = None,
+) -> None:
+    """Load the nominals, stream the events through the match agent's code, print quality and speed as JSON."""
+    from toex_stream.matching.evaluate import evaluate, read_links, read_person_csv
+    from toex_stream.matching.index import Matcher
+
+    for path in (nominals, events, truth):
+        if not path.is_file():
+            raise ToexError(f"{path} does not exist")
+    matcher = Matcher()
+    report, _ = evaluate(
+        read_person_csv(nominals), list(read_person_csv(events)), read_links(truth), train=train, matcher=matcher
+    )
+    if save_model is not None:
+        save_model.write_text(matcher.model.to_json(), encoding="utf-8")
+    typer.echo(json.dumps(report))
 
 
 # -- schemas ------------------------------------------------------------------------

@@ -42,6 +42,7 @@ TOPIC_INTEL = "toex.intel"
 TOPIC_NOMINALS = "toex.nominals"
 TOPIC_FEEDBACK = "toex.feedback"
 TOPIC_OBSERVATIONS = "toex.observations"
+TOPIC_MATCHES = "toex.matches"
 TOPIC_ALERTS = "toex.alerts"
 TOPIC_DEADLETTER = "toex.deadletter"
 INPUT_TOPICS: tuple[str, ...] = (TOPIC_REFERRALS, TOPIC_ADVERTS, TOPIC_INTEL)
@@ -320,6 +321,41 @@ class Observation(_TopLevel):
     places: list[Place]
 
 
+MatchDecisionKind = Literal["match", "possible_match", "new"]
+
+
+class MatchWeight(_Model):
+    """One bar of a match waterfall: a field's comparison level and its weight in bits."""
+
+    field: str
+    level: str
+    weight: float
+    tf_adjusted: bool = False
+
+
+class MatchResult(_TopLevel):
+    """``toex.matches``: who one mention is. Key: ``nominal_id`` (the person the evidence accrues to)."""
+
+    mention_id: Id
+    observation_id: Id
+    source: Source
+    event_ref: EventRef
+    occurred_at: UtcDatetime
+    role: Role
+    decision: MatchDecisionKind
+    nominal_id: Id = Field(description="The matched nominal, or the provisional one this mention created.")
+    provisional: bool = Field(description="Whether nominal_id is a provisional nominal (an unknown person).")
+    review_nominal_id: Id | None = Field(
+        default=None, description="For possible_match: the known nominal a person should compare it with."
+    )
+    probability: Annotated[float, Field(ge=0.0, le=1.0)]
+    prior_weight: float
+    weights: list[MatchWeight]
+    candidates: int
+    model_version: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    places: list[Place] = []
+
+
 DeadLetterKind = Literal["not_utf8", "invalid_json", "schema", "internal"]
 
 
@@ -352,6 +388,7 @@ TOPIC_MODELS: dict[str, type[_TopLevel]] = {
     TOPIC_FEEDBACK: Feedback,
     TOPIC_ALERTS: Alert,
     TOPIC_OBSERVATIONS: Observation,
+    TOPIC_MATCHES: MatchResult,
     TOPIC_DEADLETTER: DeadLetter,
 }
 

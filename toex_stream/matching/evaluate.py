@@ -96,6 +96,6 @@ def evaluate(
         "index_build_seconds": round(build_s, 3),
         "peak_memory_mb": round(peak_memory_mb(), 1),
         "model_version": matcher.model_version,
-        "em_prior": round(float(training.get("prior", matcher.model.prior)), 6),
+        "match_rate": round(matcher.model.match_rate, 4),
     }
     return report, decisions

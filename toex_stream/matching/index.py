@@ -9,6 +9,7 @@ the most keys are scored with the Fellegi–Sunter model, and the best decides:
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -166,25 +167,32 @@ class Matcher:
         self.model.count_terms(live)
         self.model.estimate_u(live, seed=seed)
         pairs: list[Levels] = []
+        count = 0
         for mention in mentions:
+            count += 1
             for candidate in self.index.candidates(mention):
                 pairs.append(compare(mention, candidate)[0])
-        summary = self.model.estimate_m(pairs)
+        summary = self.model.estimate_m(pairs, count)
         self._version = self.model.version()
         return summary
 
     def score(self, query: MatchRecord, candidate: MatchRecord) -> tuple[float, tuple[FieldWeight, ...]]:
+        """The match probability of one pair, with its waterfall."""
         levels, values = compare(query, candidate)
         weights = tuple(self.model.weights(levels, values))
         return self.model.probability(weights), weights
 
     def decide(self, query: MatchRecord) -> MatchDecision:
         candidates = self.index.candidates(query)
-        best: tuple[float, MatchRecord | None, tuple[FieldWeight, ...]] = (-1.0, None, ())
+        best_total, best_candidate = -math.inf, None
         for candidate in candidates:
-            probability, weights = self.score(query, candidate)
-            if probability > best[0]:
-                best = (probability, candidate, weights)
+            total = self.model.total_weight(*compare(query, candidate))
+            if total > best_total:
+                best_total, best_candidate = total, candidate
+        best: tuple[float, MatchRecord | None, tuple[FieldWeight, ...]] = (-1.0, None, ())
+        if best_candidate is not None:
+            probability, weights = self.score(query, best_candidate)
+            best = (probability, best_candidate, weights)
         probability, nominal, weights = best
         if nominal is None or probability < self.review_threshold:
             decision: Decision = "new"

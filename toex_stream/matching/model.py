@@ -26,7 +26,6 @@ from rapidfuzz.distance import JaroWinkler
 from rapidfuzz.fuzz import token_set_ratio
 
 from toex_stream.matching.dates import day_month_swapped
-from toex_stream.matching.names import canonical_given
 from toex_stream.matching.records import MatchRecord, NameVariant
 
 Levels = tuple[int | None, ...]
@@ -46,6 +45,7 @@ FIELDS: dict[str, tuple[str, ...]] = {
 FIELD_NAMES = tuple(FIELDS)
 # Fields whose exact level is weighed by the value's frequency among nominals.
 TF_FIELDS = {"given_name": 0, "family_name": 0, "phone": 0, "email": 0, "postcode": 0}
+_TF_INDEX = frozenset(i for i, name in enumerate(FIELD_NAMES) if name in TF_FIELDS)
 
 DEFAULT_M: dict[str, list[float]] = {
     "given_name": [0.82, 0.06, 0.06, 0.03, 0.03],
@@ -73,13 +73,12 @@ PROBABILITY_FLOOR = 1e-6
 # -- comparing two records ----------------------------------------------------------------
 
 
-def _given_level(a: tuple[str, ...], b: tuple[str, ...]) -> tuple[int | None, float]:
-    if not a or not b:
+def _given_level(x: str, x_canonical: str, y: str, y_canonical: str) -> tuple[int | None, float]:
+    if not x or not y:
         return None, 0.0
-    x, y = a[0], b[0]
     if x == y:
         return 0, 1.0
-    if canonical_given(x) == canonical_given(y):
+    if x_canonical == y_canonical:
         return 1, 0.97
     similarity = JaroWinkler.normalized_similarity(x, y)
     if similarity >= 0.92:
@@ -89,10 +88,9 @@ def _given_level(a: tuple[str, ...], b: tuple[str, ...]) -> tuple[int | None, fl
     return 4, similarity
 
 
-def _family_level(a: tuple[str, ...], b: tuple[str, ...]) -> tuple[int | None, float]:
-    if not a or not b:
+def _family_level(a: tuple[str, ...], x: str, b: tuple[str, ...], y: str) -> tuple[int | None, float]:
+    if not x or not y:
         return None, 0.0
-    x, y = " ".join(a), " ".join(b)
     if x == y:
         return 0, 1.0
     similarity = JaroWinkler.normalized_similarity(x, y)
@@ -111,13 +109,23 @@ def _align(q: Sequence[NameVariant], c: Sequence[NameVariant]) -> tuple[int | No
     """Best name alignment over variants and both orders: (given level, family level, given, family)."""
     best: tuple[float, int | None, int | None, str, str] = (-1.0, None, None, "", "")
     for qv in q:
+        q_given = qv.given[0] if qv.given else ""
+        q_family_first = qv.family[0] if qv.family else ""
         for cv in c:
-            for given_a, family_a, swapped in ((qv.given, qv.family, False), (qv.family, qv.given, True)):
-                given_level, given_sim = _given_level(given_a, cv.given)
-                family_level, family_sim = _family_level(family_a, cv.family)
-                score = given_sim + family_sim - (0.01 if swapped else 0.0)
-                if score > best[0]:
-                    best = (score, given_level, family_level, cv.canonical, cv.family_text)
+            c_given = cv.given[0] if cv.given else ""
+            # As written, then family-name-first (the given name recorded in the family field).
+            given_level, given_sim = _given_level(q_given, qv.canonical, c_given, cv.canonical)
+            family_level, family_sim = _family_level(qv.family, qv.family_text, cv.family, cv.family_text)
+            score = given_sim + family_sim
+            if score > best[0]:
+                best = (score, given_level, family_level, cv.canonical, cv.family_text)
+            if score >= 2.0:
+                continue
+            given_level, given_sim = _given_level(q_family_first, qv.family_canonical, c_given, cv.canonical)
+            family_level, family_sim = _family_level(qv.given, qv.given_text, cv.family, cv.family_text)
+            score = given_sim + family_sim - 0.01
+            if score > best[0]:
+                best = (score, given_level, family_level, cv.canonical, cv.family_text)
     return best[1], best[2], best[3], best[4]
 
 
@@ -190,11 +198,38 @@ class FellegiSunter:
 
     m: dict[str, list[float]] = field(default_factory=lambda: {k: list(v) for k, v in DEFAULT_M.items()})
     u: dict[str, list[float]] = field(default_factory=lambda: {k: list(v) for k, v in DEFAULT_U.items()})
-    prior: float = 1e-4
+    # Expected true matches per mention: the prior that a mention and one given
+    # nominal are the same person is this over the number of nominals.
+    match_rate: float = 0.5
     term_counts: dict[str, Counter[str]] = field(default_factory=lambda: {f: Counter() for f in TF_FIELDS})
     population: int = 0
 
     # -- scoring --
+
+    def __post_init__(self) -> None:
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Recompute the weight table after m or u changed."""
+        self._table = [
+            [self.level_weight(name, level) for level in range(len(FIELDS[name]))] for name in FIELD_NAMES
+        ]
+        self._m_exact = [max(self.m[name][0], PROBABILITY_FLOOR) for name in FIELD_NAMES]
+
+    def total_weight(self, levels: Levels, values: dict[str, str]) -> float:
+        """The sum of field weights (prior excluded), without building the waterfall: the hot path."""
+        total = 0.0
+        for i, level in enumerate(levels):
+            if level is None:
+                continue
+            if level == 0 and i in _TF_INDEX and self.population:
+                name = FIELD_NAMES[i]
+                count = self.term_counts[name].get(values.get(name, ""), 0)
+                if count > 1:
+                    total += math.log2(self._m_exact[i] / max(count / self.population, self.u[name][0]))
+                    continue
+            total += self._table[i][level]
+        return total
 
     def level_weight(self, field_name: str, level: int) -> float:
         m = max(self.m[field_name][level], PROBABILITY_FLOOR)
@@ -210,14 +245,20 @@ class FellegiSunter:
             adjusted = False
             if level == 0 and name in TF_FIELDS and self.population:
                 count = self.term_counts[name].get(values.get(name, ""), 0)
-                if count:
-                    # Splink's term-frequency adjustment: u of an exact agreement on this value
-                    # is the value's share of the population, never below the level's own u.
+                if count > 1:
+                    # Term-frequency adjustment: u of an exact agreement on a value several
+                    # nominals share is the value's share of the population, never below the
+                    # level's own u. A value only one nominal holds keeps the level's weight:
+                    # in a small population count/N would overstate how common it is.
                     u_value = max(count / self.population, self.u[name][0])
                     weight = math.log2(max(self.m[name][0], PROBABILITY_FLOOR) / u_value)
-                    adjusted = count > 1
+                    adjusted = True
             out.append(FieldWeight(name, FIELDS[name][level], weight, adjusted))
         return out
+
+    @property
+    def prior(self) -> float:
+        return min(0.5, self.match_rate / max(self.population, 1))
 
     def prior_weight(self) -> float:
         return math.log2(self.prior / (1 - self.prior))
@@ -255,14 +296,19 @@ class FellegiSunter:
                 if level is not None:
                     counts[name][level] += 1
         self.u = {name: [c / sum(row) for c in row] for name, row in counts.items()}
+        self.refresh()
 
-    def estimate_m(self, pair_levels: Iterable[Levels], iterations: int = 40) -> dict[str, float]:
-        """m and the prior by EM over candidate pairs, u held fixed (as Splink does)."""
+    def estimate_m(self, pair_levels: Iterable[Levels], mentions: int, iterations: int = 40) -> dict[str, float]:
+        """m and the match rate by EM over the candidate pairs of ``mentions`` mentions, u held fixed.
+
+        The prior EM finds is that of a candidate pair; times the pairs per
+        mention it gives the expected matches per mention (the match rate).
+        """
         patterns = Counter(pair_levels)
-        if not patterns:
+        if not patterns or not mentions:
             return {"pairs": 0}
         total = sum(patterns.values())
-        prior = max(self.prior, 0.01)
+        prior = 0.05
         m = {k: list(v) for k, v in self.m.items()}
         for _ in range(iterations):
             sums = {f: [0.1] * len(levels) for f, levels in FIELDS.items()}  # a small Dirichlet prior
@@ -282,18 +328,20 @@ class FellegiSunter:
                         sums[name][level] += expected
             m = {name: [s / sum(row) for s in row] for name, row in sums.items()}
             prior = min(max(expected_matches / total, 1e-6), 0.5)
-        self.m, self.prior = m, prior
-        return {"pairs": total, "patterns": len(patterns), "prior": prior}
+        self.m = m
+        self.match_rate = min(1.0, prior * total / mentions)
+        self.refresh()
+        return {"pairs": total, "patterns": len(patterns), "pair_prior": prior, "match_rate": self.match_rate}
 
     # -- persistence --
 
     def to_json(self) -> str:
-        return json.dumps({"m": self.m, "u": self.u, "prior": self.prior}, indent=1, sort_keys=True)
+        return json.dumps({"m": self.m, "u": self.u, "match_rate": self.match_rate}, indent=1, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> FellegiSunter:
         data = json.loads(text)
-        return cls(m=data["m"], u=data["u"], prior=data["prior"])
+        return cls(m=data["m"], u=data["u"], match_rate=data["match_rate"])
 
     def version(self) -> str:
         """A short content hash: the same parameters always give the same version."""

@@ -18,22 +18,23 @@ from toex_stream.normalise import normalise_email, normalise_phone, normalise_po
 
 @dataclass(frozen=True, slots=True)
 class NameVariant:
-    """One way a record writes the name: given tokens and family tokens, folded."""
+    """One way a record writes the name: given tokens and family tokens, folded.
+
+    The canonical forms compared most often are computed once here.
+    """
 
     given: tuple[str, ...]
     family: tuple[str, ...]
+    canonical: str = field(init=False, compare=False)  # of the first given token
+    family_canonical: str = field(init=False, compare=False)  # of the first family token, for swapped order
+    family_text: str = field(init=False, compare=False)
+    given_text: str = field(init=False, compare=False)
 
-    @property
-    def first_given(self) -> str:
-        return self.given[0] if self.given else ""
-
-    @property
-    def canonical(self) -> str:
-        return canonical_given(self.given[0]) if self.given else ""
-
-    @property
-    def family_text(self) -> str:
-        return " ".join(self.family)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "canonical", canonical_given(self.given[0]) if self.given else "")
+        object.__setattr__(self, "family_canonical", canonical_given(self.family[0]) if self.family else "")
+        object.__setattr__(self, "family_text", " ".join(self.family))
+        object.__setattr__(self, "given_text", " ".join(self.given))
 
 
 @dataclass(slots=True)
@@ -182,6 +183,10 @@ def blocking_keys(record: MatchRecord) -> set[tuple[str, ...]]:
         for given in givens:
             for year in years:
                 keys.add(("gy", phonetic(given), str(year)))
+            # A typing error past the second letter of either name, when nothing else is known.
+            for family in variant.family[:1]:
+                keys.add(("g2", phonetic(given), family[:2]))
+                keys.add(("g2", phonetic(family), given[:2]))  # the same key for family-name-first order
             if record.postcode:
                 keys.add(("gp", given[:1], record.postcode))
     for phone in record.phones:

@@ -1,0 +1,127 @@
+"""Matching the cases a regional team would check, each with its reason readable as a waterfall."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from toex_stream import contract
+from toex_stream.matching.index import Matcher
+from toex_stream.matching.records import record_from_mention, record_from_nominal
+from toex_stream.matching.resolve import PROVISIONAL_FLAG, resolve_observation
+from toex_stream.normalise import normalise_phone
+from toex_stream.simulate import simulate
+
+ON = dt.date(2026, 11, 1)
+
+
+def nominal(nominal_id: str, given: str | None, family: str | None, **fields) -> contract.Nominal:
+    return contract.Nominal(schema_version=1, nominal_id=nominal_id, given_name=given, family_name=family,
+                            updated_at=dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc), **fields)
+
+
+def mention(given: str | None, family: str | None, **fields) -> contract.Mention:
+    return contract.Mention(mention_id=f"toex.referrals:p:r#{given}{family}", role="potential_victim",
+                            given_name=given, family_name=family, **fields)
+
+
+@pytest.fixture(scope="module")
+def matcher() -> Matcher:
+    """Known nominals among a few hundred others the simulator invents (realistic term frequencies)."""
+    background = simulate("mixed", 3000, seed=5).nominals
+    others = [contract.Nominal(
+        schema_version=1, nominal_id=r.record_id, given_name=r.person.given_name, family_name=r.person.family_name,
+        date_of_birth=r.person.date_of_birth, gender=r.person.gender, nationality=r.person.nationality,
+        phones=list(r.person.phones), updated_at=dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc),
+    ) for r in background]
+    known = [
+        nominal("WMP-1", "Réka", "Kovács", date_of_birth=dt.date(2001, 3, 9), gender="female", nationality="HU",
+                phones=["07700 900123"]),
+        nominal("NHP-2", "Ștefan", "Mureșan", date_of_birth=dt.date(1979, 11, 2), gender="male", nationality="RO"),
+        nominal("WMP-3", "Zoltán", "Horváth", date_of_birth=dt.date(1983, 6, 21), gender="male", nationality="HU",
+                phones=["+447700900456"]),
+        nominal("KNT-4", "Emma", "Clarke", date_of_birth=dt.date(1995, 7, 14), gender="female",
+                phones=["+441214960100"]),  # works from a hotel: its switchboard
+        nominal("LCP-5", "Anna", "Nagy", date_of_birth=dt.date(1990, 4, 5), gender="female", nationality="HU"),
+    ]
+    matcher = Matcher()
+    matcher.load(record_from_nominal(n) for n in others + known)
+    matcher.model.estimate_u(matcher.index.live())
+    return matcher
+
+
+def decide(matcher: Matcher, m: contract.Mention):
+    return matcher.decide(record_from_mention(m, ON))
+
+
+def test_hungarian_family_name_first_without_diacritics(matcher):
+    decision = decide(matcher, mention("KOVACS", "Reka", phones=[normalise_phone("07700 900 123")]))
+    assert (decision.decision, decision.nominal_id) == ("match", "WMP-1"), decision.waterfall()
+    decision = decide(matcher, mention(None, "Kovács Réka", date_of_birth=dt.date(2001, 3, 9)))
+    assert (decision.decision, decision.nominal_id) == ("match", "WMP-1"), decision.waterfall()
+
+
+def test_romanian_comma_and_cedilla_letters_are_the_same_name(matcher):
+    decision = decide(matcher, mention("Ştefan", "Mureşan", date_of_birth=dt.date(1979, 11, 2)))
+    assert (decision.decision, decision.nominal_id) == ("match", "NHP-2"), decision.waterfall()
+    given = next(w for w in decision.weights if w.field == "given_name")
+    assert given.level == "exact"
+
+
+def test_a_nickname_matches_the_given_name(matcher):
+    decision = decide(matcher, mention("Zoli", "Horvath", date_of_birth=dt.date(1983, 6, 21)))
+    assert (decision.decision, decision.nominal_id) == ("match", "WMP-3"), decision.waterfall()
+    assert next(w for w in decision.weights if w.field == "given_name").level == "nickname of the same name"
+
+
+@pytest.mark.parametrize(
+    "written", ["07700 900456", "+44 7700 900456", "0044 7700 900 456", "07700.900.456", "(07700) 900456",
+                "zero seven seven zero zero nine zero zero four five six"],
+)
+def test_one_phone_written_many_ways(matcher, written):
+    phone = normalise_phone(written)
+    assert phone == "+447700900456"
+    decision = decide(matcher, mention("Zoltan", "Horvath", phones=[phone]))
+    assert (decision.decision, decision.nominal_id) == ("match", "WMP-3"), decision.waterfall()
+
+
+def test_day_and_month_swapped(matcher):
+    decision = decide(matcher, mention("Anna", "Nagy", date_of_birth=dt.date(1990, 5, 4)))
+    assert (decision.decision, decision.nominal_id) == ("match", "LCP-5"), decision.waterfall()
+    assert next(w for w in decision.weights if w.field == "date_of_birth").level == "day and month swapped"
+
+
+def test_a_hotel_switchboard_shared_by_strangers_does_not_link_them(matcher):
+    stranger = mention("Olivia", "Hughes", phones=["+441214960100"], date_of_birth=dt.date(1998, 2, 1))
+    decision = decide(matcher, stranger)
+    assert decision.decision == "new", decision.waterfall()
+
+
+def test_the_waterfall_adds_up_to_the_probability(matcher):
+    decision = decide(matcher, mention("Reka", "Kovacs", date_of_birth=dt.date(2001, 3, 9)))
+    text = decision.waterfall()
+    assert "given_name" in text and "family_name" in text and "date_of_birth" in text
+    assert decision.probability == pytest.approx(1 / (1 + 2 ** -decision.total_weight))
+    assert text.splitlines()[-1].endswith("→ match")
+
+
+def test_unmatched_mentions_create_provisional_nominals_that_gather_evidence(matcher):
+    observation = contract.Observation(
+        schema_version=1, observation_id="toex.adverts:s:1", source="advert",
+        event_ref=contract.EventRef(topic="toex.adverts", key="s:1"), partition=0, offset=0,
+        occurred_at=dt.datetime(2026, 11, 1, tzinfo=dt.timezone.utc), places=[],
+        mentions=[contract.Mention(mention_id="toex.adverts:s:1#0", role="unknown", given_name="Bella",
+                                   phones=["+447799123456"])],
+    )
+    [first] = resolve_observation(observation, matcher)
+    assert first.result.decision == "new" and first.result.provisional
+    assert first.created is not None and PROVISIONAL_FLAG in first.created.flags
+    again = observation.model_copy(update={
+        "observation_id": "toex.adverts:s:2",
+        "mentions": [observation.mentions[0].model_copy(update={"mention_id": "toex.adverts:s:2#0"})],
+    })
+    [second] = resolve_observation(again, matcher)
+    assert second.result.decision == "match", second.decision.waterfall()
+    assert second.result.nominal_id == first.result.nominal_id
+    assert second.created is None and second.result.provisional

@@ -1,0 +1,99 @@
+"""Resolve every mention of an observation to a nominal: what the match agent does, and replay.
+
+A ``match`` resolves to the nominal found. A ``possible_match`` or a ``new``
+mention resolves to a provisional nominal created from the mention (its id is
+derived from the mention id, so a replay creates the same one), so that
+repeated unknown people and phones gather evidence without merging anyone a
+person has not confirmed; a possible match names the known nominal to review.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from toex_stream import contract
+from toex_stream.matching.index import MatchDecision, Matcher
+from toex_stream.matching.records import MatchRecord, record_from_mention, record_from_nominal
+
+PROVISIONAL_FLAG = "provisional"
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """One mention's result, and the provisional nominal it created (to store and publish), if any."""
+
+    result: contract.MatchResult
+    decision: MatchDecision
+    created: contract.Nominal | None
+
+
+def provisional_id(mention_id: str) -> str:
+    """A stable id for the provisional nominal an unmatched mention creates.
+
+    >>> provisional_id("toex.adverts:site:1#0")
+    'prov-785af02fee7c636b'
+    """
+    return "prov-" + hashlib.sha256(mention_id.encode()).hexdigest()[:16]
+
+
+def provisional_nominal(mention: contract.Mention, observation: contract.Observation) -> contract.Nominal:
+    return contract.Nominal(
+        schema_version=1,
+        nominal_id=provisional_id(mention.mention_id),
+        given_name=mention.given_name,
+        family_name=mention.family_name,
+        aliases=list(mention.aliases),
+        date_of_birth=mention.date_of_birth,
+        gender=mention.gender,
+        nationality=mention.nationality,
+        phones=list(mention.phones),
+        emails=list(mention.emails),
+        addresses=list(mention.addresses),
+        flags=[PROVISIONAL_FLAG],
+        owning_force=None,
+        updated_at=observation.occurred_at,
+    )
+
+
+def _matchable(record: MatchRecord) -> bool:
+    return bool(record.names or record.phones or record.emails)
+
+
+def resolve_observation(observation: contract.Observation, matcher: Matcher) -> list[Resolution]:
+    """Decide on each mention in turn; provisional nominals join the index at once."""
+    resolutions = []
+    for mention in observation.mentions:
+        record = record_from_mention(mention, observation.occurred_at.date())
+        decision = matcher.decide(record)
+        created = None
+        if decision.decision == "match" and decision.nominal_id is not None:
+            nominal_id = decision.nominal_id
+            matched = matcher.index.records[matcher.index.positions[nominal_id]]
+            provisional = matched is not None and PROVISIONAL_FLAG in matched.flags
+        else:
+            created = provisional_nominal(mention, observation)
+            nominal_id, provisional = created.nominal_id, True
+            if _matchable(record):
+                matcher.add(record_from_nominal(created))
+        result = contract.MatchResult(
+            schema_version=1,
+            mention_id=mention.mention_id,
+            observation_id=observation.observation_id,
+            source=observation.source,
+            event_ref=observation.event_ref,
+            occurred_at=observation.occurred_at,
+            role=mention.role,
+            decision=decision.decision,
+            nominal_id=nominal_id,
+            provisional=provisional,
+            review_nominal_id=decision.nominal_id if decision.decision == "possible_match" else None,
+            probability=min(1.0, max(0.0, decision.probability)),
+            prior_weight=decision.prior_weight,
+            weights=[contract.MatchWeight(**w.as_dict()) for w in decision.weights],  # type: ignore[arg-type]
+            candidates=decision.candidates,
+            model_version=decision.model_version,
+            places=list(observation.places),
+        )
+        resolutions.append(Resolution(result, decision, created))
+    return resolutions
