@@ -7,6 +7,8 @@ of surrounding noise but otherwise as written, so nothing is lost.
 ('+447700900123', '+447700900123')
 >>> normalise_phone("0044 7700 900 123"), normalise_phone("seven seven zero zero 900123")
 ('+447700900123', '+447700900123')
+>>> normalise_phone("oh double seven double oh nine double oh one two three")
+'+447700900123'
 >>> normalise_phone("+36 30 123 4567")
 '+36301234567'
 >>> normalise_email("  Anna.K@Example.COM ")
@@ -30,8 +32,13 @@ _DIGIT_WORD_RE = re.compile(r"\b(" + "|".join(sorted(_DIGIT_WORDS, key=len, reve
 _UK_POSTCODE_RE = re.compile(r"^([A-Z]{1,2}[0-9][A-Z0-9]?)\s*([0-9][A-Z]{2})$")
 
 
+_REPEAT_RE = re.compile(r"\b(double|triple)\s*(\d)", re.I)
+
+
 def _words_to_digits(text: str) -> str:
-    return _DIGIT_WORD_RE.sub(lambda m: _DIGIT_WORDS[m.group(1).lower()], text)
+    text = _DIGIT_WORD_RE.sub(lambda m: _DIGIT_WORDS[m.group(1).lower()], text)
+    # "double seven" -> "77", "triple oh" -> "000", as people read numbers aloud.
+    return _REPEAT_RE.sub(lambda m: m.group(2) * (2 if m.group(1).lower() == "double" else 3), text)
 
 
 def normalise_phone(raw: str, default_region: str = "GB") -> str:
