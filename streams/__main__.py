@@ -1,19 +1,46 @@
-"""``python -m streams``: create the topics, then run the Faust worker until stopped."""
+"""``python -m streams``: the composition root of the worker. Creates the topics, then runs until stopped."""
 
 from __future__ import annotations
+
+import logging
 
 import faust
 
 from streams import topics
+from streams.agents import Services
 from streams.app import build_app
 from toex_stream.kafka_io import ensure_topics
-from toex_stream.settings import load_settings
+from toex_stream.matching.index import Matcher
+from toex_stream.matching.model import FellegiSunter
+from toex_stream.settings import Settings, load_settings
+from toex_stream.store.sqlalchemy_store import SqlAlchemyNominalStore, build_engine, migrate
+
+log = logging.getLogger(__name__)
+
+MODEL_FILE = "match_model.json"
+
+
+def build_matcher(settings: Settings) -> Matcher:
+    """The matcher with the trained model in the data folder, or the default model."""
+    path = settings.data_dir / MODEL_FILE
+    if path.exists():
+        log.info("match model from %s", path)
+        return Matcher(model=FellegiSunter.from_json(path.read_text(encoding="utf-8")))
+    return Matcher()
 
 
 def main() -> None:
     settings = load_settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
     ensure_topics(settings.kafka_bootstrap, topics.ALL)
-    app = build_app(settings)
+    engine = build_engine(settings)
+    migrate(engine)
+    matcher = build_matcher(settings)
+    services = Services(
+        bootstrap=settings.kafka_bootstrap, store=SqlAlchemyNominalStore(engine), matcher=matcher,
+        estimate_u_on_load=not (settings.data_dir / MODEL_FILE).exists(),
+    )
+    app = build_app(settings, services)
     worker = faust.Worker(app, loglevel=settings.log_level.lower())
     worker.execute_from_commandline()
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import faust
 
 from streams import agents
+from streams.agents import Services
 from toex_stream.settings import Settings
 
 APP_ID = "toex-stream"
 
 
-def build_app(settings: Settings) -> faust.App:
+def build_app(settings: Settings, services: Services) -> faust.App:
     """The worker's app with every agent registered; nothing connects until it starts."""
     app = faust.App(
         APP_ID,
@@ -28,5 +29,5 @@ def build_app(settings: Settings) -> faust.App:
         web_port=settings.web_port,
         web_host=settings.web_bind,
     )
-    agents.register(app)
+    agents.register(app, services)
     return app

@@ -26,14 +26,18 @@ app = typer.Typer(
 )
 kafka_app = typer.Typer(help="A local single-node Apache Kafka (KRaft) for development and tests.", no_args_is_help=True)
 schemas_app = typer.Typer(help="The JSON Schemas of the event contract.", no_args_is_help=True)
+nominals_app = typer.Typer(help="The known nominals: import them into the store and onto toex.nominals.",
+                           no_args_is_help=True)
 eval_app = typer.Typer(help="Measure quality and speed against known answers.", no_args_is_help=True)
 app.add_typer(kafka_app, name="kafka")
 app.add_typer(eval_app, name="eval")
+app.add_typer(nominals_app, name="nominals")
 app.add_typer(schemas_app, name="schemas")
 
-console = Console()
+console = Console(soft_wrap=True)
 err_console = Console(stderr=True)
 
+DEFAULT_SIMULATION_RATE = 200.0  # events per second to Kafka: watchable, and far below the worker's pace
 InputType = Literal["referral", "advert", "intel"]
 TYPE_TOPICS: dict[str, str] = {
     "referral": contract.TOPIC_REFERRALS,
@@ -139,7 +143,9 @@ def submit(
 def simulate(
     scenario: Annotated[str, typer.Option(help="headdress, booker, background or mixed.")],
     events: Annotated[int | None, typer.Option(help="How many events (default depends on the scenario).")] = None,
-    rate: Annotated[float, typer.Option(help="Events per second to send at.")] = 200.0,
+    rate: Annotated[
+        float | None, typer.Option(help="Events per second (default 200 to Kafka; no limit to --out).")
+    ] = None,
     as_fast_as_possible: Annotated[bool, typer.Option("--as-fast-as-possible", help="No rate limit.")] = False,
     seed: Annotated[int, typer.Option(help="The same seed gives the same stream.")] = 1,
     out: Annotated[Path | None, typer.Option(help="Write JSON lines {topic, key, value} here instead of Kafka.")] = None,
@@ -151,8 +157,10 @@ def simulate(
 
     from toex_stream import simulate as sim
 
-    if rate <= 0:
+    if rate is not None and rate <= 0:
         raise ToexError("--rate must be above 0 (or use --as-fast-as-possible)")
+    if rate is None and out is None:
+        rate = DEFAULT_SIMULATION_RATE
     simulation = sim.simulate(scenario, events, seed)
     if nominals is not None:
         sim.write_nominals(nominals, simulation.nominals)
@@ -189,6 +197,82 @@ def simulate(
     console.print(f"sent {sent:,} events in {seconds:.1f} s ({sent / max(seconds, 1e-9):,.0f} events/s) to {target}")
     if truth is not None:
         console.print(f"wrote the ground truth to {truth}")
+
+
+# -- nominals -----------------------------------------------------------------------
+
+
+class _NominalPublisher:
+    """Produces nominals onto the compacted topic; raises as soon as the broker refuses one."""
+
+    def __init__(self, bootstrap: str) -> None:
+        from toex_stream.kafka_io import durable_producer
+
+        self._producer = durable_producer(bootstrap, **{"linger.ms": 20, "message.timeout.ms": 60_000})
+        self.sent = 0
+        self._failure: str | None = None
+
+    def _delivered(self, err: object, _msg: object) -> None:
+        if err is not None and self._failure is None:
+            self._failure = str(err)
+
+    def __call__(self, nominal: contract.Nominal) -> None:
+        self._producer.produce(contract.TOPIC_NOMINALS, key=nominal.nominal_id.encode(),
+                               value=nominal.model_dump_json().encode(), on_delivery=self._delivered)
+        self.sent += 1
+        self._producer.poll(0)
+
+    def flush(self) -> None:
+        remaining = self._producer.flush(60)
+        if self._failure or remaining:
+            raise ToexError(f"Kafka did not take every nominal ({self._failure or f'{remaining} unsent'}); "
+                            "run the import again with --republish")
+
+
+@nominals_app.command("import")
+def nominals_import(
+    file: Annotated[Path, typer.Argument(help="Person CSV (columns in DESIGN.md; ';' between several values).")],
+    publish: Annotated[bool, typer.Option(help="Also publish created or updated nominals to toex.nominals.")] = True,
+    republish: Annotated[bool, typer.Option(help="Publish every stored known nominal again, changed or not.")] = False,
+) -> None:
+    """Load known nominals into the store and onto the compacted topic; bad rows are reported, the rest load."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from toex_stream.nominal_import import import_nominals
+    from toex_stream.store.sqlalchemy_store import SqlAlchemyNominalStore, build_engine, migrate
+
+    if not file.is_file():
+        raise ToexError(f"{file} does not exist")
+    settings = _settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = build_engine(settings)
+    migrate(engine)
+    store = SqlAlchemyNominalStore(engine)
+    publisher = _NominalPublisher(settings.kafka_bootstrap) if publish or republish else None
+    if publisher is not None:
+        from toex_stream.kafka_io import existing_topics
+
+        if contract.TOPIC_NOMINALS not in existing_topics(settings.kafka_bootstrap):
+            raise ToexError("topic toex.nominals does not exist yet: start the worker once to create it")
+    with open(file, "rb") as handle:
+        rows = max(0, sum(1 for _ in handle) - 1)
+    with Progress(TextColumn(f"importing {file.name}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=err_console) as bar:
+        task = bar.add_task("import", total=rows)
+        # Each batch is stored only once Kafka has every nominal of it.
+        report = import_nominals(file, store, publish=publisher if publish else None,
+                                 flush=publisher.flush if publisher is not None and publish else None,
+                                 progress=lambda n: bar.advance(task, n))
+    if republish and publisher is not None:
+        for nominal in store.iter_nominals(provisional=False):
+            publisher(nominal)
+    if publisher is not None:
+        publisher.flush()
+    for problem in report.problems:
+        err_console.print(escape(f"{file.name}:{problem.line}: {problem.severity}: {problem.field}: {problem.message}"),
+                          highlight=False, soft_wrap=True)
+    published = f"; {publisher.sent} published to {contract.TOPIC_NOMINALS}" if publisher is not None else ""
+    console.print(f"{report.summary()}{published}")
 
 
 # -- eval ---------------------------------------------------------------------------

@@ -9,15 +9,12 @@ person has not confirmed; a possible match names the known nominal to review.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
 from toex_stream import contract
 from toex_stream.matching.index import MatchDecision, Matcher
 from toex_stream.matching.records import MatchRecord, record_from_mention, record_from_nominal
-
-PROVISIONAL_FLAG = "provisional"
-
+from toex_stream.provisional import PROVISIONAL_FLAG, provisional_nominal
 
 @dataclass(frozen=True)
 class Resolution:
@@ -26,34 +23,6 @@ class Resolution:
     result: contract.MatchResult
     decision: MatchDecision
     created: contract.Nominal | None
-
-
-def provisional_id(mention_id: str) -> str:
-    """A stable id for the provisional nominal an unmatched mention creates.
-
-    >>> provisional_id("toex.adverts:site:1#0")
-    'prov-785af02fee7c636b'
-    """
-    return "prov-" + hashlib.sha256(mention_id.encode()).hexdigest()[:16]
-
-
-def provisional_nominal(mention: contract.Mention, observation: contract.Observation) -> contract.Nominal:
-    return contract.Nominal(
-        schema_version=1,
-        nominal_id=provisional_id(mention.mention_id),
-        given_name=mention.given_name,
-        family_name=mention.family_name,
-        aliases=list(mention.aliases),
-        date_of_birth=mention.date_of_birth,
-        gender=mention.gender,
-        nationality=mention.nationality,
-        phones=list(mention.phones),
-        emails=list(mention.emails),
-        addresses=list(mention.addresses),
-        flags=[PROVISIONAL_FLAG],
-        owning_force=None,
-        updated_at=observation.occurred_at,
-    )
 
 
 def _matchable(record: MatchRecord) -> bool:
@@ -72,7 +41,7 @@ def resolve_observation(observation: contract.Observation, matcher: Matcher) -> 
             matched = matcher.index.records[matcher.index.positions[nominal_id]]
             provisional = matched is not None and PROVISIONAL_FLAG in matched.flags
         else:
-            created = provisional_nominal(mention, observation)
+            created = provisional_nominal(mention, observation.occurred_at)
             nominal_id, provisional = created.nominal_id, True
             if _matchable(record):
                 matcher.add(record_from_nominal(created))

@@ -1,0 +1,54 @@
+"""Alembic environment of the nominal store.
+
+toex-stream runs it from code (``toex_stream.store.sqlalchemy_store.migrate``),
+handing over an open connection in ``config.attributes["connection"]``; no
+alembic.ini is needed. To start a new revision, in Python from a checkout::
+
+    from alembic import command
+    from toex_stream.store.sqlalchemy_store import alembic_config
+    command.revision(alembic_config(), "what changes", rev_id="0002")
+
+Both SQLite and PostgreSQL must run every revision: on SQLite, ALTER TABLE is
+done in batch mode (copy and move), which ``render_as_batch`` turns on.
+"""
+
+from __future__ import annotations
+
+from alembic import context
+from sqlalchemy import Connection, create_engine
+
+from toex_stream.store.models import Base
+
+
+def _run(connection: Connection) -> None:
+    context.configure(
+        connection=connection,
+        target_metadata=Base.metadata,
+        render_as_batch=connection.dialect.name == "sqlite",
+        compare_type=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def run_migrations() -> None:
+    config = context.config
+    connection = config.attributes.get("connection")
+    if connection is not None:
+        _run(connection)
+        return
+    url = context.get_x_argument(as_dictionary=True).get("url") or config.get_main_option("sqlalchemy.url")
+    if not url:
+        raise SystemExit("give the database with -x url=... (a SQLAlchemy URL)")
+    engine = create_engine(url)
+    try:
+        with engine.begin() as own_connection:
+            _run(own_connection)
+    finally:
+        engine.dispose()
+
+
+# Alembic sets context.config before it runs this file. pytest --doctest-modules
+# also imports it, outside any migration: then there is nothing to run.
+if getattr(context, "config", None) is not None:
+    run_migrations()
