@@ -180,9 +180,9 @@ class Delivered:
 
 
 def produce_and_wait(
-    producer: Producer, topic: str, key: bytes | None, value: bytes, timeout: float = 30.0
+    producer: Producer, topic: str, key: bytes | None, value: bytes | None, timeout: float = 30.0
 ) -> Delivered:
-    """Send one message and wait for the broker's acknowledgement."""
+    """Send one message (a null value is a tombstone) and wait for the broker's acknowledgement."""
     outcome: dict[str, object] = {}
 
     def on_delivery(err: object, msg: object) -> None:

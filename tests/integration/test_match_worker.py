@@ -25,6 +25,11 @@ def publish_nominal(producer, nominal_id: str, given: str, family: str, dob: str
     produce_and_wait(producer, contract.TOPIC_NOMINALS, nominal_id.encode(), value.model_dump_json().encode())
 
 
+def let_workers_follow_nominals() -> None:
+    """Workers read toex.nominals every half second; give them time to take in what was just published."""
+    time.sleep(3)
+
+
 def referral_about(referral: dict, tag: str, given: str | None, family: str | None, phone: str) -> dict:
     event = with_ids(referral, tag)
     subject = {**referral["subjects"][0], "given_name": given, "family_name": family, "aliases": [],
@@ -47,6 +52,7 @@ def results_for(reader: TopicReader, mention_ids: set[str], timeout: float = 90)
 def test_known_nominal_matched_and_unknown_person_made_provisional(kafka, worker, referral):
     producer = durable_producer(kafka.kafka_bootstrap)
     publish_nominal(producer, "WMP-T-1", "Réka", "Kovács", "2001-03-09", "+447700900777")
+    let_workers_follow_nominals()
     with TopicReader(kafka.kafka_bootstrap, [contract.TOPIC_MATCHES]) as matches, \
             TopicReader(kafka.kafka_bootstrap, [contract.TOPIC_NOMINALS]) as nominals:
         known = referral_about(referral, "known", "KOVACS", "Reka", "07700 900 777")  # family name first
