@@ -12,6 +12,8 @@ from streams.app import build_app
 from toex_stream.kafka_io import ensure_topics
 from toex_stream.matching.index import Matcher
 from toex_stream.matching.model import FellegiSunter
+from toex_stream.scoring.profiles import load_profiles
+from toex_stream.scoring.scorer import Scorer
 from toex_stream.settings import Settings, load_settings
 from toex_stream.store.sqlalchemy_store import SqlAlchemyNominalStore, build_engine, migrate
 
@@ -38,6 +40,8 @@ def main() -> None:
     matcher = build_matcher(settings)
     services = Services(
         bootstrap=settings.kafka_bootstrap, store=SqlAlchemyNominalStore(engine), matcher=matcher,
+        scorer=Scorer(load_profiles(settings.profiles_dir)),
+        checkpoint_file=settings.data_dir / "models" / "checkpoint.pkl",
         estimate_u_on_load=not (settings.data_dir / MODEL_FILE).exists(),
     )
     app = build_app(settings, services)

@@ -5,10 +5,14 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import pickle
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
 
 import faust
 from aiokafka import AIOKafkaConsumer, TopicPartition
+import pydantic
 from pydantic import ValidationError
 
 from streams import topics
@@ -19,9 +23,13 @@ from toex_stream.matching.index import Matcher
 from toex_stream.matching.records import record_from_nominal
 from toex_stream.matching.resolve import resolve_observation
 from toex_stream.nominal_import import InvalidNominalMessage, apply_nominal_message
+from toex_stream.scoring.scorer import Scorer
+from toex_stream.scoring.state import new_state
 from toex_stream.store import MatchDecision, NominalStore, Provenance
 
 log = logging.getLogger(__name__)
+
+M = TypeVar("M", bound=pydantic.BaseModel)
 
 
 @dataclass
@@ -31,6 +39,8 @@ class Services:
     bootstrap: str
     store: NominalStore
     matcher: Matcher
+    scorer: Scorer
+    checkpoint_file: Path
     # u from random pairs of the loaded nominals, unless a trained model was given.
     estimate_u_on_load: bool = True
     # Set once this worker has read every nominal on toex.nominals: matching waits for it.
@@ -48,6 +58,13 @@ def register(app: faust.App, services: Services) -> None:
     matches = _raw_topic(app, topics.MATCHES.name)
     nominals = _raw_topic(app, topics.NOMINALS.name)
     deadletter = _raw_topic(app, topics.DEADLETTER.name)
+    scores = _raw_topic(app, topics.SCORES.name)
+    feedback = _raw_topic(app, topics.FEEDBACK.name)
+    training = _raw_topic(app, topics.TRAINING.name)
+    # What is known of each nominal over 30 days: RocksDB, backed by a changelog, and
+    # co-partitioned with toex.matches and toex.feedback (both keyed by nominal_id).
+    nominal_state = app.Table("nominal-state", default=dict, partitions=topics.MATCHES.partitions,
+                              )  # keys and values JSON in the changelog (no key_type/value_type: plain dicts)
 
     async def send_dead_letter(message: faust.types.Message, letter: DeadLetter) -> None:
         # Where and why only: the value itself is personal data and stays on the topic.
@@ -73,19 +90,25 @@ def register(app: faust.App, services: Services) -> None:
                     key=outcome.observation_id.encode(), value=outcome.model_dump_json().encode()
                 )
 
+    async def decode(message: faust.types.Message, model: type[M]) -> M | None:
+        """The message's value as ``model``, or None after sending it to the dead letters."""
+        try:
+            return model.model_validate_json(message.value or b"")
+        except ValidationError as exc:
+            kind = "invalid_json" if exc.errors()[0]["type"] == "json_invalid" else "schema"
+            reason = f"not a {model.__name__} ({exc.error_count()} errors)"
+            letter = dead_letter(topic=message.topic, partition=message.partition, offset=message.offset,
+                                 key=message.key, value=message.value, rejection=RejectedEvent(kind, reason))
+            await send_dead_letter(message, letter)
+            return None
+
     @app.agent(observations, name="match", concurrency=1)
     async def match_agent(stream: faust.StreamT) -> None:
         await services.nominals_loaded.wait()
         async for event in stream.events():
             message = event.message
-            try:
-                observation = contract.Observation.model_validate_json(message.value or b"")
-            except ValidationError as exc:
-                kind = "invalid_json" if exc.errors()[0]["type"] == "json_invalid" else "schema"
-                reason = f"not an Observation ({exc.error_count()} errors)"
-                letter = dead_letter(topic=message.topic, partition=message.partition, offset=message.offset,
-                                     key=message.key, value=message.value, rejection=RejectedEvent(kind, reason))
-                await send_dead_letter(message, letter)
+            observation = await decode(message, contract.Observation)
+            if observation is None:
                 continue
             for resolution in resolve_observation(observation, services.matcher):
                 result = resolution.result
@@ -102,6 +125,74 @@ def register(app: faust.App, services: Services) -> None:
                     model_version=result.model_version, decided_at=dt.datetime.now(dt.timezone.utc),
                 ))
                 await matches.send(key=result.nominal_id.encode(), value=result.model_dump_json().encode())
+
+    @app.agent(matches, name="score", concurrency=1)
+    async def score_agent(stream: faust.StreamT) -> None:
+        async for event in stream.events():
+            match = await decode(event.message, contract.MatchResult)
+            if match is None:
+                continue
+            state = dict(nominal_state.get(match.nominal_id) or new_state())
+            results = services.scorer.score_match(state, match)
+            nominal_state[match.nominal_id] = state  # reassigned, so the changelog records it
+            for score in results:
+                await scores.send(key=match.nominal_id.encode(), value=score.model_dump_json().encode())
+
+    @app.agent(feedback, name="feedback", concurrency=1)
+    async def feedback_agent(stream: faust.StreamT) -> None:
+        async for event in stream.events():
+            message = event.message
+            outcome = await decode(message, contract.Feedback)
+            if outcome is None:
+                continue
+            if outcome.nominal_id is None or (message.key or b"").decode(errors="replace") != outcome.nominal_id:
+                letter = dead_letter(
+                    topic=message.topic, partition=message.partition, offset=message.offset, key=message.key,
+                    value=message.value, rejection=RejectedEvent(
+                        "schema", "feedback must name a nominal_id and be keyed by it, to reach its features"),
+                )
+                await send_dead_letter(message, letter)
+                continue
+            state = nominal_state.get(outcome.nominal_id) or new_state()
+            examples = services.scorer.training_examples(state, outcome)
+            if not examples:
+                log.info("feedback for alert %s teaches nothing (outcome %s, no scored state for its nominal)",
+                         outcome.alert_id, outcome.outcome)
+            for example in examples:
+                await training.send(key=example.nominal_id.encode(), value=example.model_dump_json().encode())
+
+    @app.task
+    async def follow_training() -> None:
+        """Learn from every training example, in topic order, on every worker; checkpoint as it goes."""
+        start = restore_checkpoint(services)
+        consumer = AIOKafkaConsumer(bootstrap_servers=services.bootstrap, group_id=None,
+                                    enable_auto_commit=False, auto_offset_reset="earliest")
+        await consumer.start()
+        try:
+            partition = TopicPartition(topics.TRAINING.name, 0)
+            consumer.assign([partition])
+            consumer.seek(partition, start)
+            while True:
+                batches = await consumer.getmany(timeout_ms=500, max_records=500)
+                records = batches.get(partition, [])
+                for record in records:
+                    services.scorer.learn(contract.TrainingExample.model_validate_json(record.value))
+                if records:
+                    await asyncio.to_thread(write_checkpoint, services, records[-1].offset + 1)
+                    log.info("learnt %d outcomes; models %s", len(records), services.scorer.versions())
+        finally:
+            await consumer.stop()
+
+    @app.page("/metrics")
+    async def metrics(_web: faust.web.View, request: faust.web.Request) -> faust.web.Response:
+        lines = []
+        for threat, model in services.scorer.models.items():
+            lines += [
+                f'toex_score_drift_total{{threat="{threat}"}} {model.drift.score_drifts}',
+                f'toex_label_drift_total{{threat="{threat}"}} {model.drift.label_drifts}',
+                f'toex_model_labels{{threat="{threat}"}} {model.labels}',
+            ]
+        return _web.text("\n".join(lines) + "\n")
 
     @app.task
     async def follow_nominals() -> None:
@@ -139,6 +230,28 @@ def register(app: faust.App, services: Services) -> None:
                         applied += 1
         finally:
             await consumer.stop()
+
+
+def restore_checkpoint(services: Services) -> int:
+    """Load the models' checkpoint; return the training offset to resume from (0 without one)."""
+    if not services.checkpoint_file.exists():
+        return 0
+    saved = pickle.loads(services.checkpoint_file.read_bytes())  # noqa: S301 - this worker's own file
+    for threat, blob in saved["models"].items():
+        if threat in services.scorer.models:
+            services.scorer.models[threat].restore(blob)
+    log.info("models restored at training offset %d: %s", saved["offset"], services.scorer.versions())
+    return int(saved["offset"])
+
+
+def write_checkpoint(services: Services, offset: int) -> None:
+    """Atomically replace the checkpoint: the models as learnt up to ``offset``."""
+    blob = pickle.dumps({"offset": offset,
+                         "models": {t: m.checkpoint() for t, m in services.scorer.models.items()}})
+    services.checkpoint_file.parent.mkdir(parents=True, exist_ok=True)
+    partial = services.checkpoint_file.with_suffix(".partial")
+    partial.write_bytes(blob)
+    partial.replace(services.checkpoint_file)
 
 
 async def _caught_up(consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int]) -> bool:

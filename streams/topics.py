@@ -18,6 +18,7 @@ ADVERTS = TopicSpec(contract.TOPIC_ADVERTS, PARTITIONS, retention_ms=365 * DAY_M
 INTEL = TopicSpec(contract.TOPIC_INTEL, PARTITIONS, retention_ms=365 * DAY_MS)
 # Compacted: the latest value per nominal_id is the force's current record; a null erases it.
 NOMINALS = TopicSpec(contract.TOPIC_NOMINALS, PARTITIONS, cleanup_policy="compact")
+# Keyed by nominal_id: the feedback agent reads the nominal's features from the scorer's table.
 FEEDBACK = TopicSpec(contract.TOPIC_FEEDBACK, PARTITIONS, retention_ms=365 * DAY_MS)
 OBSERVATIONS = TopicSpec(contract.TOPIC_OBSERVATIONS, PARTITIONS, retention_ms=90 * DAY_MS)
 # Keyed by nominal: every match of one person lands on one partition, for scoring.
@@ -26,4 +27,11 @@ ALERTS = TopicSpec(contract.TOPIC_ALERTS, PARTITIONS, retention_ms=365 * DAY_MS)
 # Dead letters wait for a person to look at them; keep them as long as the inputs.
 DEADLETTER = TopicSpec(contract.TOPIC_DEADLETTER, 1, retention_ms=365 * DAY_MS)
 
-ALL: list[TopicSpec] = [REFERRALS, ADVERTS, INTEL, NOMINALS, FEEDBACK, OBSERVATIONS, MATCHES, ALERTS, DEADLETTER]
+# Keyed by nominal like the matches, so the scorer's table is co-partitioned with both.
+SCORES = TopicSpec(contract.TOPIC_SCORES, PARTITIONS, retention_ms=365 * DAY_MS)
+# One partition and kept for ever: every worker learns from it in the same order,
+# and a worker started from nothing replays it to the same model.
+TRAINING = TopicSpec(contract.TOPIC_TRAINING, 1, retention_ms=-1)
+
+ALL: list[TopicSpec] = [REFERRALS, ADVERTS, INTEL, NOMINALS, FEEDBACK, OBSERVATIONS, MATCHES, SCORES, TRAINING,
+                        ALERTS, DEADLETTER]

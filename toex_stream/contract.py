@@ -43,6 +43,8 @@ TOPIC_NOMINALS = "toex.nominals"
 TOPIC_FEEDBACK = "toex.feedback"
 TOPIC_OBSERVATIONS = "toex.observations"
 TOPIC_MATCHES = "toex.matches"
+TOPIC_SCORES = "toex.scores"
+TOPIC_TRAINING = "toex.training"
 TOPIC_ALERTS = "toex.alerts"
 TOPIC_DEADLETTER = "toex.deadletter"
 INPUT_TOPICS: tuple[str, ...] = (TOPIC_REFERRALS, TOPIC_ADVERTS, TOPIC_INTEL)
@@ -307,6 +309,22 @@ class Place(_Model):
     region: Region = Field(default="UNKNOWN", description="The ROCU region of that force.")
 
 
+class EventFacts(_Model):
+    """What scoring needs to know of the event a mention came from (no personal data)."""
+
+    exploitation_types: list[ExploitationType] = []
+    urgency: Urgency | None = None
+    subject_is_child: bool = False
+    source_evaluation: SourceEvaluation | None = None
+    intelligence_assessment: IntelligenceAssessment | None = None
+    threat_tags: list[str] = []
+    indicator_weights: dict[str, float] = Field(
+        default={}, description="Advert indicator weight per category (lexicon), adverts only."
+    )
+    lexicon_version: int | None = None
+    towns: list[str] = Field(default=[], description="Towns the event places its people in.")
+
+
 class Observation(_TopLevel):
     """``toex.observations``: what enrich saw in one input event. Key: the event's key."""
 
@@ -319,6 +337,7 @@ class Observation(_TopLevel):
     force_code: ForceCode | None = None
     mentions: list[Mention]
     places: list[Place]
+    facts: EventFacts = EventFacts()
 
 
 MatchDecisionKind = Literal["match", "possible_match", "new"]
@@ -354,6 +373,40 @@ class MatchResult(_TopLevel):
     candidates: int
     model_version: Annotated[str, StringConstraints(min_length=1, max_length=64)]
     places: list[Place] = []
+    facts: EventFacts = EventFacts()
+    phones: list[str] = Field(default=[], description="The mention's phones (E.164), for touring features.")
+    nominal_flags: list[str] = Field(default=[], description="Flags of the resolved nominal (ocg_member, ...).")
+    linked_nominals: int = Field(default=0, description="Other nominals sharing a phone or email with the mention.")
+
+
+class Score(_TopLevel):
+    """``toex.scores``: a nominal's risk under one threat profile after one event. Key: ``nominal_id``."""
+
+    nominal_id: Id
+    threat: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
+    profile_version: str
+    model_version: str
+    risk_score: Annotated[float, Field(ge=0.0, le=1.0)]
+    band: Band
+    reasons: list[Reason]
+    event_ref: EventRef
+    mention_id: Id
+    occurred_at: UtcDatetime
+    region: Region = "UNKNOWN"
+    force_code: ForceCode | None = None
+    event_count: int = Field(description="Events linked to the nominal in the last 30 days.")
+    features: dict[str, float] = Field(description="The feature values scored (counts and weights, no personal data).")
+
+
+class TrainingExample(_TopLevel):
+    """``toex.training``: an analyst's outcome joined with the features it judged; every worker learns from it."""
+
+    nominal_id: Id
+    threat: str
+    label: bool
+    outcome: Outcome
+    features: dict[str, float]
+    at: UtcDatetime
 
 
 DeadLetterKind = Literal["not_utf8", "invalid_json", "schema", "internal"]
@@ -389,6 +442,8 @@ TOPIC_MODELS: dict[str, type[_TopLevel]] = {
     TOPIC_ALERTS: Alert,
     TOPIC_OBSERVATIONS: Observation,
     TOPIC_MATCHES: MatchResult,
+    TOPIC_SCORES: Score,
+    TOPIC_TRAINING: TrainingExample,
     TOPIC_DEADLETTER: DeadLetter,
 }
 

@@ -28,6 +28,7 @@ from toex_stream.contract import (
     Advert,
     DeadLetter,
     DeadLetterKind,
+    EventFacts,
     EventRef,
     FieldError,
     InputEvent,
@@ -41,6 +42,7 @@ from toex_stream.contract import (
 )
 from toex_stream.errors import ToexError
 from toex_stream.geo import resolve
+from toex_stream.scoring.indicators import load_lexicon
 from toex_stream.normalise import normalise_email, normalise_phone, normalise_postcode
 
 log = logging.getLogger(__name__)
@@ -179,6 +181,20 @@ def _places(addresses: list[Address], force_code: str | None = None) -> list[Pla
     return list(dict.fromkeys(p for p in places if p.text or p.postcode or p.town))
 
 
+def _facts(event: InputEvent, places: list[Place]) -> EventFacts:
+    towns = sorted({p.town for p in places if p.town})
+    if isinstance(event, Advert):
+        lexicon = load_lexicon()
+        weights = lexicon.category_weights(lexicon.extract(event.title, event.body))
+        return EventFacts(indicator_weights=weights, lexicon_version=lexicon.version, towns=towns)
+    if isinstance(event, Referral):
+        return EventFacts(exploitation_types=list(event.exploitation_types), urgency=event.urgency,
+                          subject_is_child=event.subject_is_child, towns=towns)
+    return EventFacts(source_evaluation=event.source_evaluation,
+                      intelligence_assessment=event.intelligence_assessment,
+                      threat_tags=list(event.threat_tags), towns=towns)
+
+
 def observe(event: InputEvent, *, topic: str, key: str, partition: int, offset: int) -> Observation:
     """The Observation of a valid input event: its person mentions and its places."""
     ref = f"{topic}:{key}"
@@ -195,6 +211,7 @@ def observe(event: InputEvent, *, topic: str, key: str, partition: int, offset: 
             emails=_unique(normalise_email(e) for e in event.emails),
             addresses=[event.location],
         )
+        places = _places([event.location])
         return Observation(
             schema_version=1,
             observation_id=ref,
@@ -204,7 +221,8 @@ def observe(event: InputEvent, *, topic: str, key: str, partition: int, offset: 
             offset=offset,
             occurred_at=event.observed_at,
             mentions=[mention],
-            places=_places([event.location]),
+            places=places,
+            facts=_facts(event, places),
         )
     subjects = event.subjects
     mentions = [_mention(person, f"{ref}#{i}") for i, person in enumerate(subjects)]
@@ -214,6 +232,7 @@ def observe(event: InputEvent, *, topic: str, key: str, partition: int, offset: 
     else:
         assert isinstance(event, IntelReport)
         source, occurred_at, force_code = "intel", event.recorded_at, event.force_code
+    places = _places(addresses, force_code)
     return Observation(
         schema_version=1,
         observation_id=ref,
@@ -224,7 +243,8 @@ def observe(event: InputEvent, *, topic: str, key: str, partition: int, offset: 
         occurred_at=occurred_at,
         force_code=force_code,
         mentions=mentions,
-        places=_places(addresses, force_code),
+        places=places,
+        facts=_facts(event, places),
     )
 
 

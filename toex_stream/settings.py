@@ -56,6 +56,7 @@ class Settings(BaseSettings):
     slack_bot_token: SecretStr | None = None
     slack_api_url: str | None = None
     routes_file: Path | None = None
+    profiles_dir: Path | None = Field(None, description="Threat profiles (YAML); default the bundled ones.")
     log_level: str = "INFO"
 
     @field_validator("kafka_bootstrap")

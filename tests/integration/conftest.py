@@ -79,8 +79,9 @@ def worker(kafka: Settings) -> Iterator[subprocess.Popen[bytes]]:
         with reader:
             probe = with_ids(example("referral"), "probe")
             sent = send(durable_producer(kafka.kafka_bootstrap), contract.TOPIC_REFERRALS, probe)
-            if not collect(reader, [sent], timeout=deadline - time.monotonic()):
-                pytest.fail(f"the worker processed nothing:\n{_log_tail(log_file)}", pytrace=False)
+            while not collect(reader, [sent], timeout=5):
+                if process.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"the worker processed nothing:\n{_log_tail(log_file)}", pytrace=False)
         yield process
     finally:
         stop_process_group(process)

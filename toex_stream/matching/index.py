@@ -105,6 +105,10 @@ class MatchIndex:
         self.records[position] = None
         return record
 
+    def holders(self, kind: Literal["p", "e"], value: str) -> list[str]:
+        """Ids of the nominals holding a phone (``"p"``) or email (``"e"``)."""
+        return [self.records[p].record_id for p in self.buckets.get((kind, value), ())]  # type: ignore[union-attr]
+
     def live(self) -> list[MatchRecord]:
         return [r for r in self.records if r is not None]
 

@@ -25,6 +25,14 @@ class Resolution:
     created: contract.Nominal | None
 
 
+def linked_nominals(matcher: Matcher, record: MatchRecord, nominal_id: str) -> int:
+    """How many other nominals share a phone or email with the mention."""
+    others = {h for phone in record.phones for h in matcher.index.holders("p", phone)}
+    others |= {h for email in record.emails for h in matcher.index.holders("e", email)}
+    others.discard(nominal_id)
+    return len(others)
+
+
 def _matchable(record: MatchRecord) -> bool:
     return bool(record.names or record.phones or record.emails)
 
@@ -36,10 +44,12 @@ def resolve_observation(observation: contract.Observation, matcher: Matcher) -> 
         record = record_from_mention(mention, observation.occurred_at.date())
         decision = matcher.decide(record)
         created = None
+        flags: tuple[str, ...] = ()
         if decision.decision == "match" and decision.nominal_id is not None:
             nominal_id = decision.nominal_id
             matched = matcher.index.records[matcher.index.positions[nominal_id]]
-            provisional = matched is not None and PROVISIONAL_FLAG in matched.flags
+            flags = matched.flags if matched is not None else ()
+            provisional = PROVISIONAL_FLAG in flags
         else:
             created = provisional_nominal(mention, observation.occurred_at)
             nominal_id, provisional = created.nominal_id, True
@@ -63,6 +73,10 @@ def resolve_observation(observation: contract.Observation, matcher: Matcher) -> 
             candidates=decision.candidates,
             model_version=decision.model_version,
             places=list(observation.places),
+            facts=observation.facts,
+            phones=list(mention.phones),
+            nominal_flags=[f for f in flags if f != PROVISIONAL_FLAG],
+            linked_nominals=linked_nominals(matcher, record, nominal_id),
         )
         resolutions.append(Resolution(result, decision, created))
     return resolutions

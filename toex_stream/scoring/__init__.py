@@ -1,0 +1,1 @@
+"""Risk scoring: features per nominal, advert indicators, threat profiles, the online model."""
