@@ -37,6 +37,7 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from toex_stream import contract
+from toex_stream.matching.dates import DateProblem, read_date
 from toex_stream.errors import ToexError
 from toex_stream.store import NominalStore, Provenance
 
@@ -112,11 +113,6 @@ class ImportReport:
 
 # -- cells ---------------------------------------------------------------------------
 
-_DATE_FORMATS = (
-    (re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$"), (1, 2, 3)),
-    (re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$"), (3, 2, 1)),
-    (re.compile(r"^(\d{4})(\d{2})(\d{2})$"), (1, 2, 3)),
-)
 _GENDER_CODES = {"f": "female", "m": "male", "u": "unknown"}
 # "UK" is not an ISO 3166-1 code, but force systems write it for British nationals.
 _COUNTRY_ALIASES = {"UK": "GB"}
@@ -133,14 +129,10 @@ def split_cell(cell: str) -> list[str]:
 
 def parse_date(cell: str) -> dt.date:
     """A date written YYYY-MM-DD, DD/MM/YYYY or YYYYMMDD (UK order: day first)."""
-    for pattern, (year, month, day) in _DATE_FORMATS:
-        found = pattern.match(cell)
-        if found:
-            try:
-                return dt.date(int(found.group(year)), int(found.group(month)), int(found.group(day)))
-            except ValueError:
-                raise CellProblem("no such day in the calendar") from None
-    raise CellProblem("not a date written YYYY-MM-DD, DD/MM/YYYY or YYYYMMDD")
+    try:
+        return read_date(cell)
+    except DateProblem as exc:
+        raise CellProblem(str(exc)) from None
 
 
 def _text(cell: str) -> str | None:

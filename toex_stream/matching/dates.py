@@ -20,8 +20,12 @@ _FORMATS = (
 )
 
 
-def parse_date(text: str) -> datetime.date | None:
-    """A calendar date from the common written forms; None when absent or impossible."""
+class DateProblem(ValueError):
+    """A date that cannot be read; the message says why, without the value."""
+
+
+def read_date(text: str) -> datetime.date:
+    """A calendar date from the common written forms (day first when slashed), or :class:`DateProblem`."""
     text = text.strip()
     for pattern, (y, m, d) in _FORMATS:
         match = pattern.match(text)
@@ -29,8 +33,16 @@ def parse_date(text: str) -> datetime.date | None:
             try:
                 return datetime.date(int(match.group(y)), int(match.group(m)), int(match.group(d)))
             except ValueError:
-                return None
-    return None
+                raise DateProblem("no such day in the calendar") from None
+    raise DateProblem("not a date written YYYY-MM-DD, DD/MM/YYYY or YYYYMMDD")
+
+
+def parse_date(text: str) -> datetime.date | None:
+    """A calendar date from the common written forms; None when absent or impossible."""
+    try:
+        return read_date(text)
+    except DateProblem:
+        return None
 
 
 def day_month_swapped(a: datetime.date, b: datetime.date) -> bool:
