@@ -1,0 +1,1 @@
+"""Alerting: routing alerts to the regional teams' channels, grouping, silences and inhibition."""
