@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import logging
+import os
 
 import faust
 
 from streams import topics
 from streams.agents import Services
 from streams.app import build_app
+from pydantic import SecretStr
+
+from toex_stream.alerting.outbox import Outbox
+from toex_stream.alerting.routing import RoutesFile
+from toex_stream.alerting.senders import Notifier, build_notifiers
 from toex_stream.kafka_io import ensure_topics
 from toex_stream.matching.index import Matcher
 from toex_stream.matching.model import FellegiSunter
@@ -31,6 +37,19 @@ def build_matcher(settings: Settings) -> Matcher:
     return Matcher()
 
 
+def build_worker_notifiers(routes: RoutesFile, settings: Settings) -> dict[str, Notifier]:
+    """Notifiers for every receiver; without a Slack token, Slack receivers log instead (development)."""
+    receivers = list(routes.current().receivers)
+    if settings.slack_bot_token is None:
+        slack = [r.name for r in receivers if r.kind == "slack"]
+        if slack:
+            log.warning("TOEX_SLACK_BOT_TOKEN is not set: %d Slack receivers log their alerts instead", len(slack))
+        receivers = [r.model_copy(update={"kind": "log"}) if r.kind == "slack" else r for r in receivers]
+    webhooks = {r.webhook_setting: SecretStr(os.environ[r.webhook_setting]) for r in receivers
+                if r.kind == "teams" and r.webhook_setting and r.webhook_setting in os.environ}
+    return build_notifiers(receivers, settings, webhooks)
+
+
 def main() -> None:
     settings = load_settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -38,11 +57,13 @@ def main() -> None:
     engine = build_engine(settings)
     migrate(engine)
     matcher = build_matcher(settings)
+    routes = RoutesFile(settings.routes_file) if settings.routes_file else RoutesFile.bundled()
     services = Services(
         bootstrap=settings.kafka_bootstrap, store=SqlAlchemyNominalStore(engine), matcher=matcher,
         scorer=Scorer(load_profiles(settings.profiles_dir)),
         checkpoint_file=settings.data_dir / "models" / "checkpoint.pkl",
         estimate_u_on_load=not (settings.data_dir / MODEL_FILE).exists(),
+        outbox=Outbox(engine), routes=routes, notifiers=build_worker_notifiers(routes, settings),
     )
     app = build_app(settings, services)
     worker = faust.Worker(app, loglevel=settings.log_level.lower())

@@ -18,6 +18,11 @@ from pydantic import ValidationError
 from streams import topics
 from toex_stream import contract
 from toex_stream.contract import INPUT_TOPICS, DeadLetter
+from toex_stream.alerting.decide import AlertDecision, alert_decisions
+from toex_stream.alerting.messages import render
+from toex_stream.alerting.outbox import Outbox
+from toex_stream.alerting.routing import RoutesFile
+from toex_stream.alerting.senders import Notifier, OutboxSender
 from toex_stream.enrich import RejectedEvent, dead_letter, enrich
 from toex_stream.matching.index import Matcher
 from toex_stream.matching.records import record_from_nominal
@@ -41,6 +46,9 @@ class Services:
     matcher: Matcher
     scorer: Scorer
     checkpoint_file: Path
+    outbox: Outbox
+    routes: RoutesFile
+    notifiers: dict[str, Notifier]
     # u from random pairs of the loaded nominals, unless a trained model was given.
     estimate_u_on_load: bool = True
     # Set once this worker has read every nominal on toex.nominals: matching waits for it.
@@ -61,10 +69,13 @@ def register(app: faust.App, services: Services) -> None:
     scores = _raw_topic(app, topics.SCORES.name)
     feedback = _raw_topic(app, topics.FEEDBACK.name)
     training = _raw_topic(app, topics.TRAINING.name)
+    alerts = _raw_topic(app, topics.ALERTS.name)
     # What is known of each nominal over 30 days: RocksDB, backed by a changelog, and
     # co-partitioned with toex.matches and toex.feedback (both keyed by nominal_id).
     nominal_state = app.Table("nominal-state", default=dict, partitions=topics.MATCHES.partitions,
                               )  # keys and values JSON in the changelog (no key_type/value_type: plain dicts)
+    # Each nominal's alert groups (route, group key, threat): co-partitioned with toex.scores.
+    alert_groups = app.Table("alert-groups", default=dict, partitions=topics.SCORES.partitions)
 
     async def send_dead_letter(message: faust.types.Message, letter: DeadLetter) -> None:
         # Where and why only: the value itself is personal data and stays on the topic.
@@ -137,6 +148,34 @@ def register(app: faust.App, services: Services) -> None:
             nominal_state[match.nominal_id] = state  # reassigned, so the changelog records it
             for score in results:
                 await scores.send(key=match.nominal_id.encode(), value=score.model_dump_json().encode())
+
+    @app.agent(scores, name="alert", concurrency=1)
+    async def alert_agent(stream: faust.StreamT) -> None:
+        async for event in stream.events():
+            score = await decode(event.message, contract.Score)
+            if score is None:
+                continue
+            groups = dict(alert_groups.get(score.nominal_id) or {})
+            decisions, suppressed = alert_decisions(
+                score, groups, services.routes.current(), services.scorer.profiles(), []
+            )
+            alert_groups[score.nominal_id] = groups
+            for quiet in suppressed:
+                log.info("alert for a %s score %s on route %s", score.band, quiet.why, quiet.route_path)
+            for decision in decisions:
+                await asyncio.to_thread(enqueue_alert, services, decision, score)
+                await alerts.send(key=decision.alert.alert_id.encode(), value=decision.alert.model_dump_json().encode())
+
+    sender = OutboxSender(services.outbox, services.notifiers)
+
+    # On the leader only: two senders on one database could both send an item.
+    @app.timer(interval=1.0, on_leader=True)
+    async def deliver_alerts() -> None:
+        """Send what the outbox holds as it falls due; nothing is marked delivered until a channel has it."""
+        try:
+            await sender.run_once()
+        except Exception:  # noqa: BLE001 - undelivered items stay in the outbox for the next tick
+            log.exception("alert delivery failed; the outbox keeps the items")
 
     @app.agent(feedback, name="feedback", concurrency=1)
     async def feedback_agent(stream: faust.StreamT) -> None:
@@ -230,6 +269,24 @@ def register(app: faust.App, services: Services) -> None:
                         applied += 1
         finally:
             await consumer.stop()
+
+
+def enqueue_alert(services: Services, decision: AlertDecision, score: contract.Score) -> None:
+    """Store the alert and queue its message for the route's receiver.
+
+    The decision's time is event time; delivery waits the same delay from now.
+    """
+    services.outbox.save_alert(decision.alert)
+    receiver = decision.route.receiver
+    wait = max(0.0, (decision.notify_at - score.occurred_at).total_seconds())
+    not_before = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=wait)
+    change = None if decision.action == "open" else f"{decision.action}: band {decision.alert.band}"
+    payload = render(receiver.kind, decision.alert, change=change,
+                     include_personal_data=receiver.include_personal_data)
+    services.outbox.enqueue(
+        decision.alert.alert_id, receiver.name, "post" if decision.action == "open" else "update",
+        int(decision.notify_at.timestamp()), payload, not_before, route=decision.route.route_path,
+    )
 
 
 def restore_checkpoint(services: Services) -> int:

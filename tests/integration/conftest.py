@@ -13,12 +13,14 @@ import subprocess
 import time
 import uuid
 from collections.abc import Iterator
+from importlib import resources
 from pathlib import Path
 
 import pytest
 from confluent_kafka import Producer
 
 from tests.conftest import example, free_port
+from tests.fake_slack import FakeSlack
 from toex_stream import contract
 from toex_stream.kafka_io import Delivered, TopicReader, broker_reachable, durable_producer, produce_and_wait
 from toex_stream.localkafka import LocalKafka
@@ -30,8 +32,21 @@ WORKER_READY_TIMEOUT_S = 180.0
 
 
 @pytest.fixture(scope="session")
-def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+def fake_slack() -> Iterator[FakeSlack]:
+    """A Slack-compatible Web API on loopback: the session worker's Slack receivers post to it."""
+    with FakeSlack() as slack:
+        yield slack
+
+
+@pytest.fixture(scope="session")
+def settings(tmp_path_factory: pytest.TempPathFactory, fake_slack: FakeSlack) -> Settings:
     data_dir = tmp_path_factory.mktemp("toex-data")
+    # The bundled routes with a one-second group wait, so tests need not wait half a minute.
+    routes = data_dir / "routes.yaml"
+    routes.write_text(
+        (resources.files("toex_stream") / "data" / "routes.yaml").read_text(encoding="utf-8")
+        .replace("group_wait: 30s", "group_wait: 1s"), encoding="utf-8",
+    )
     external = os.environ.get("TOEX_KAFKA_BOOTSTRAP")
     if external and broker_reachable(external):
         bootstrap = external
@@ -42,6 +57,9 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
         kafka_controller_port=free_port(),
         data_dir=data_dir,
         web_port=free_port(),
+        routes_file=routes,
+        slack_bot_token="xoxb-test-token",
+        slack_api_url=fake_slack.api_url,
     )
 
 

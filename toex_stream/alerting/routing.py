@@ -415,6 +415,11 @@ class RoutesFile:
         self._stamp = self._stat()
         self._config = load_routes(self.path)
 
+    @classmethod
+    def bundled(cls) -> RoutesFile:
+        """The default routes shipped with toex-stream (one receiver per region)."""
+        return cls(Path(str(resources.files("toex_stream") / "data" / "routes.yaml")))
+
     def _stat(self) -> tuple[int, int] | None:
         try:
             status = os.stat(self.path)

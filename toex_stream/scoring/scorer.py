@@ -42,6 +42,9 @@ class Scorer:
     def __init__(self, profiles: dict[str, ThreatProfile]) -> None:
         self.models = {threat: RiskModel(profile) for threat, profile in sorted(profiles.items())}
 
+    def profiles(self) -> dict[str, ThreatProfile]:
+        return {threat: model.profile for threat, model in self.models.items()}
+
     def applicable(self, match: contract.MatchResult) -> list[RiskModel]:
         return [
             model for model in self.models.values()

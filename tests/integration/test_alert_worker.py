@@ -1,0 +1,43 @@
+"""Alerts from the live pipeline: a child referral reaches its region's Slack channel once, marked and without names."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.integration.conftest import send, with_ids
+from toex_stream import contract
+from toex_stream.kafka_io import TopicReader, durable_producer
+
+pytestmark = pytest.mark.integration
+
+
+def test_a_child_referral_alerts_its_region_once_without_personal_data(kafka, worker, referral, fake_slack):
+    event = with_ids(referral, "child")
+    event["subject_is_child"] = True  # always critical
+    producer = durable_producer(kafka.kafka_bootstrap)
+    with TopicReader(kafka.kafka_bootstrap, [contract.TOPIC_ALERTS]) as alerts:
+        send(producer, contract.TOPIC_REFERRALS, event)
+        found: list[contract.Alert] = []
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and not found:
+            for message in alerts.poll(timeout=0.5):
+                alert = contract.Alert.model_validate_json(message.value())
+                if any(ref.key.endswith(event["referral_id"]) for ref in alert.event_refs):
+                    found.append(alert)
+    assert found, "an alert on toex.alerts"
+    alert = found[0]
+    assert (alert.band, alert.region) == ("critical", "ROCUWM")  # the example is in Birmingham
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not fake_slack.alert_posts(alert.alert_id):
+        time.sleep(0.5)
+    posts = fake_slack.alert_posts(alert.alert_id)
+    assert len(posts) == 1, "posted once"
+    text = str(posts[0])
+    assert "OFFICIAL-SENSITIVE" in text and "ROCUWM" in text
+    subject = referral["subjects"][0]
+    for personal in (subject["family_name"], subject["given_name"], subject["date_of_birth"], "7700"):
+        assert personal not in text, f"{personal!r} must not reach the channel"
+    assert posts[0]["channel"] == fake_slack.channels.get("#toex-rocuwm", posts[0]["channel"])
