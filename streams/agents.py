@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from streams import topics
 from toex_stream import contract
 from toex_stream.contract import INPUT_TOPICS, DeadLetter
-from toex_stream.alerting.decide import AlertDecision, alert_decisions
+from toex_stream.alerting.decide import AlertDecision, alert_decisions, close_groups
 from toex_stream.alerting.messages import render
 from toex_stream.alerting.outbox import Outbox
 from toex_stream.alerting.routing import RoutesFile
@@ -192,6 +192,9 @@ def register(app: faust.App, services: Services) -> None:
                 )
                 await send_dead_letter(message, letter)
                 continue
+            groups = dict(alert_groups.get(outcome.nominal_id) or {})
+            if close_groups(groups, outcome.alert_id):
+                alert_groups[outcome.nominal_id] = groups  # the next alerting score opens a new episode
             state = nominal_state.get(outcome.nominal_id) or new_state()
             examples = services.scorer.training_examples(state, outcome)
             if not examples:

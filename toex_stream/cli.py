@@ -28,10 +28,13 @@ kafka_app = typer.Typer(help="A local single-node Apache Kafka (KRaft) for devel
 schemas_app = typer.Typer(help="The JSON Schemas of the event contract.", no_args_is_help=True)
 nominals_app = typer.Typer(help="The known nominals: import them into the store and onto toex.nominals.",
                            no_args_is_help=True)
+alerts_app = typer.Typer(help="The alerts regional teams review: list, acknowledge, assign, close.",
+                         no_args_is_help=True)
 eval_app = typer.Typer(help="Measure quality and speed against known answers.", no_args_is_help=True)
 app.add_typer(kafka_app, name="kafka")
 app.add_typer(eval_app, name="eval")
 app.add_typer(nominals_app, name="nominals")
+app.add_typer(alerts_app, name="alerts")
 app.add_typer(schemas_app, name="schemas")
 
 console = Console(soft_wrap=True)
@@ -273,6 +276,115 @@ def nominals_import(
                           highlight=False, soft_wrap=True)
     published = f"; {publisher.sent} published to {contract.TOPIC_NOMINALS}" if publisher is not None else ""
     console.print(f"{report.summary()}{published}")
+
+
+# -- alerts -------------------------------------------------------------------------
+
+OutcomeChoice = Literal["confirmed", "not_relevant", "duplicate", "safeguarded", "arrest"]
+
+
+def _outbox() -> "Outbox":  # noqa: F821 - imported lazily, the CLI starts faster
+    from toex_stream.alerting.outbox import Outbox
+    from toex_stream.store.sqlalchemy_store import build_engine, migrate
+
+    settings = _settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = build_engine(settings)
+    migrate(engine)
+    return Outbox(engine)
+
+
+def _existing_alert(outbox: "Outbox", alert_id: str) -> contract.Alert:  # noqa: F821
+    alert = outbox.get_alert(alert_id)
+    if alert is None:
+        raise ToexError(f"no alert {alert_id}; `toex-stream alerts list` shows them")
+    return alert
+
+
+def _tell_channels(outbox: "Outbox", alert: contract.Alert, change: str) -> int:  # noqa: F821
+    """Queue an update of the alert's message for every receiver that was sent it."""
+    import datetime as dt
+
+    from toex_stream.alerting.messages import render
+
+    now = dt.datetime.now(dt.timezone.utc)
+    sent = {(item.receiver, item.route) for item in outbox.items(alert.alert_id) if item.kind == "post"}
+    kinds = {item.receiver: item.payload.get("blocks") is not None for item in outbox.items(alert.alert_id)}
+    queued = 0
+    for receiver, route in sorted(sent, key=lambda r: r[0]):
+        payload = render("slack" if kinds.get(receiver) else "log", alert, change=change)
+        queued += outbox.enqueue(alert.alert_id, receiver, "update", int(now.timestamp() * 1000), payload, now,
+                                 route=route)
+    return queued
+
+
+@alerts_app.command("list")
+def alerts_list(
+    status: Annotated[str | None, typer.Option(help="open, acknowledged or closed.")] = None,
+    region: Annotated[str | None, typer.Option(help="A region, e.g. ERSOU.")] = None,
+) -> None:
+    """The alerts, newest first: band, region, threat, score, status, assignee."""
+    from rich.table import Table
+
+    outbox = _outbox()
+    table = Table(title="Alerts")
+    table.add_column("alert", no_wrap=True)  # the reference an analyst copies: never broken
+    for column in ("created", "band", "region", "threat", "score", "status", "assignee", "top reason"):
+        table.add_column(column)
+    for alert in outbox.list_alerts(status=status, region=region):  # type: ignore[arg-type]
+        details = outbox.alert_details(alert.alert_id) or {}
+        table.add_row(alert.alert_id, alert.created_at.strftime("%Y-%m-%d %H:%M"), alert.band, alert.region,
+                      alert.threat, f"{alert.risk_score:.2f}", details.get("status", alert.status),
+                      details.get("assignee") or "", escape(alert.reasons[0].text) if alert.reasons else "")
+    console.print(table)
+
+
+@alerts_app.command("ack")
+def alerts_ack(alert_id: str, analyst: Annotated[str, typer.Option(help="Who acknowledges it.")]) -> None:
+    """Acknowledge an alert: someone is looking at it."""
+    outbox = _outbox()
+    alert = _existing_alert(outbox, alert_id)
+    outbox.set_status(alert_id, "acknowledged", assignee=analyst)
+    _tell_channels(outbox, alert.model_copy(update={"status": "acknowledged"}), f"acknowledged by {analyst}")
+    console.print(f"{alert_id} acknowledged by {analyst}")
+
+
+@alerts_app.command("assign")
+def alerts_assign(alert_id: str, to: Annotated[str, typer.Option(help="The analyst or team it is given to.")]) -> None:
+    """Give an alert to an analyst or team."""
+    outbox = _outbox()
+    alert = _existing_alert(outbox, alert_id)
+    outbox.set_status(alert_id, "acknowledged", assignee=to)
+    _tell_channels(outbox, alert.model_copy(update={"status": "acknowledged"}), f"assigned to {to}")
+    console.print(f"{alert_id} assigned to {to}")
+
+
+@alerts_app.command("close")
+def alerts_close(
+    alert_id: str,
+    outcome: Annotated[OutcomeChoice, typer.Option(help="What was found: the scorer learns from it.")],
+    analyst: Annotated[str, typer.Option(help="Who closes it.")],
+    note: Annotated[str, typer.Option(help="A note for the record (no personal data).")] = "",
+) -> None:
+    """Close an alert with its outcome, and publish it on toex.feedback for the scorer to learn from."""
+    import datetime as dt
+
+    from toex_stream.kafka_io import durable_producer, produce_and_wait
+
+    outbox = _outbox()
+    alert = _existing_alert(outbox, alert_id)
+    settings = _settings()
+    producer = durable_producer(settings.kafka_bootstrap, **{"message.timeout.ms": 30_000})
+    now = dt.datetime.now(dt.timezone.utc)
+    for nominal_id in alert.nominal_ids or [None]:
+        feedback = contract.Feedback(schema_version=1, alert_id=alert_id, nominal_id=nominal_id, outcome=outcome,
+                                     analyst_id=analyst, at=now, note=note)
+        # Keyed by nominal: the feedback agent finds that nominal's features on the same partition.
+        produce_and_wait(producer, contract.TOPIC_FEEDBACK, (nominal_id or alert_id).encode(),
+                         feedback.model_dump_json().encode())
+    outbox.set_status(alert_id, "closed", outcome=outcome)
+    _tell_channels(outbox, alert.model_copy(update={"status": "closed"}), f"closed: {outcome}")
+    console.print(f"{alert_id} closed ({outcome}); outcome published to {contract.TOPIC_FEEDBACK}")
 
 
 # -- eval ---------------------------------------------------------------------------

@@ -41,3 +41,25 @@ def test_a_child_referral_alerts_its_region_once_without_personal_data(kafka, wo
     for personal in (subject["family_name"], subject["given_name"], subject["date_of_birth"], "7700"):
         assert personal not in text, f"{personal!r} must not reach the channel"
     assert posts[0]["channel"] == fake_slack.channels.get("#toex-rocuwm", posts[0]["channel"])
+
+    # The team closes it with an outcome: the channel's message is edited, and the scorer learns from it.
+    from tests.unit.test_cli import toex
+    from toex_stream.settings import settings_env
+
+    env = settings_env(kafka) | {"COLUMNS": "220"}
+    listed = toex("alerts", "list", "--region", "ROCUWM", env=env)
+    assert listed.returncode == 0 and alert.alert_id in listed.stdout, listed.stderr
+    with TopicReader(kafka.kafka_bootstrap, [contract.TOPIC_TRAINING]) as training:
+        closed = toex("alerts", "close", alert.alert_id, "--outcome", "safeguarded", "--analyst", "analyst-9", env=env)
+        assert closed.returncode == 0, closed.stderr
+        examples: list[contract.TrainingExample] = []
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not examples:
+            examples += [e for e in (contract.TrainingExample.model_validate_json(m.value()) for m in training.poll(0.5))
+                         if e.nominal_id in alert.nominal_ids]
+    assert examples and all(e.label and e.outcome == "safeguarded" for e in examples)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not fake_slack.successful_calls("chat.update"):
+        time.sleep(0.5)
+    assert any(alert.alert_id in str(call) for call in fake_slack.successful_calls("chat.update"))
+    assert len(fake_slack.alert_posts(alert.alert_id)) == 1, "an edit and a thread reply, never a second post"
