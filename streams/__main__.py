@@ -15,6 +15,7 @@ from pydantic import SecretStr
 from toex_stream.alerting.outbox import Outbox
 from toex_stream.alerting.routing import RoutesFile
 from toex_stream.alerting.senders import Notifier, build_notifiers
+from toex_stream.alerting.silences import Silences
 from toex_stream.kafka_io import ensure_topics
 from toex_stream.matching.index import Matcher
 from toex_stream.matching.model import FellegiSunter
@@ -64,6 +65,7 @@ def main() -> None:
         checkpoint_file=settings.data_dir / "models" / "checkpoint.pkl",
         estimate_u_on_load=not (settings.data_dir / MODEL_FILE).exists(),
         outbox=Outbox(engine), routes=routes, notifiers=build_worker_notifiers(routes, settings),
+        silences=Silences(engine),
     )
     app = build_app(settings, services)
     worker = faust.Worker(app, loglevel=settings.log_level.lower())

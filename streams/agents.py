@@ -23,6 +23,7 @@ from toex_stream.alerting.messages import render
 from toex_stream.alerting.outbox import Outbox
 from toex_stream.alerting.routing import RoutesFile
 from toex_stream.alerting.senders import Notifier, OutboxSender
+from toex_stream.alerting.silences import Silences
 from toex_stream.enrich import RejectedEvent, dead_letter, enrich
 from toex_stream.matching.index import Matcher
 from toex_stream.matching.records import record_from_nominal
@@ -49,6 +50,7 @@ class Services:
     outbox: Outbox
     routes: RoutesFile
     notifiers: dict[str, Notifier]
+    silences: Silences
     # u from random pairs of the loaded nominals, unless a trained model was given.
     estimate_u_on_load: bool = True
     # Set once this worker has read every nominal on toex.nominals: matching waits for it.
@@ -156,8 +158,10 @@ def register(app: faust.App, services: Services) -> None:
             if score is None:
                 continue
             groups = dict(alert_groups.get(score.nominal_id) or {})
+            active = await asyncio.to_thread(services.silences.active)
             decisions, suppressed = alert_decisions(
-                score, groups, services.routes.current(), services.scorer.profiles(), []
+                score, groups, services.routes.current(), services.scorer.profiles(), active,
+                silence_time=dt.datetime.now(dt.timezone.utc),
             )
             alert_groups[score.nominal_id] = groups
             for quiet in suppressed:

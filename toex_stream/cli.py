@@ -30,11 +30,14 @@ nominals_app = typer.Typer(help="The known nominals: import them into the store 
                            no_args_is_help=True)
 alerts_app = typer.Typer(help="The alerts regional teams review: list, acknowledge, assign, close.",
                          no_args_is_help=True)
+silences_app = typer.Typer(help="Mute alerts for a nominal, a region or a threat, for a while.",
+                           no_args_is_help=True)
 eval_app = typer.Typer(help="Measure quality and speed against known answers.", no_args_is_help=True)
 app.add_typer(kafka_app, name="kafka")
 app.add_typer(eval_app, name="eval")
 app.add_typer(nominals_app, name="nominals")
 app.add_typer(alerts_app, name="alerts")
+app.add_typer(silences_app, name="silences")
 app.add_typer(schemas_app, name="schemas")
 
 console = Console(soft_wrap=True)
@@ -242,15 +245,12 @@ def nominals_import(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from toex_stream.nominal_import import import_nominals
-    from toex_stream.store.sqlalchemy_store import SqlAlchemyNominalStore, build_engine, migrate
+    from toex_stream.store.sqlalchemy_store import SqlAlchemyNominalStore
 
     if not file.is_file():
         raise ToexError(f"{file} does not exist")
     settings = _settings()
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    engine = build_engine(settings)
-    migrate(engine)
-    store = SqlAlchemyNominalStore(engine)
+    store = SqlAlchemyNominalStore(_database())
     publisher = _NominalPublisher(settings.kafka_bootstrap) if publish or republish else None
     if publisher is not None:
         from toex_stream.kafka_io import existing_topics
@@ -283,15 +283,21 @@ def nominals_import(
 OutcomeChoice = Literal["confirmed", "not_relevant", "duplicate", "safeguarded", "arrest"]
 
 
-def _outbox() -> "Outbox":  # noqa: F821 - imported lazily, the CLI starts faster
-    from toex_stream.alerting.outbox import Outbox
+def _database() -> "Engine":  # noqa: F821 - imported lazily, the CLI starts faster
+    """The migrated database of the settings."""
     from toex_stream.store.sqlalchemy_store import build_engine, migrate
 
     settings = _settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = build_engine(settings)
     migrate(engine)
-    return Outbox(engine)
+    return engine
+
+
+def _outbox() -> "Outbox":  # noqa: F821
+    from toex_stream.alerting.outbox import Outbox
+
+    return Outbox(_database())
 
 
 def _existing_alert(outbox: "Outbox", alert_id: str) -> contract.Alert:  # noqa: F821
@@ -385,6 +391,56 @@ def alerts_close(
     outbox.set_status(alert_id, "closed", outcome=outcome)
     _tell_channels(outbox, alert.model_copy(update={"status": "closed"}), f"closed: {outcome}")
     console.print(f"{alert_id} closed ({outcome}); outcome published to {contract.TOPIC_FEEDBACK}")
+
+
+# -- silences -----------------------------------------------------------------------
+
+
+def _silences() -> "Silences":  # noqa: F821
+    from toex_stream.alerting.silences import Silences
+
+    return Silences(_database())
+
+
+@silences_app.command("add")
+def silences_add(
+    by: Annotated[str, typer.Option(help="Who sets it (kept with the silence).")],
+    hours: Annotated[float, typer.Option(help="How long it lasts, in hours.")],
+    nominal: Annotated[str | None, typer.Option(help="Mute alerts about this nominal_id.")] = None,
+    region: Annotated[str | None, typer.Option(help="Mute alerts for this region.")] = None,
+    threat: Annotated[str | None, typer.Option(help="Mute alerts of this threat profile.")] = None,
+    comment: Annotated[str, typer.Option(help="Why (no personal data).")] = "",
+) -> None:
+    """Set a silence; alerts it matches are not sent while it lasts (all given matchers must agree)."""
+    import datetime as dt
+
+    matchers = {k: v for k, v in (("nominal_id", nominal), ("region", region), ("threat", threat)) if v}
+    if not matchers:
+        raise ToexError("a silence needs --nominal, --region or --threat: it would mute every alert")
+    if hours <= 0:
+        raise ToexError("--hours must be above 0")
+    silence = _silences().add(matchers, dt.timedelta(hours=hours), created_by=by, comment=comment)
+    console.print(f"{silence.silence_id} mutes {matchers} until {silence.ends_at:%Y-%m-%d %H:%M} UTC")
+
+
+@silences_app.command("list")
+def silences_list() -> None:
+    """Every silence, with who set it and until when."""
+    import datetime as dt
+
+    now = dt.datetime.now(dt.timezone.utc)
+    for silence in _silences().all():
+        state = "active" if silence.active(now) else "ended"
+        console.print(escape(f"{silence.silence_id} {state} {silence.matchers} {silence.starts_at:%Y-%m-%d %H:%M}"
+                             f" -> {silence.ends_at:%Y-%m-%d %H:%M} by {silence.created_by}: {silence.comment}"))
+
+
+@silences_app.command("expire")
+def silences_expire(silence_id: str) -> None:
+    """End a silence now."""
+    if not _silences().expire(silence_id):
+        raise ToexError(f"no silence {silence_id}; `toex-stream silences list` shows them")
+    console.print(f"{silence_id} ended")
 
 
 # -- eval ---------------------------------------------------------------------------

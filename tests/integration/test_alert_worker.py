@@ -63,3 +63,33 @@ def test_a_child_referral_alerts_its_region_once_without_personal_data(kafka, wo
         time.sleep(0.5)
     assert any(alert.alert_id in str(call) for call in fake_slack.successful_calls("chat.update"))
     assert len(fake_slack.alert_posts(alert.alert_id)) == 1, "an edit and a thread reply, never a second post"
+
+
+def test_a_silence_set_from_the_command_line_mutes_the_region(kafka, worker, referral, fake_slack):
+    from tests.unit.test_cli import toex
+    from toex_stream.settings import settings_env
+
+    env = settings_env(kafka)
+    added = toex("silences", "add", "--region", "ROCUWM", "--threat", "cse", "--hours", "1", "--by", "analyst-2",
+                 "--comment", "operation under way", env=env)
+    assert added.returncode == 0, added.stderr
+    silence_id = added.stdout.split()[0]
+    time.sleep(6)  # the agent re-reads silences every 5 s
+    try:
+        event = with_ids(referral, "silenced")
+        event["subject_is_child"] = True
+        event["exploitation_types"] = ["sexual"]
+        producer = durable_producer(kafka.kafka_bootstrap)
+        with TopicReader(kafka.kafka_bootstrap, [contract.TOPIC_ALERTS]) as alerts:
+            send(producer, contract.TOPIC_REFERRALS, event)
+            seen: list[contract.Alert] = []
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                seen += [a for a in (contract.Alert.model_validate_json(m.value()) for m in alerts.poll(0.5))
+                         if any(r.key.endswith(event["referral_id"]) for r in a.event_refs)]
+        assert seen, "the other threats still alert"
+        assert all(a.threat != "cse" for a in seen), "cse in ROCUWM is silenced"
+    finally:
+        assert toex("silences", "expire", silence_id, env=env).returncode == 0
+    listed = toex("silences", "list", env=env)
+    assert silence_id in listed.stdout and "ended" in listed.stdout and "analyst-2" in listed.stdout

@@ -81,11 +81,13 @@ def alert_decisions(
     routes: RoutingConfig,
     profiles: Mapping[str, ThreatProfile],
     silences: Iterable[Silence] = (),
+    silence_time: dt.datetime | None = None,
 ) -> tuple[list[AlertDecision], list[Suppressed]]:
     """Decide, for every route the score matches, whether to open, update, repeat or stay quiet.
 
     ``groups`` (this nominal's) is updated in place. Time is the score's event
-    time, so a replay decides as the live stream did.
+    time, so a replay decides as the live stream did; silences are set by
+    people in wall-clock time, so the live agent passes ``silence_time`` (now).
     """
     profile = profiles.get(score.threat)
     if profile is None:
@@ -96,7 +98,7 @@ def alert_decisions(
     decisions: list[AlertDecision] = []
     suppressed: list[Suppressed] = []
     for match in routes.match(labels):
-        silence = silenced(labels, silences, now)
+        silence = silenced(labels, silences, silence_time or score.occurred_at)
         if silence is not None:
             suppressed.append(Suppressed(match.route_path, f"silenced by {silence.silence_id}"))
             continue

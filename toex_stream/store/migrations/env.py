@@ -17,7 +17,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection, create_engine
 
-from toex_stream.alerting import outbox_models  # noqa: F401 - registers the alert tables on Base
+from toex_stream.alerting import outbox_models, silences  # noqa: F401 - register the alert tables on Base
 from toex_stream.store.models import Base
 
 
