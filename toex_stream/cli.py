@@ -208,33 +208,6 @@ def simulate(
 # -- nominals -----------------------------------------------------------------------
 
 
-class _NominalPublisher:
-    """Produces nominals onto the compacted topic; raises as soon as the broker refuses one."""
-
-    def __init__(self, bootstrap: str) -> None:
-        from toex_stream.kafka_io import durable_producer
-
-        self._producer = durable_producer(bootstrap, **{"linger.ms": 20, "message.timeout.ms": 60_000})
-        self.sent = 0
-        self._failure: str | None = None
-
-    def _delivered(self, err: object, _msg: object) -> None:
-        if err is not None and self._failure is None:
-            self._failure = str(err)
-
-    def __call__(self, nominal: contract.Nominal) -> None:
-        self._producer.produce(contract.TOPIC_NOMINALS, key=nominal.nominal_id.encode(),
-                               value=nominal.model_dump_json().encode(), on_delivery=self._delivered)
-        self.sent += 1
-        self._producer.poll(0)
-
-    def flush(self) -> None:
-        remaining = self._producer.flush(60)
-        if self._failure or remaining:
-            raise ToexError(f"Kafka did not take every nominal ({self._failure or f'{remaining} unsent'}); "
-                            "run the import again with --republish")
-
-
 @nominals_app.command("import")
 def nominals_import(
     file: Annotated[Path, typer.Argument(help="Person CSV (columns in DESIGN.md; ';' between several values).")],
@@ -244,6 +217,7 @@ def nominals_import(
     """Load known nominals into the store and onto the compacted topic; bad rows are reported, the rest load."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+    from toex_stream.kafka_io import NominalPublisher
     from toex_stream.nominal_import import import_nominals
     from toex_stream.store.sqlalchemy_store import SqlAlchemyNominalStore
 
@@ -251,7 +225,7 @@ def nominals_import(
         raise ToexError(f"{file} does not exist")
     settings = _settings()
     store = SqlAlchemyNominalStore(_database())
-    publisher = _NominalPublisher(settings.kafka_bootstrap) if publish or republish else None
+    publisher = NominalPublisher(settings.kafka_bootstrap) if publish or republish else None
     if publisher is not None:
         from toex_stream.kafka_io import existing_topics
 
@@ -503,12 +477,17 @@ def schemas_check(
 @app.command()
 def demo(
     examples: Annotated[Path, typer.Option(help="Folder of example events to send.")] = Path("examples"),
-    once: Annotated[bool, typer.Option(help="Exit after showing the outcomes instead of watching.")] = False,
+    once: Annotated[bool, typer.Option(help="Exit after the summary instead of watching.")] = False,
+    scenario: Annotated[str, typer.Option(help="The simulated case to run ('none' to skip).")] = "headdress",
+    rate: Annotated[float, typer.Option(help="Scenario events per second.")] = 25.0,
 ) -> None:
-    """Start Kafka and the worker, send the examples and broken messages, show what happened."""
+    """Start Kafka and the worker, send examples and a simulated case, show alerts arriving and a summary."""
     from toex_stream.demo import run_demo
 
-    missing = run_demo(_settings(), console, examples, once=once)
+    if rate <= 0:
+        raise ToexError("--rate must be above 0")
+    missing = run_demo(_settings(), console, examples, once=once,
+                       scenario=None if scenario == "none" else scenario, rate=rate)
     if missing:
         raise ToexError(f"{missing} event(s) had no outcome in time; see {_settings().data_dir / 'worker.log'}")
 

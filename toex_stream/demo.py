@@ -2,8 +2,11 @@
 
 It starts Kafka (unless one answers already) and the worker, sends the
 examples and a few broken messages, and shows which became an Observation and
-which went to the dead-letter topic and why. Then it keeps watching until
-Ctrl-C, and stops everything it started.
+which went to the dead-letter topic and why. Then it runs a simulated case
+(headdress by default): imports the nominals a force would hold, streams the
+events at a watchable pace, shows alerts as they arrive and a summary checked
+against the ground truth. Then it keeps watching until Ctrl-C, and stops
+everything it started.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from toex_stream.contract import (
     event_key,
 )
 from toex_stream.errors import ToexError
+from toex_stream.demo_scenario import run_scenario
 from toex_stream.kafka_io import TopicReader, durable_producer, existing_topics, produce_and_wait
 from toex_stream.localkafka import LocalKafka
 from toex_stream.processes import start_worker, stop_process_group
@@ -95,7 +99,10 @@ def _wait_for_topics(settings: Settings, worker: subprocess.Popen[bytes]) -> Non
     raise ToexError("the worker did not create its topics in time")
 
 
-def run_demo(settings: Settings, console: Console, examples_dir: Path, once: bool = False) -> int:
+def run_demo(
+    settings: Settings, console: Console, examples_dir: Path, once: bool = False,
+    scenario: str | None = "headdress", rate: float = 25.0,
+) -> int:
     """Run the demo; return the number of inputs whose outcome never showed up."""
     kafka = LocalKafka(settings)
     started_kafka = kafka.up(progress=lambda msg: console.print(f"[dim]kafka:[/] {msg}"))
@@ -106,6 +113,9 @@ def run_demo(settings: Settings, console: Console, examples_dir: Path, once: boo
         _wait_for_topics(settings, worker)
         with TopicReader(settings.kafka_bootstrap, [TOPIC_OBSERVATIONS, TOPIC_DEADLETTER]) as reader:
             missing = _send_and_show(settings, console, reader, demo_inputs(examples_dir), worker)
+            if scenario:
+                console.rule(f"The {scenario} scenario: nominals imported, events at {rate:g} a second")
+                run_scenario(settings, console, scenario, rate=rate)
             if once:
                 return missing
             console.print(

@@ -15,6 +15,7 @@ from typing import Literal
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic, TopicMetadata
 
+from toex_stream.contract import TOPIC_NOMINALS, Nominal
 from toex_stream.errors import ToexError
 
 log = logging.getLogger(__name__)
@@ -260,3 +261,28 @@ class TopicReader:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class NominalPublisher:
+    """Produces nominals onto the compacted ``toex.nominals``; ``flush`` raises if the broker refused any."""
+
+    def __init__(self, bootstrap: str) -> None:
+        self._producer = durable_producer(bootstrap, **{"linger.ms": 20, "message.timeout.ms": 60_000})
+        self.sent = 0
+        self._failure: str | None = None
+
+    def _delivered(self, err: object, _msg: object) -> None:
+        if err is not None and self._failure is None:
+            self._failure = str(err)
+
+    def __call__(self, nominal: Nominal) -> None:
+        self._producer.produce(TOPIC_NOMINALS, key=nominal.nominal_id.encode(),
+                               value=nominal.model_dump_json().encode(), on_delivery=self._delivered)
+        self.sent += 1
+        self._producer.poll(0)
+
+    def flush(self) -> None:
+        remaining = self._producer.flush(60)
+        if self._failure or remaining:
+            raise KafkaUnavailable(f"Kafka did not take every nominal ({self._failure or f'{remaining} unsent'}); "
+                                   "run the import again with --republish")

@@ -55,6 +55,11 @@ def test_demo_shows_each_outcome_and_ctrl_c_stops_everything_it_started(tmp_path
         ("not UTF-8", "not_utf8"),
     ):
         assert f"dead letter ({kind})" in rows[broken], text
+    # The simulated case ran through the whole system and was checked against its ground truth.
+    assert "events processed (observations)" in text and "network headdress: members alerted to ROCUWM" in text
+    summary = next(line for line in text.splitlines() if "network headdress: members alerted" in line)
+    alerted, members = (int(n) for n in re.findall(r"(\d+) of (\d+)", summary)[0])
+    assert members > 0 and alerted > 0, summary
     assert "worker: stopped" in text and "kafka: stopped" in text
     assert not port_open("127.0.0.1", kafka_port), "Ctrl-C stopped the broker the demo started"
     assert not os.path.exists(f"/proc/{worker_pid}") or "zombie" in open(f"/proc/{worker_pid}/status").read().lower()
