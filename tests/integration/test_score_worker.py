@@ -70,6 +70,10 @@ def test_scores_carry_reasons_and_outcomes_train_every_worker_which_resumes_afte
     assert last.region == "ROCUWM" and last.features["referrals_30d"] >= 1
     assert last.model_version.startswith("msht@v")
 
+    # Outcomes other tests recorded are on toex.training too: count from what the session worker holds.
+    before = wait_for_metric(kafka.web_port, "toex_model_labels", metric(kafka.web_port, "toex_model_labels") or 0)
+    assert before is not None, "the session worker serves /metrics"
+    expected = before + 5
     second_dir, port = tmp_path / "second", free_port()
     second = kafka.model_copy(update={"data_dir": second_dir, "web_port": port, "database_url": kafka.database_url})
     process = start_worker(second, tmp_path / "second.log")
@@ -79,7 +83,7 @@ def test_scores_carry_reasons_and_outcomes_train_every_worker_which_resumes_afte
                                         outcome="safeguarded", analyst_id="analyst-1",
                                         at=dt.datetime(2026, 11, 2, tzinfo=dt.timezone.utc))
             produce_and_wait(producer, contract.TOPIC_FEEDBACK, b"WMP-S-1", outcome.model_dump_json().encode())
-        assert wait_for_metric(port, "toex_model_labels", 5) == 5, "the second worker learnt every outcome"
+        assert wait_for_metric(port, "toex_model_labels", expected) == expected, "the second worker learnt every outcome"
         assert (second_dir / "models" / "checkpoint.pkl").exists()
     finally:
         process.kill()  # mid-stream, no clean shutdown
@@ -87,9 +91,9 @@ def test_scores_carry_reasons_and_outcomes_train_every_worker_which_resumes_afte
         stop_process_group(process)
     restarted = start_worker(second, tmp_path / "restarted.log")
     try:
-        assert wait_for_metric(port, "toex_model_labels", 5) == 5
+        assert wait_for_metric(port, "toex_model_labels", expected) == expected
         # Restored from its checkpoint (one example per threat scored), not relearnt from the topic.
         log = (tmp_path / "restarted.log").read_text()
-        assert re.search(r"models restored at training offset \d+: .*'msht': 'msht@v\d+/l5'", log), log[-2000:]
+        assert re.search(rf"models restored at training offset \d+: .*'msht': 'msht@v\d+/l{expected}'", log), log[-2000:]
     finally:
         stop_process_group(restarted)
