@@ -14,7 +14,6 @@ the same weights, which is how every worker holds the same model.
 
 from __future__ import annotations
 
-import heapq
 import logging
 import math
 import pickle
@@ -118,7 +117,8 @@ class RiskModel:
         if share > 0:
             learned_log_odds, learned = self._learned_contributions(x)
             probability = (1 - share) * cold_p + share * _sigmoid(learned_log_odds)
-            contributions = {k: (1 - share) * cold.get(k, 0.0) + share * learned.get(k, 0.0) for k in x}
+            keep = 1 - share
+            contributions = {k: keep * cold.get(k, 0.0) + share * v for k, v in learned.items()}
         else:
             probability, contributions = cold_p, cold
         band = self.profile.band(probability)
@@ -126,8 +126,9 @@ class RiskModel:
         if forced:
             band = "critical"
             probability = max(probability, self.profile.bands.critical)
-        moved = heapq.nlargest(TOP_REASONS, (k for k, v in contributions.items() if v),
-                               key=lambda k: abs(contributions[k]))
+        # Sorting (|contribution|, name) pairs: cheaper than a key function, and ties break by name.
+        ranked = sorted(((-abs(v), k) for k, v in contributions.items() if v))
+        moved = [k for _, k in ranked[:TOP_REASONS]]
         chosen = list(dict.fromkeys(forced + moved))[:TOP_REASONS]
         reasons = tuple(
             Reason(k, round(contributions.get(k, 0.0), 4), self.profile.explain(k, features.get(k, 0.0)))
