@@ -126,3 +126,26 @@ def test_unmatched_mentions_create_provisional_nominals_that_gather_evidence(mat
     assert second.result.decision == "match", second.decision.waterfall()
     assert second.result.nominal_id == first.result.nominal_id
     assert second.created is None and second.result.provisional
+
+
+def test_a_possible_match_to_a_provisional_nominal_joins_it_but_not_to_a_known_one(matcher):
+    def observation(n: int, given: str, family: str | None, phones: list[str]) -> contract.Observation:
+        return contract.Observation(
+            schema_version=1, observation_id=f"toex.adverts:p:{n}", source="advert",
+            event_ref=contract.EventRef(topic="toex.adverts", key=f"p:{n}"), partition=0, offset=n,
+            occurred_at=dt.datetime(2026, 11, 1, tzinfo=dt.timezone.utc), places=[],
+            mentions=[contract.Mention(mention_id=f"toex.adverts:p:{n}#0", role="unknown", given_name=given,
+                                       family_name=family, phones=phones)],
+        )
+
+    [first] = resolve_observation(observation(1, "Dorina", None, ["+447799000111"]), matcher)
+    assert first.result.decision == "new"
+    # Another working name on the same unknown number: the evidence gathers on the number's nominal.
+    [other] = resolve_observation(observation(2, "Bella", None, ["+447799000111"]), matcher)
+    assert other.result.decision == "possible_match", other.decision.waterfall()
+    assert other.result.nominal_id == first.result.nominal_id and other.created is None
+    # Against a nominal a force holds, a possible match never merges: it gets a provisional nominal of its own.
+    [held] = resolve_observation(observation(3, "Rebeka", "Kovacs", []), matcher)
+    assert held.result.decision == "possible_match", held.decision.waterfall()
+    assert held.result.review_nominal_id == "WMP-1"
+    assert held.result.nominal_id != "WMP-1" and held.result.provisional and held.created is not None

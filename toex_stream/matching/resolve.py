@@ -1,10 +1,12 @@
 """Resolve every mention of an observation to a nominal: what the match agent does, and replay.
 
-A ``match`` resolves to the nominal found. A ``possible_match`` or a ``new``
-mention resolves to a provisional nominal created from the mention (its id is
-derived from the mention id, so a replay creates the same one), so that
-repeated unknown people and phones gather evidence without merging anyone a
-person has not confirmed; a possible match names the known nominal to review.
+A ``match`` resolves to the nominal found. A ``new`` mention, or a
+``possible_match`` to a nominal a force holds, resolves to a provisional
+nominal created from the mention (its id is derived from the mention id, so a
+replay creates the same one), so that repeated unknown people and phones
+gather evidence without merging anyone a person has not confirmed; a possible
+match names the known nominal to review. A possible match to a provisional
+nominal joins it (still marked possible, for review).
 """
 
 from __future__ import annotations
@@ -45,10 +47,20 @@ def resolve_observation(observation: contract.Observation, matcher: Matcher) -> 
         decision = matcher.decide(record)
         created = None
         flags: tuple[str, ...] = ()
-        if decision.decision == "match" and decision.nominal_id is not None:
+        candidate = (
+            matcher.index.records[matcher.index.positions[decision.nominal_id]]
+            if decision.nominal_id is not None and decision.nominal_id in matcher.index.positions else None
+        )
+        candidate_flags = candidate.flags if candidate is not None else ()
+        # A possible match to a provisional nominal (an unknown person already seen) gathers its
+        # evidence there: it links no one a force holds, and a new provisional nominal per
+        # mention would split one person, and one situation, into many alerts.
+        joins = decision.decision == "match" or (
+            decision.decision == "possible_match" and PROVISIONAL_FLAG in candidate_flags
+        )
+        if joins and decision.nominal_id is not None:
             nominal_id = decision.nominal_id
-            matched = matcher.index.records[matcher.index.positions[nominal_id]]
-            flags = matched.flags if matched is not None else ()
+            flags = candidate_flags
             provisional = PROVISIONAL_FLAG in flags
         else:
             created = provisional_nominal(mention, observation.occurred_at)
