@@ -63,7 +63,7 @@ def _raw_topic(app: faust.App, name: str) -> faust.TopicT:
 
 def register(app: faust.App, services: Services) -> None:
     """Declare the topics and agents on ``app``."""
-    inputs = app.topic(*INPUT_TOPICS, key_serializer="raw", value_serializer="raw")
+    inputs = app.topic(*INPUT_TOPICS, key_serializer="raw", value_serializer="raw")  # one agent, three topics
     observations = _raw_topic(app, topics.OBSERVATIONS.name)
     matches = _raw_topic(app, topics.MATCHES.name)
     nominals = _raw_topic(app, topics.NOMINALS.name)
@@ -74,8 +74,8 @@ def register(app: faust.App, services: Services) -> None:
     alerts = _raw_topic(app, topics.ALERTS.name)
     # What is known of each nominal over 30 days: RocksDB, backed by a changelog, and
     # co-partitioned with toex.matches and toex.feedback (both keyed by nominal_id).
-    nominal_state = app.Table("nominal-state", default=dict, partitions=topics.MATCHES.partitions,
-                              )  # keys and values JSON in the changelog (no key_type/value_type: plain dicts)
+    # No key_type/value_type: plain dicts, JSON in the changelog.
+    nominal_state = app.Table("nominal-state", default=dict, partitions=topics.MATCHES.partitions)
     # Each nominal's alert groups (route, group key, threat): co-partitioned with toex.scores.
     alert_groups = app.Table("alert-groups", default=dict, partitions=topics.SCORES.partitions)
 
