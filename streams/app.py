@@ -25,6 +25,10 @@ def build_app(settings: Settings, services: Services) -> faust.App:
         topic_replication_factor=1,
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
+        # A worker that dies hands its partitions on within seconds, not Faust's default minute:
+        # alerts wait on it.
+        broker_session_timeout=15.0,
+        broker_heartbeat_interval=3.0,
         web_bind=settings.web_bind,
         web_port=settings.web_port,
         web_host=settings.web_bind,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -29,18 +30,18 @@ def test_a_simulated_stream_reaches_the_topics_and_becomes_observations(kafka, r
         keys = {t["key"] for t in map(json.loads, truth.read_text().splitlines()) if t["type"] == "event"}
         assert len(keys) == 80
         positions = {}
+        deadline = time.monotonic() + 60
         while len(positions) < 80:
-            batch = inputs.poll(timeout=5)
-            assert batch, f"only {len(positions)} of 80 simulated events reached Kafka"
-            for message in batch:
+            assert time.monotonic() < deadline, f"only {len(positions)} of 80 simulated events reached Kafka"
+            for message in inputs.poll(timeout=1):
                 if message.key().decode() in keys:
                     positions[(message.topic(), message.partition(), message.offset())] = message.key().decode()
 
         outcomes: dict[tuple[str, int, int], str] = {}
+        deadline = time.monotonic() + 180  # room for a rebalance when another test's worker leaves
         while len(outcomes) < 80:
-            batch = outputs.poll(timeout=30)
-            assert batch, f"the worker handled only {len(outcomes)} of 80 simulated events"
-            for message in batch:
+            assert time.monotonic() < deadline, f"the worker handled only {len(outcomes)} of 80 simulated events"
+            for message in outputs.poll(timeout=1):
                 position = source_position(message.topic(), message.value())
                 if position in positions:
                     outcomes[position] = message.topic()
