@@ -31,16 +31,12 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 
-import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
 from toex_stream.contract import Band, Region, Score
 from toex_stream.errors import ToexError
 
-# The YAML plumbing of threat profiles (repeated keys refused, a YAML path and line for each problem) is
-# exactly what routes need. It is private to profiles.py; it belongs in a shared module, which this piece
-# was not free to create.
-from toex_stream.scoring.profiles import _line_of, _message, _named, _UniqueKeyLoader, _yaml_path
+from toex_stream.yamlfile import line_of, read_mapping, yaml_message, yaml_path
 
 __all__ = [
     "Action",
@@ -284,7 +280,7 @@ class RoutingConfig(_Config):
         defaults = RouteMatch(_ROOT, _UNSET_RECEIVER, ("nominal_id",), 30.0, 300.0, 14_400.0)
         tree = _compile(root, ("route",), _ROOT, defaults, receivers, problems)
         if problems:
-            lines = "\n  ".join(f"{_yaml_path(loc)}: {message}" for loc, message in problems)
+            lines = "\n  ".join(f"{yaml_path(loc)}: {message}" for loc, message in problems)
             raise RoutingError(f"invalid routes:\n  {lines}", problems)
         self._tree = tree
         self._receivers = receivers
@@ -361,29 +357,24 @@ def _compile(
 
 
 def _parse(text: str, name: str) -> RoutingConfig:
-    try:
-        document = yaml.load(_named(text, name), Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
-        root = yaml.compose(_named(text, name), Loader=yaml.SafeLoader)
-    except yaml.YAMLError as error:
-        raise RoutingError(f"{name}: not valid YAML: {error}") from None
-    if not isinstance(document, dict):
-        found = "an empty file" if document is None else f"a {type(document).__name__}"
-        raise RoutingError(f"{name}: routes are a YAML mapping of receivers, route and inhibit_rules; found {found}")
+    document, root = read_mapping(
+        text, name, RoutingError, "routes are a YAML mapping of receivers, route and inhibit_rules"
+    )
 
     def where(loc: tuple[int | str, ...], missing: bool = False) -> str:
         # A missing key has no line: point at the mapping that lacks it, unless that is the whole file.
-        line = (_line_of(root, loc[:-1]) if len(loc) > 1 else None) if missing else _line_of(root, loc)
+        line = (line_of(root, loc[:-1]) if len(loc) > 1 else None) if missing else line_of(root, loc)
         return f"{name}:{line}" if line else name
 
     try:
         return RoutingConfig.model_validate(document)
     except ValidationError as error:
         problems = [
-            f"{where(tuple(p['loc']), p['type'] == 'missing')}: {_yaml_path(tuple(p['loc']))}: {_message(p)}"
+            f"{where(tuple(p['loc']), p['type'] == 'missing')}: {yaml_path(tuple(p['loc']))}: {yaml_message(p)}"
             for p in error.errors(include_url=False)
         ]
     except RoutingError as error:
-        problems = [f"{where(loc)}: {_yaml_path(loc)}: {message}" for loc, message in error.problems]
+        problems = [f"{where(loc)}: {yaml_path(loc)}: {message}" for loc, message in error.problems]
     raise RoutingError(f"invalid routes {name}:\n  " + "\n  ".join(problems))
 
 

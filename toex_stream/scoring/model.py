@@ -15,24 +15,16 @@ the same weights, which is how every worker holds the same model.
 from __future__ import annotations
 
 import logging
-import math
 import pickle
 from dataclasses import dataclass, field
 
 from river import drift, linear_model, optim, preprocessing
 
-from toex_stream.scoring.profiles import ThreatProfile
+from toex_stream.scoring.profiles import ThreatProfile, logistic
 
 log = logging.getLogger(__name__)
 
 TOP_REASONS = 3
-
-
-def _sigmoid(z: float) -> float:
-    if z >= 0:
-        return 1.0 / (1.0 + math.exp(-z))
-    e = math.exp(z)
-    return e / (1.0 + e)
 
 
 @dataclass(frozen=True)
@@ -112,11 +104,11 @@ class RiskModel:
         x = self.profile.transform(features)  # once: it is most of the cost of a score
         weights = self._weights
         cold = {name: weights[name] * value for name, value in x.items() if value}
-        cold_p = _sigmoid(self.profile.intercept + sum(cold.values()))
+        cold_p = logistic(self.profile.intercept + sum(cold.values()))
         share = self.learned_share()
         if share > 0:
             learned_log_odds, learned = self._learned_contributions(x)
-            probability = (1 - share) * cold_p + share * _sigmoid(learned_log_odds)
+            probability = (1 - share) * cold_p + share * logistic(learned_log_odds)
             keep = 1 - share
             contributions = {k: keep * cold.get(k, 0.0) + share * v for k, v in learned.items()}
         else:

@@ -34,7 +34,6 @@ the nearest valid name; nothing is silently ignored.
 from __future__ import annotations
 
 import difflib
-import io
 import math
 import string
 from collections.abc import Callable, Iterable, Mapping
@@ -43,7 +42,6 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -60,6 +58,7 @@ from pydantic import (
 from toex_stream.contract import Band, ExploitationType, Source
 from toex_stream.errors import ToexError
 from toex_stream.scoring.feature_names import FEATURES
+from toex_stream.yamlfile import line_of, read_mapping, yaml_message, yaml_path
 
 __all__ = [
     "BAND_ORDER",
@@ -302,7 +301,7 @@ class ThreatProfile(_Config):
 
     def cold_start_probability(self, features: Mapping[str, float]) -> float:
         """The cold-start score on the probability scale (the logistic of the log-odds)."""
-        return _logistic(self.cold_start_log_odds(features))
+        return logistic(self.cold_start_log_odds(features))
 
     def band(self, probability: float) -> Band:
         """The band a probability falls in: the highest whose lower bound it reaches."""
@@ -342,7 +341,8 @@ class ThreatProfile(_Config):
         )
 
 
-def _logistic(log_odds: float) -> float:
+def logistic(log_odds: float) -> float:
+    """The probability of ``log_odds`` (1 / (1 + e^-x)), computed without overflow."""
     if log_odds >= 0:
         return 1.0 / (1.0 + math.exp(-log_odds))
     odds = math.exp(log_odds)
@@ -352,82 +352,8 @@ def _logistic(log_odds: float) -> float:
 # -- loading -------------------------------------------------------------------------------------
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """A safe loader that refuses a repeated key, which plain YAML silently resolves to the last one."""
-
-
-def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-    seen: set[Any] = set()
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)
-        if key in seen:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"key '{key}' appears twice in one mapping", key_node.start_mark
-            )
-        seen.add(key)
-    return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
-
-
-_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-
-
-def _yaml_path(loc: tuple[int | str, ...]) -> str:
-    path = ""
-    for part in loc:
-        if part == "[key]":
-            continue
-        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
-    return path or "(top level)"
-
-
-def _line_of(root: yaml.Node | None, loc: tuple[int | str, ...]) -> int | None:
-    """The 1-based line of the node at ``loc`` (or of the nearest enclosing node found)."""
-    node, line = root, None
-    for part in loc:
-        if node is None or part == "[key]":  # a bad key: the line of the key found so far
-            break
-        line = node.start_mark.line + 1
-        if isinstance(node, yaml.MappingNode):
-            found = next(((k, v) for k, v in node.value if k.value == part), None)
-            if found is None:
-                break
-            # The key's line is where a person looks; the value may be on the same or the next line.
-            line, node = found[0].start_mark.line + 1, found[1]
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
-            node = node.value[part]
-            line = node.start_mark.line + 1
-        else:
-            break
-    return line
-
-
-def _message(error: dict[str, Any]) -> str:
-    message = str(error["msg"])
-    for prefix in ("Value error, ", "Assertion failed, "):
-        message = message.removeprefix(prefix)
-    if error["type"] == "extra_forbidden":
-        message = f"unknown key '{error['loc'][-1]}' (a typo?)"
-    elif error["type"] == "missing":
-        message = f"missing key '{error['loc'][-1]}'"
-    return message
-
-
-def _named(text: str, name: str) -> io.StringIO:
-    # PyYAML names the stream in its error marks: the file name reads better than '<unicode string>'.
-    stream = io.StringIO(text)
-    stream.name = name  # type: ignore[misc]
-    return stream
-
-
 def _parse(text: str, name: str) -> ThreatProfile:
-    try:
-        document = yaml.load(_named(text, name), Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
-        root = yaml.compose(_named(text, name), Loader=yaml.SafeLoader)
-    except yaml.YAMLError as error:
-        raise ProfileError(f"{name}: not valid YAML: {error}") from None
-    if not isinstance(document, dict):
-        found = "an empty file" if document is None else f"a {type(document).__name__}"
-        raise ProfileError(f"{name}: a profile is a YAML mapping of id, name, version, ...; found {found}")
+    document, root = read_mapping(text, name, ProfileError, "a profile is a YAML mapping of id, name, version, ...")
     try:
         return ThreatProfile.model_validate(document)
     except ValidationError as error:
@@ -436,11 +362,11 @@ def _parse(text: str, name: str) -> ThreatProfile:
             loc = tuple(problem["loc"])
             if problem["type"] == "missing":
                 # A missing key has no line: point at the mapping that lacks it, unless that is the whole file.
-                line = _line_of(root, loc[:-1]) if len(loc) > 1 else None
+                line = line_of(root, loc[:-1]) if len(loc) > 1 else None
             else:
-                line = _line_of(root, loc)
+                line = line_of(root, loc)
             where = f"{name}:{line}" if line else name
-            problems.append(f"{where}: {_yaml_path(loc)}: {_message(problem)}")
+            problems.append(f"{where}: {yaml_path(loc)}: {yaml_message(problem)}")
         raise ProfileError(f"invalid threat profile {name}:\n  " + "\n  ".join(problems)) from None
 
 
