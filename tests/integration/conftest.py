@@ -17,8 +17,9 @@ from importlib import resources
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Producer
+from confluent_kafka import Consumer, Producer, TopicPartition
 
+from streams.app import APP_ID
 from tests.conftest import example, free_port
 from tests.fake_slack import FakeSlack
 from toex_stream import contract
@@ -28,6 +29,17 @@ from toex_stream.processes import start_worker, stop_process_group
 from toex_stream.settings import Settings
 
 OUTPUT_TOPICS = [contract.TOPIC_OBSERVATIONS, contract.TOPIC_DEADLETTER]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that make the live group rebalance run last.
+
+    Every other test relies on the session worker holding all partitions. A
+    rebalance hands them round again, and once (in CI, not reproduced since)
+    left the session worker short of some for minutes; those tests should not
+    pay for it. The order is otherwise kept.
+    """
+    items.sort(key=lambda item: item.get_closest_marker("rebalances") is not None)
 WORKER_READY_TIMEOUT_S = 180.0
 
 
@@ -77,6 +89,33 @@ def kafka(settings: Settings) -> Iterator[Settings]:
 
 def _log_tail(path: Path, lines: int = 40) -> str:
     return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else "(no log)"
+
+
+def group_lag(settings: Settings, topics: list[str], group: str = APP_ID) -> str:
+    """Committed offset and end offset of the live group on each partition of ``topics``.
+
+    For a failure message: a stalled partition shows as a lag that does not shrink.
+    """
+    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": group,
+                         "enable.auto.commit": False})
+    try:
+        partitions = [TopicPartition(topic, p) for topic in topics
+                      for p in consumer.list_topics(topic, timeout=10).topics[topic].partitions]
+        lines = []
+        for tp in consumer.committed(partitions, timeout=10):
+            _low, high = consumer.get_watermark_offsets(tp, timeout=10)
+            lines.append(f"{tp.topic}[{tp.partition}] committed={tp.offset} end={high}")
+        return "\n".join(lines)
+    except Exception as exc:  # noqa: BLE001 - a diagnostic must not hide the failure it explains
+        return f"(group offsets unavailable: {exc})"
+    finally:
+        consumer.close()
+
+
+def stall_report(settings: Settings, topics: list[str]) -> str:
+    """What a test that waited in vain for the worker prints: the group's lag and the worker's last lines."""
+    return (f"consumer group {APP_ID}:\n{group_lag(settings, topics)}\n"
+            f"worker log:\n{_log_tail(settings.data_dir / 'worker.log', 80)}")
 
 
 @pytest.fixture(scope="session")

@@ -73,6 +73,7 @@ def test_known_nominal_matched_and_unknown_person_made_provisional(kafka, worker
         assert published, "the provisional nominal is published for every worker's index"
 
 
+@pytest.mark.rebalances
 def test_several_workers_match_every_partition_against_every_nominal(kafka, worker, referral, tmp_path):
     second = kafka.model_copy(update={"data_dir": tmp_path / "second", "web_port": free_port(),
                                       "database_url": kafka.database_url})

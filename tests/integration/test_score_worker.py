@@ -52,6 +52,7 @@ def wait_for_metric(port: int, name: str, value: int, timeout: float = 90) -> in
     return seen
 
 
+@pytest.mark.rebalances
 def test_scores_carry_reasons_and_outcomes_train_every_worker_which_resumes_after_a_kill(
     kafka, worker, referral, tmp_path
 ):

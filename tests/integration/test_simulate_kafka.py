@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tests.integration.conftest import source_position
+from tests.integration.conftest import source_position, stall_report
 from tests.unit.test_cli import toex
 from toex_stream import contract
 from toex_stream.kafka_io import TopicReader
@@ -40,7 +40,10 @@ def test_a_simulated_stream_reaches_the_topics_and_becomes_observations(kafka, r
         outcomes: dict[tuple[str, int, int], str] = {}
         deadline = time.monotonic() + 180  # room for a rebalance when another test's worker leaves
         while len(outcomes) < 80:
-            assert time.monotonic() < deadline, f"the worker handled only {len(outcomes)} of 80 simulated events"
+            if time.monotonic() > deadline:
+                missing = sorted(set(positions) - set(outcomes))
+                pytest.fail(f"the worker handled only {len(outcomes)} of 80 simulated events; "
+                            f"missing {missing}\n{stall_report(kafka, list(contract.INPUT_TOPICS))}")
             for message in outputs.poll(timeout=1):
                 position = source_position(message.topic(), message.value())
                 if position in positions:
