@@ -238,6 +238,12 @@ def register(app: faust.App, services: Services) -> None:
                 f'toex_label_drift_total{{threat="{threat}"}} {model.drift.label_drifts}',
                 f'toex_model_labels{{threat="{threat}"}} {model.labels}',
             ]
+        backlog = await asyncio.to_thread(services.outbox.backlog, dt.datetime.now(dt.timezone.utc))
+        lines += [
+            f"toex_outbox_pending {backlog.pending}",
+            f"toex_outbox_failing {backlog.failing}",
+            f"toex_outbox_oldest_pending_seconds {backlog.oldest_pending_s:.1f}",
+        ]
         return _web.text("\n".join(lines) + "\n")
 
     @app.task

@@ -37,6 +37,7 @@ class Failure:
     retry_after: int | None = None
     store_first: bool = False  # do the work, then answer with the failure (a lost response)
     methods: tuple[str, ...] | None = None
+    error: str = "fake_failure"  # Slack's error code in the answer
 
 
 @dataclass
@@ -96,11 +97,11 @@ class FakeSlack:
 
     def fail_next(
         self, count: int, status: int = 500, retry_after: int | None = None, *, store_first: bool = False,
-        methods: tuple[str, ...] | None = None,
+        methods: tuple[str, ...] | None = None, error: str = "fake_failure",
     ) -> None:  # fmt: skip
-        """Answer the next ``count`` calls (of ``methods``, default any) with ``status``."""
+        """Answer the next ``count`` calls (of ``methods``, default any) with ``status`` and Slack's ``error`` code."""
         with self._lock:
-            self._failures.extend(Failure(status, retry_after, store_first, methods) for _ in range(count))
+            self._failures.extend(Failure(status, retry_after, store_first, methods, error) for _ in range(count))
 
     def rate_limit_next(self, count: int, retry_after: int = 1) -> None:
         self.fail_next(count, status=429, retry_after=retry_after)
@@ -146,7 +147,7 @@ class FakeSlack:
             if failure is not None:
                 self._failures.remove(failure)
             if failure is not None and not failure.store_first:
-                status, body, headers = failure.status, {"ok": False, "error": "fake_failure"}, {}
+                status, body, headers = failure.status, {"ok": False, "error": failure.error}, {}
                 if failure.retry_after is not None:
                     headers["Retry-After"] = str(failure.retry_after)
                     body["error"] = "ratelimited"

@@ -19,7 +19,7 @@ from tests.fake_slack import FakeSlack
 from pydantic import SecretStr
 
 from toex_stream.alerting.messages import MARKING, render, slack_alert, slack_update, teams_alert
-from toex_stream.alerting.outbox import Outbox
+from toex_stream.alerting.outbox import Backlog, Outbox
 from toex_stream.alerting.routing import Receiver
 from toex_stream.alerting.senders import (
     ChannelPacer,
@@ -122,6 +122,31 @@ def test_every_alert_is_posted_exactly_once_after_the_server_recovers(outbox: Ou
     # The 429 asked for one second: nothing was posted sooner.
     limited = next(i for i, call in enumerate(slack.calls) if call.status == 429)
     assert slack.calls[limited + 1].at - slack.calls[limited].at >= 0.9
+
+
+def test_an_error_no_retry_cures_is_kept_reported_and_sent_once_fixed(
+    outbox: Outbox, slack: FakeSlack, caplog: pytest.LogCaptureFixture
+) -> None:
+    alert = make_alert(21)
+    queue_alert(outbox, alert)
+    slack.fail_next(1, status=200, error="not_in_channel", methods=("chat.postMessage",))
+    outbox_sender = sender(slack, outbox)
+    now = dt.datetime.now(dt.timezone.utc)
+
+    assert asyncio.run(outbox_sender.run_once(now)) == 0
+    (item,) = outbox.items(alert.alert_id)
+    assert item.delivered_at is None and "not_in_channel" in (item.last_error or "")
+    # Kept, and tried again only at the longest backoff: hammering Slack cures nothing.
+    assert item.not_before >= now + dt.timedelta(seconds=outbox_sender.backoff_max_s)
+    assert any(r.levelname == "ERROR" and "invite the bot" in r.getMessage() for r in caplog.records)
+    backlog = outbox.backlog(now + dt.timedelta(seconds=5))
+    assert (backlog.pending, backlog.failing) == (1, 1) and backlog.oldest_pending_s >= 5
+
+    # Someone invites the bot; the next try after the backoff posts it once.
+    later = now + dt.timedelta(seconds=outbox_sender.backoff_max_s + 1)
+    assert asyncio.run(outbox_sender.run_once(later)) == 1
+    assert len(slack.alert_posts(alert.alert_id)) == 1
+    assert outbox.backlog(later) == Backlog(pending=0, failing=0, oldest_pending_s=0.0)
 
 
 def test_a_post_whose_answer_was_lost_is_found_in_the_channel_not_posted_again(

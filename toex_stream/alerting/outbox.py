@@ -40,6 +40,15 @@ MAX_ERROR_CHARS = 2000
 __all__ = ["AuditEntry", "Outbox", "OutboxError", "OutboxItem", "OutboxKind"]
 
 
+@dataclass(frozen=True)
+class Backlog:
+    """What the outbox still holds, for the metrics page: an alert stuck here has reached nobody."""
+
+    pending: int
+    failing: int  # pending items whose last attempt failed
+    oldest_pending_s: float  # how long the oldest undelivered item has waited; 0 when none
+
+
 class OutboxError(ToexError):
     """An outbox operation named something that is not there or not allowed."""
 
@@ -285,8 +294,19 @@ class Outbox:
             return [_item(row) for row in session.scalars(query)]
 
     def pending_count(self) -> int:
+        return self.backlog(_utc_now()).pending
+
+    def backlog(self, now: dt.datetime) -> Backlog:
+        """How much is undelivered, how much of it has failed, and how long the oldest has waited."""
+        undelivered = OutboxRow.delivered_at.is_(None)
         with Session(self._engine) as session:
-            return session.scalar(select(func.count()).select_from(OutboxRow).where(OutboxRow.delivered_at.is_(None))) or 0
+            pending, failing, oldest = session.execute(
+                select(func.count(), func.count(OutboxRow.last_error), func.min(OutboxRow.created_at)).where(undelivered)
+            ).one()
+        if oldest is not None and oldest.tzinfo is None:  # SQLite hands back naive UTC from an aggregate
+            oldest = oldest.replace(tzinfo=dt.timezone.utc)
+        age = max(0.0, (now - oldest).total_seconds()) if oldest is not None else 0.0
+        return Backlog(pending=pending, failing=failing, oldest_pending_s=age)
 
     def mark_attempt(self, item_id: int, at: dt.datetime) -> OutboxItem:
         """Count an attempt before sending (committed first): the message may be out from now on."""

@@ -45,6 +45,13 @@ DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 # How far before the first attempt the history search starts: clocks differ a little.
 HISTORY_MARGIN_S = 60.0
 HISTORY_PAGE = 200
+# Slack errors that no retry cures: a person must fix the token, the bot's
+# membership or the routes. The item is kept (nothing is lost) and retried at
+# the longest backoff, so it goes out soon after the fix.
+PERMANENT_SLACK_ERRORS = frozenset({
+    "channel_not_found", "not_in_channel", "is_archived", "invalid_auth", "not_authed", "account_inactive",
+    "token_revoked", "token_expired", "missing_scope", "no_permission", "restricted_action",
+})
 
 __all__ = [
     "AlertingError",
@@ -84,10 +91,11 @@ class DeliveryResult:
     slack_ts: str | None = None
     error: str | None = None
     retry_after: float | None = None
+    permanent: bool = False
 
     @classmethod
-    def failed(cls, error: str, retry_after: float | None = None) -> DeliveryResult:
-        return cls(ok=False, action="failed", error=error, retry_after=retry_after)
+    def failed(cls, error: str, retry_after: float | None = None, permanent: bool = False) -> DeliveryResult:
+        return cls(ok=False, action="failed", error=error, retry_after=retry_after, permanent=permanent)
 
 
 class Notifier(Protocol):
@@ -158,7 +166,9 @@ def _slack_failure(method: str, exc: Exception) -> DeliveryResult:
             header = {k.lower(): v for k, v in (exc.response.headers or {}).items()}.get("retry-after")
             value = header[0] if isinstance(header, list) else header
             retry_after = float(value) if value is not None and str(value).replace(".", "", 1).isdigit() else 1.0
-        return DeliveryResult.failed(f"{method}: HTTP {status} {code or ''}".strip(), retry_after)
+        return DeliveryResult.failed(
+            f"{method}: HTTP {status} {code or ''}".strip(), retry_after, permanent=code in PERMANENT_SLACK_ERRORS
+        )
     if isinstance(exc, asyncio.TimeoutError | TimeoutError):
         return DeliveryResult.failed(f"{method}: timed out")
     return DeliveryResult.failed(f"{method}: {type(exc).__name__}: {exc}")
@@ -415,11 +425,19 @@ class OutboxSender:
             log.exception("alert %s to %s: notifier failed", item.alert_id, item.receiver)
             result = DeliveryResult.failed(f"{type(exc).__name__}: {exc}")
         if not result.ok:
-            wait = result.retry_after if result.retry_after is not None else self.backoff(attempt.attempts)
-            log.warning(
-                "alert %s to %s not delivered (attempt %d): %s; next try in %.1fs",
-                item.alert_id, item.receiver, attempt.attempts, result.error, wait,
-            )  # fmt: skip
+            if result.permanent:
+                wait = self.backoff_max_s
+                log.error(
+                    "alert %s to %s not delivered (attempt %d): %s; a retry will not cure this: check the token, "
+                    "invite the bot to the channel or fix the routes file; kept, next try in %.0fs",
+                    item.alert_id, item.receiver, attempt.attempts, result.error, wait,
+                )  # fmt: skip
+            else:
+                wait = result.retry_after if result.retry_after is not None else self.backoff(attempt.attempts)
+                log.warning(
+                    "alert %s to %s not delivered (attempt %d): %s; next try in %.1fs",
+                    item.alert_id, item.receiver, attempt.attempts, result.error, wait,
+                )  # fmt: skip
             self.outbox.mark_failed(item.id, result.error or "failed", self._clock() + dt.timedelta(seconds=wait))
             return False
         at = self._clock()
