@@ -6,8 +6,9 @@ replay's report. Each side is reduced to :class:`Outcomes`: per mention its
 match decision, per mention and threat its score, per event, nominal and threat
 the alerts (id and band). A difference names its cause where one shows:
 
-- ``match``: the mention resolved to another nominal, or with another decision;
-- ``model``: the score's model version differs (another River model);
+- ``match``: the mention resolved to another nominal, or with another decision (a score or alert difference);
+- ``nominals``: a match decision differs with the same match model: the nominals known then differed;
+- ``model``: the model version differs (another River model, or another match model for a match);
 - ``profile``: the threat profile differs (version or content: another threshold);
 - ``routes``: the routing configuration differs (alerts only);
 - ``not recorded``: the other side has nothing for the event (not yet processed, or outside its range);
@@ -67,7 +68,8 @@ def outcomes_of_report(records: Iterable[Record], config: Record | None = None) 
         outcomes.events.add(event)
         for match in record["matches"]:
             outcomes.matches[match["mention_id"]] = {k: match[k] for k in ("decision", "nominal_id",
-                                                                            "review_nominal_id", "probability")}
+                                                                            "review_nominal_id", "probability",
+                                                                            "model_version")}
         for score in record["scores"]:
             outcomes.scores[(score["mention_id"], score["threat"])] = {
                 "band": score["band"], "risk_score": score["risk_score"], "model_version": score["model_version"],
@@ -97,6 +99,7 @@ def live_outcomes(
             outcomes.matches.setdefault(match.mention_id, {
                 "decision": match.decision, "nominal_id": match.nominal_id,
                 "review_nominal_id": match.review_nominal_id, "probability": match.probability,
+                "model_version": match.model_version,
             })
     for score in scores:
         event = f"{score.event_ref.topic}:{score.event_ref.key}"
@@ -150,7 +153,10 @@ def differences(replayed: Outcomes, recorded: Outcomes, tolerance: float = SCORE
         decided = [{k: side[k] for k in ("decision", "nominal_id", "review_nominal_id")} if side else None
                    for side in (mine, theirs)]
         if decided[0] != decided[1]:
-            causes = ["not recorded"] if mine is None or theirs is None else ["state"]
+            if mine is None or theirs is None:
+                causes = ["not recorded"]
+            else:
+                causes = ["model"] if mine["model_version"] != theirs["model_version"] else ["nominals"]
             found.append({"kind": "difference", "what": "match", "event": _event_of(mention), "mention_id": mention,
                           "replay": mine, "recorded": theirs, "causes": causes})
     for key in sorted(replayed.scores.keys() | recorded.scores.keys()):
