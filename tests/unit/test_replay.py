@@ -119,3 +119,30 @@ def test_provisional_nominals_published_live_during_the_range_are_not_taken_from
     assert set(replayer.matcher.index.positions) == {"WMP-1"}
     replayer.follow_nominal(b"WMP-1", None)
     assert len(replayer.matcher.index) == 0
+
+
+# -- the command line's errors, before any broker is needed ------------------------------------
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--from", "yesterday", "--to", "2026-11-25T10:00Z"], "--from 'yesterday' is not a time"),
+    (["--from", "2026-11-25T10:00Z", "--to", "2026-11-25T09:00Z"], "is not before --to"),
+    (["--from", "2026-11-25T08:00Z", "--to", "2026-11-25T09:00Z", "--topics", "toex.scores"],
+     "replay reads input topics only"),
+    (["--from", "2026-11-25T08:00Z", "--to", "2026-11-25T09:00Z"], "cannot reach Kafka"),
+])
+def test_the_command_says_what_is_wrong_and_how_to_put_it_right(tmp_path, args, message):
+    from tests.unit.test_cli import NO_BROKER, toex
+
+    done = toex("replay", *args, "--reason", "a test", "--out", str(tmp_path / "r.jsonl"),
+                env=NO_BROKER | {"TOEX_DATA_DIR": str(tmp_path)})
+    assert done.returncode == 1 and message in done.stderr, done.stderr
+    assert not (tmp_path / "r.jsonl").exists()
+
+
+def test_an_output_without_a_known_suffix_needs_a_format(tmp_path):
+    from tests.unit.test_cli import NO_BROKER, toex
+
+    done = toex("replay", "--from", "2026-11-25T08:00Z", "--to", "2026-11-25T09:00Z", "--reason", "x",
+                "--out", str(tmp_path / "r.out"), env=NO_BROKER | {"TOEX_DATA_DIR": str(tmp_path)})
+    assert done.returncode == 1 and "use .jsonl or .csv, or --format" in done.stderr

@@ -52,6 +52,13 @@ def _progress_factory(console: Console) -> tuple[Progress, Callable[[str, int], 
     return bar, task
 
 
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no login name in a container: say so rather than guess
+        raise ToexError("cannot tell who you are from the system: give --analyst NAME (it is audited)") from None
+
+
 @contextmanager
 def _output(out: Path | None) -> Iterator[Console | None]:
     if out is None:
@@ -88,7 +95,7 @@ def replay(
     chosen = report_format(out, format_)
     if compare is not None and compare != "live" and not Path(compare).is_file():
         raise ToexError(f"--compare {compare}: write 'live' or the path of an earlier .jsonl report")
-    request = ReplayRequest(start=start, end=end, reason=reason, who=analyst or getpass.getuser(),
+    request = ReplayRequest(start=start, end=end, reason=reason, who=analyst or _os_user(),
                             topics=tuple(topics or contract.INPUT_TOPICS), model=model, profile=profile,
                             routes=routes, out=str(out or "-"), compare=compare, silences=silences)
     settings = _settings()
