@@ -172,6 +172,14 @@ def test_replay_gives_the_live_decisions_and_a_lower_threshold_exactly_its_extra
         lower_vs_first = tmp_path / "lower-vs-first.jsonl"
         toex_replay(kafka, *window, "--reason", "against the first", "--profile", str(profile),
                     "--out", str(lower_vs_first), "--compare", str(first))
+        # The second half alone, with the first replayed as history: the same as live; without it, not.
+        middle = read_report(first)[1 + len(events) // 2]["event"]["timestamp"]
+        history = f"{int((dt.datetime.fromisoformat(middle) - start).total_seconds()) + 2}s"
+        half, cold_half = tmp_path / "half.jsonl", tmp_path / "cold-half.jsonl"
+        toex_replay(kafka, "--from", middle, "--to", end.isoformat(), "--history", history, "--reason", "half",
+                    "--out", str(half), "--compare", "live")
+        toex_replay(kafka, "--from", middle, "--to", end.isoformat(), "--reason", "half, no history",
+                    "--out", str(cold_half), "--compare", "live")
         table = toex_replay(kafka, *window, "--reason", "for the terminal", "--format", "table")
         csv_out = tmp_path / "first.csv"
         toex_replay(kafka, *window, "--reason", "as CSV", "--out", str(csv_out))
@@ -212,6 +220,12 @@ def test_replay_gives_the_live_decisions_and_a_lower_threshold_exactly_its_extra
     against_first = read_report(lower_vs_first)
     assert [r for r in against_first if r["kind"] == "event"] == [r for r in lowered if r["kind"] == "event"]
     assert differences_of(against_first) == differences_of(lowered), "live and the first replay agree"
+
+    halves = read_report(half)
+    assert [r for r in halves if r["kind"] == "event"] == replayed[len(events) // 2:]
+    assert differences_of(halves) == []
+    assert {c for d in differences_of(read_report(cold_half)) for c in d["causes"]} <= {"state", "match", "nominals"}
+    assert differences_of(read_report(cold_half)), "without its history a nominal's state starts empty"
 
     # Every replay is audited: who, range, reason.
     audited = [a for a in replays(engine) if a.reason == f"why did {tag} alert"]

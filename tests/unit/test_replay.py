@@ -146,3 +146,14 @@ def test_an_output_without_a_known_suffix_needs_a_format(tmp_path):
     done = toex("replay", "--from", "2026-11-25T08:00Z", "--to", "2026-11-25T09:00Z", "--reason", "x",
                 "--out", str(tmp_path / "r.out"), env=NO_BROKER | {"TOEX_DATA_DIR": str(tmp_path)})
     assert done.returncode == 1 and "use .jsonl or .csv, or --format" in done.stderr
+
+
+def test_history_replayed_before_the_range_gives_the_range_the_records_of_a_replay_from_the_start(messages, first):
+    middle = messages[len(messages) // 2]
+    replayer = Replayer(Matcher(), Scorer(load_profiles()), load_routes())
+    tail = list(replayer.run(messages, report_from_ms=middle.timestamp_ms))
+
+    expected = [r for m, r in zip(messages, first[1]) if m.timestamp_ms >= middle.timestamp_ms]
+    assert [canonical_json(r) for r in tail] == [canonical_json(r) for r in expected]
+    _, cold = replay([m for m in messages if m.timestamp_ms >= middle.timestamp_ms])
+    assert cold != tail, "without the history, the nominals' states start empty and score differently"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import getpass
 import time
 from collections.abc import Callable, Iterator
@@ -28,7 +29,8 @@ HELP = "\n\n".join([
     "ISO 8601, e.g. 2026-11-25T14:00:00Z; a time without a zone is UTC; --to is inclusive.",
     "The sandbox matches against toex.nominals as it stood at --from (forces' nominals published during the "
     "range join when they arrive; provisional nominals are made by the replay itself). Scoring states and alert "
-    "groups start empty at --from. Recorded silences apply, each checked at the message's timestamp. The same "
+    "groups start empty at --from, unless --history replays an earlier stretch first (unreported) so that the "
+    "nominals' history counts. Recorded silences apply, each checked at the message's timestamp. The same "
     "range with the same model and configuration gives the same report.",
 ])
 
@@ -85,19 +87,26 @@ def replay(
                                                 "or an earlier JSON lines report: lists what differs, and why.")] = None,
     analyst: Annotated[str | None, typer.Option(help="Who runs it, for the audit; default the OS user.")] = None,
     silences: Annotated[bool, typer.Option(help="Honour the recorded silences, each at the message's time.")] = True,
+    history: Annotated[str | None, typer.Option(help="Replay this much before --from too (e.g. 30d, the scoring "
+                                                "window), unreported, so the nominals' history counts.")] = None,
 ) -> None:
+    from toex_stream.alerting.routing import parse_duration
     from toex_stream.cli import _database, _settings, console, err_console
     from toex_stream.replay.kafka import parse_time
     from toex_stream.replay.report import print_summary, print_tables, report_format, write_csv, write_jsonl
     from toex_stream.replay.run import ReplayRequest, run_replay
 
     start, end = parse_time(from_, "--from"), parse_time(to, "--to")
+    try:
+        before = dt.timedelta(seconds=parse_duration(history)) if history else dt.timedelta(0)
+    except ValueError as exc:
+        raise ToexError(f"--history: {exc}") from None
     chosen = report_format(out, format_)
     if compare is not None and compare != "live" and not Path(compare).is_file():
         raise ToexError(f"--compare {compare}: write 'live' or the path of an earlier .jsonl report")
     request = ReplayRequest(start=start, end=end, reason=reason, who=analyst or _os_user(),
                             topics=tuple(topics or contract.INPUT_TOPICS), model=model, profile=profile,
-                            routes=routes, out=str(out or "-"), compare=compare, silences=silences)
+                            routes=routes, out=str(out or "-"), compare=compare, silences=silences, history=before)
     settings = _settings()
     engine = _database()
     bar, task = _progress_factory(err_console)

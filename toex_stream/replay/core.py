@@ -16,8 +16,9 @@ same records (the dead letter's ``failed_at`` and the store's ``decided_at``
 are wall-clock times and are left out).
 
 State starts empty: the scoring states and alert groups know only the events
-replayed (a nominal's history before the range is not counted), and the index
-knows the nominals given to :meth:`Replayer.load_nominal` before the range.
+replayed (a nominal's history before the range counts only when it is replayed
+as history, see :meth:`Replayer.run`), and the index knows the nominals given
+to :meth:`Replayer.load_nominal` before the range.
 Silences are those recorded, each evaluated at the message's timestamp, when
 the live alert agent would have met it.
 
@@ -219,13 +220,19 @@ class Replayer:
         for quiet in suppressed:
             record["suppressed"].append(about | {"band": score.band, "route": quiet.route_path, "why": quiet.why})
 
-    def run(self, messages: Iterable[InputMessage]) -> Iterator[Record]:
-        """Replay messages in the order given: input events give records, ``toex.nominals`` ones update the index."""
+    def run(self, messages: Iterable[InputMessage], report_from_ms: int | None = None) -> Iterator[Record]:
+        """Replay messages in the order given: input events give records, ``toex.nominals`` ones update the index.
+
+        Events timestamped before ``report_from_ms`` are history: replayed, so the
+        states, groups and index know them, but not reported.
+        """
         for message in messages:
             if message.topic == contract.TOPIC_NOMINALS:
                 self.follow_nominal(message.key, message.value)
-            else:
-                yield self.replay(message)
+                continue
+            record = self.replay(message)
+            if report_from_ms is None or message.timestamp_ms >= report_from_ms:
+                yield record
 
 
 def summarise(records: Iterable[Record]) -> Record:

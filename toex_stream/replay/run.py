@@ -61,12 +61,15 @@ class ReplayRequest:
     out: str = ""
     compare: str | None = None  # "live", or the path of an earlier JSON lines report
     silences: bool = True
+    history: dt.timedelta = dt.timedelta(0)  # replayed before start to build the states, not reported
 
     def __post_init__(self) -> None:
         if self.start >= self.end:
             raise ToexError(f"--from {self.start.isoformat()} is not before --to {self.end.isoformat()}")
         if not self.reason.strip():
             raise ToexError("--reason must say why the replay is run (it is audited)")
+        if self.history < dt.timedelta(0):
+            raise ToexError("--history must not be negative")
         unknown = [t for t in self.topics if t not in contract.INPUT_TOPICS]
         if unknown:
             raise ToexError(f"--topics {', '.join(unknown)}: replay reads input topics only "
@@ -124,25 +127,29 @@ def run_replay(settings: Settings, request: ReplayRequest, engine: Engine | None
 
         nominals = sorted(_read_all(reader, contract.TOPIC_NOMINALS, None, request.end, progress), key=replay_order)
         start_ms = int(request.start.timestamp() * 1000)
-        before = [m for m in nominals if m.timestamp_ms < start_ms]
+        replay_from = request.start - request.history
+        replay_from_ms = int(replay_from.timestamp() * 1000)
+        before = [m for m in nominals if m.timestamp_ms < replay_from_ms]
         for message in before:
             replayer.load_nominal(message.key, message.value)
-        if estimate_u:  # as a worker started at the beginning of the range would
+        if estimate_u:  # as a worker started at the beginning of the replay would
             matcher.model.estimate_u(matcher.index.live())
-        stream = [m for m in nominals if m.timestamp_ms >= start_ms]
+        stream = [m for m in nominals if m.timestamp_ms >= replay_from_ms]
         for topic in request.topics:
-            stream += _read_all(reader, topic, request.start, request.end, progress)
+            stream += _read_all(reader, topic, replay_from, request.end, progress)
         stream.sort(key=replay_order)
         inputs = sum(1 for m in stream if m.topic != contract.TOPIC_NOMINALS)
-        advance = progress("replaying", inputs)
+        history = sum(1 for m in stream if m.topic != contract.TOPIC_NOMINALS and m.timestamp_ms < start_ms)
+        advance = progress("replaying", inputs - history)
         events = []
-        for record in replayer.run(stream):
+        for record in replayer.run(stream, report_from_ms=start_ms):
             events.append(record)
             advance(1)
         header = {
             "kind": "replay", "from": iso_ms(request.start), "to": iso_ms(request.end),
             "topics": list(request.topics), "model": request.model,
             "configuration": configuration(scorer, routes, matcher),
+            "history": {"from": iso_ms(replay_from), "events": history},
             "nominals_before_range": len(before), "nominal_messages_in_range": len(stream) - inputs,
             "silences": len(silences), "time": "message timestamps (when each event reached Kafka)",
         }
@@ -160,7 +167,9 @@ def run_replay(settings: Settings, request: ReplayRequest, engine: Engine | None
     result = ReplayResult(header, events, summary, found)
     if engine is not None:
         result.audit_id = record_replay(engine, ReplayAudit(
-            at=dt.datetime.now(dt.timezone.utc), who=request.who, range_from=request.start, range_to=request.end,
+            # What was read, history included: the audit is of the data a person saw.
+            at=dt.datetime.now(dt.timezone.utc), who=request.who, range_from=request.start - request.history,
+            range_to=request.end,
             topics=list(request.topics), reason=request.reason, model=request.model,
             profile=str(request.profile or settings.profiles_dir or "bundled"),
             routes=str(request.routes or settings.routes_file or "bundled"), out=request.out, events=len(events),
