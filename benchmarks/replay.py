@@ -30,6 +30,7 @@ from toex_stream.kafka_io import ensure_topics
 from toex_stream.localkafka import LocalKafka
 from toex_stream.matching.index import Matcher
 from toex_stream.replay.core import InputMessage, Replayer, replay_order, summarise
+from toex_stream.replay.report import CollectingSink
 from toex_stream.replay.run import ReplayRequest, run_replay
 from toex_stream.scoring.profiles import load_profiles
 from toex_stream.scoring.scorer import Scorer
@@ -73,12 +74,12 @@ def broker(scenario: str, events: int, seed: int, bootstrap: str | None) -> dict
             end = dt.datetime.now(dt.timezone.utc)
             request = ReplayRequest(start=start, end=end, reason="benchmark", who="benchmark", model="cold")
             started = time.perf_counter()
-            result = run_replay(settings, request, engine=None)
+            result = run_replay(settings, request, engine=None, sink=CollectingSink())
             seconds = time.perf_counter() - started
         finally:
             if started_broker:
                 local.down()
-    replayed = len(result.events)
+    replayed = result.summary["events"]
     return {"sent": sent, "events": replayed, "seconds": round(seconds, 2), "events_per_s": round(replayed / seconds),
             "alert_decisions": result.summary["alert_decisions"]}
 

@@ -93,7 +93,14 @@ def replay(
     from toex_stream.alerting.routing import parse_duration
     from toex_stream.cli import _database, _settings, console, err_console
     from toex_stream.replay.kafka import parse_time
-    from toex_stream.replay.report import print_summary, print_tables, report_format, write_csv, write_jsonl
+    from toex_stream.replay.report import (
+        CollectingSink,
+        CsvSink,
+        JsonLinesSink,
+        print_summary,
+        print_tables,
+        report_format,
+    )
     from toex_stream.replay.run import ReplayRequest, run_replay
 
     start, end = parse_time(from_, "--from"), parse_time(to, "--to")
@@ -110,20 +117,23 @@ def replay(
     settings = _settings()
     engine = _database()
     bar, task = _progress_factory(err_console)
-    with bar:
-        result = run_replay(settings, request, engine, progress=task)
-    if chosen == "jsonl":
-        assert out is not None
-        with open(out, "w", encoding="utf-8") as handle:
-            write_jsonl(handle, result.header, result.events, result.differences or [], result.summary)
-    elif chosen == "csv":
-        assert out is not None
-        other = write_csv(out, result.events, result.differences)
-        if other is not None:
-            console.print(f"differences in {other}")
-    else:
+    if chosen == "table":
+        collected = CollectingSink()
+        with bar:
+            result = run_replay(settings, request, engine, collected, progress=task)
         with _output(out) as file_console:
-            print_tables(file_console or console, result.events, result.differences, result.summary)
+            print_tables(file_console or console, collected.events, collected.differences, result.summary)
+    else:
+        assert out is not None
+        # Written as it goes, to a partial file renamed once complete: a failed replay leaves no report.
+        partial = out.with_name(out.name + ".partial")
+        with open(partial, "w", newline="", encoding="utf-8") as handle:
+            sink = JsonLinesSink(handle) if chosen == "jsonl" else CsvSink(handle, out)
+            with bar:
+                result = run_replay(settings, request, engine, sink, progress=task)
+        partial.replace(out)
+        if isinstance(sink, CsvSink) and sink.differences_path is not None:
+            console.print(f"differences in {sink.differences_path}")
     if chosen != "table" or out is not None:
         print_summary(console, result.summary)
     if result.differences is not None:

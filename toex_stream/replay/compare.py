@@ -55,29 +55,33 @@ def _event_of(mention_id: str) -> str:
     return mention_id.rpartition("#")[0]
 
 
+def add_replayed(outcomes: Outcomes, record: Record) -> None:
+    """Add one report record's outcomes (an event's; a header's configuration; anything else is ignored)."""
+    if record.get("kind") == "replay":
+        outcomes.config = record.get("configuration", {})
+        return
+    if record.get("kind") != "event" or record["observation"] is None:
+        return
+    event = record["observation"]["observation_id"]
+    outcomes.events.add(event)
+    for match in record["matches"]:
+        outcomes.matches[match["mention_id"]] = {k: match[k] for k in ("decision", "nominal_id", "review_nominal_id",
+                                                                        "probability", "model_version")}
+    for score in record["scores"]:
+        outcomes.scores[(score["mention_id"], score["threat"])] = {
+            "band": score["band"], "risk_score": score["risk_score"], "model_version": score["model_version"],
+            "profile_version": score["profile_version"], "nominal_id": score["nominal_id"], "event": event,
+        }
+    for alert in record["alerts"]:
+        key = (event, alert["nominal_id"], alert["threat"])
+        outcomes.alerts.setdefault(key, set()).add((alert["alert_id"], alert["band"]))
+
+
 def outcomes_of_report(records: Iterable[Record], config: Record | None = None) -> Outcomes:
-    """A replay's outcomes from its event records (a header record, if among them, gives the configuration)."""
+    """A replay's outcomes from its records (a header record, if among them, gives the configuration)."""
     outcomes = Outcomes(config=dict(config or {}))
     for record in records:
-        if record.get("kind") == "replay":
-            outcomes.config = record.get("configuration", {})
-            continue
-        if record.get("kind") != "event" or record["observation"] is None:
-            continue
-        event = record["observation"]["observation_id"]
-        outcomes.events.add(event)
-        for match in record["matches"]:
-            outcomes.matches[match["mention_id"]] = {k: match[k] for k in ("decision", "nominal_id",
-                                                                            "review_nominal_id", "probability",
-                                                                            "model_version")}
-        for score in record["scores"]:
-            outcomes.scores[(score["mention_id"], score["threat"])] = {
-                "band": score["band"], "risk_score": score["risk_score"], "model_version": score["model_version"],
-                "profile_version": score["profile_version"], "nominal_id": score["nominal_id"], "event": event,
-            }
-        for alert in record["alerts"]:
-            key = (event, alert["nominal_id"], alert["threat"])
-            outcomes.alerts.setdefault(key, set()).add((alert["alert_id"], alert["band"]))
+        add_replayed(outcomes, record)
     return outcomes
 
 

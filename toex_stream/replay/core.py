@@ -235,27 +235,42 @@ class Replayer:
                 yield record
 
 
-def summarise(records: Iterable[Record]) -> Record:
-    """Counts over a replay's event records: events, dead letters, decisions, bands, alerts by region and band."""
-    events = dead = 0
-    decisions: Counter[str] = Counter()
-    bands: Counter[str] = Counter()
-    alerts: dict[str, Counter[str]] = {}
-    alert_ids: set[str] = set()
-    for record in records:
-        events += 1
-        dead += record["dead_letter"] is not None
-        decisions.update(m["decision"] for m in record["matches"])
-        bands.update(s["band"] for s in record["scores"])
+class Summary:
+    """Counts over a replay's event records, kept as they come: events, dead letters, decisions, bands, alerts."""
+
+    def __init__(self) -> None:
+        self.events = self.dead_letters = 0
+        self.decisions: Counter[str] = Counter()
+        self.bands: Counter[str] = Counter()
+        self.alerts: dict[str, Counter[str]] = {}
+        self.alert_ids: set[str] = set()
+
+    def add(self, record: Record) -> None:
+        self.events += 1
+        self.dead_letters += record["dead_letter"] is not None
+        self.decisions.update(m["decision"] for m in record["matches"])
+        self.bands.update(s["band"] for s in record["scores"])
         for alert in record["alerts"]:
-            alerts.setdefault(alert["region"], Counter())[alert["band"]] += 1
-            alert_ids.add(alert["alert_id"])
-    return {
-        "kind": "summary", "events": events, "dead_letters": dead, "match_decisions": dict(sorted(decisions.items())),
-        "scores_by_band": dict(sorted(bands.items())),
-        "alert_decisions": sum(sum(c.values()) for c in alerts.values()), "distinct_alerts": len(alert_ids),
-        "alerts_by_region_and_band": {region: dict(sorted(c.items())) for region, c in sorted(alerts.items())},
-    }
+            self.alerts.setdefault(alert["region"], Counter())[alert["band"]] += 1
+            self.alert_ids.add(alert["alert_id"])
+
+    def record(self) -> Record:
+        return {
+            "kind": "summary", "events": self.events, "dead_letters": self.dead_letters,
+            "match_decisions": dict(sorted(self.decisions.items())),
+            "scores_by_band": dict(sorted(self.bands.items())),
+            "alert_decisions": sum(sum(c.values()) for c in self.alerts.values()),
+            "distinct_alerts": len(self.alert_ids),
+            "alerts_by_region_and_band": {region: dict(sorted(c.items())) for region, c in sorted(self.alerts.items())},
+        }
+
+
+def summarise(records: Iterable[Record]) -> Record:
+    """The summary record of some event records."""
+    summary = Summary()
+    for record in records:
+        summary.add(record)
+    return summary.record()
 
 
 def canonical_json(record: Record) -> str:
@@ -265,6 +280,6 @@ def canonical_json(record: Record) -> str:
 
 __all__ = [
     "InputMessage", "Record", "Replayer", "canonical_json", "configuration", "iso_ms", "profile_hash",
-    "profiles_and_routes",
+    "profiles_and_routes", "Summary",
     "replay_order", "routes_hash", "summarise",
 ]

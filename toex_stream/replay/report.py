@@ -16,7 +16,7 @@ import csv
 import json
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import IO, Literal, get_args
+from typing import IO, Literal, Protocol, get_args
 
 from rich.console import Console
 from rich.markup import escape
@@ -108,26 +108,79 @@ def _difference_row(difference: Record) -> dict[str, object]:
     return row
 
 
-def write_jsonl(handle: IO[str], header: Record, events: Iterable[Record], differences: list[Record],
-                summary: Record) -> None:
-    for record in [header, *events, *differences, summary]:
-        handle.write(canonical_json(record) + "\n")
+class ReportSink(Protocol):
+    """Where a replay's report goes, record by record: the header, each event, then differences and summary."""
+
+    def header(self, record: Record) -> None: ...
+
+    def event(self, record: Record) -> None: ...
+
+    def finish(self, differences: list[Record] | None, summary: Record) -> None: ...
 
 
-def write_csv(path: Path, events: Iterable[Record], differences: list[Record] | None) -> Path | None:
-    """Events to ``path``; differences, when compared, to ``<stem>.differences.csv`` beside it (returned)."""
-    with open(path, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=CSV_COLUMNS)
-        writer.writeheader()
-        writer.writerows(csv_row(r) for r in events)
-    if differences is None:
-        return None
-    other = path.with_name(f"{path.stem}.differences.csv")
-    with open(other, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=DIFFERENCE_COLUMNS)
-        writer.writeheader()
-        writer.writerows(_difference_row(d) for d in differences)
-    return other
+class CollectingSink:
+    """Keeps every record in memory (for a table, a test or a benchmark)."""
+
+    def __init__(self) -> None:
+        self.header_record: Record = {}
+        self.events: list[Record] = []
+        self.differences: list[Record] | None = None
+        self.summary: Record = {}
+
+    def header(self, record: Record) -> None:
+        self.header_record = record
+
+    def event(self, record: Record) -> None:
+        self.events.append(record)
+
+    def finish(self, differences: list[Record] | None, summary: Record) -> None:
+        self.differences, self.summary = differences, summary
+
+
+class JsonLinesSink:
+    """Each record written as it comes: a long range needs no memory for its report."""
+
+    def __init__(self, handle: IO[str]) -> None:
+        self._handle = handle
+
+    def _write(self, record: Record) -> None:
+        self._handle.write(canonical_json(record) + "\n")
+
+    def header(self, record: Record) -> None:
+        self._write(record)
+
+    def event(self, record: Record) -> None:
+        self._write(record)
+
+    def finish(self, differences: list[Record] | None, summary: Record) -> None:
+        for difference in differences or []:
+            self._write(difference)
+        self._write(summary)
+
+
+class CsvSink:
+    """One row per event to ``path``; differences, when compared, to ``<stem>.differences.csv`` beside it."""
+
+    def __init__(self, handle: IO[str], path: Path) -> None:
+        self._writer = csv.DictWriter(handle, fieldnames=CSV_COLUMNS)
+        self._writer.writeheader()
+        self.path = path
+        self.differences_path: Path | None = None
+
+    def header(self, record: Record) -> None:
+        pass  # a CSV has one shape of row: the configuration is in the audit and the JSON lines report
+
+    def event(self, record: Record) -> None:
+        self._writer.writerow(csv_row(record))
+
+    def finish(self, differences: list[Record] | None, summary: Record) -> None:
+        if differences is None:
+            return
+        self.differences_path = self.path.with_name(f"{self.path.stem}.differences.csv")
+        with open(self.differences_path, "w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=DIFFERENCE_COLUMNS)
+            writer.writeheader()
+            writer.writerows(_difference_row(d) for d in differences)
 
 
 def _event_rows(events: Iterable[Record]) -> Iterator[list[str]]:

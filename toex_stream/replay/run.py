@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import Engine
@@ -19,19 +19,19 @@ from toex_stream.alerting.routing import load_routes
 from toex_stream.alerting.silences import Silences
 from toex_stream.errors import ToexError
 from toex_stream.replay.audit import ReplayAudit, record_replay
-from toex_stream.replay.compare import Outcomes, differences, live_outcomes, outcomes_of_report
+from toex_stream.replay.compare import Outcomes, add_replayed, differences, live_outcomes, outcomes_of_report
 from toex_stream.replay.core import (
     InputMessage,
     Record,
     Replayer,
+    Summary,
     configuration,
     iso_ms,
     profiles_and_routes,
     replay_order,
-    summarise,
 )
 from toex_stream.replay.kafka import RangeReader
-from toex_stream.replay.report import read_report
+from toex_stream.replay.report import ReportSink, read_report
 from toex_stream.replay.sandbox import needs_training_topic, replay_matcher, replay_profiles, replay_routes, replay_scorer
 from toex_stream.scoring.profiles import load_profiles
 from toex_stream.settings import Settings
@@ -79,11 +79,9 @@ class ReplayRequest:
 @dataclass
 class ReplayResult:
     header: Record
-    events: list[Record]
     summary: Record
     differences: list[Record] | None = None
     audit_id: int | None = None
-    timings: dict[str, float] = field(default_factory=dict)
 
 
 def _read_all(reader: RangeReader, topic: str, start: dt.datetime | None, end: dt.datetime,
@@ -105,9 +103,9 @@ def _live_side(reader: RangeReader, settings: Settings, request: ReplayRequest, 
                          decoded[contract.TOPIC_ALERTS], events, live_config)
 
 
-def run_replay(settings: Settings, request: ReplayRequest, engine: Engine | None,
+def run_replay(settings: Settings, request: ReplayRequest, engine: Engine | None, sink: ReportSink,
                progress: Progress = _no_progress) -> ReplayResult:
-    """Replay ``request``'s range in a sandbox; compare and audit (when ``engine`` is given) as asked."""
+    """Replay ``request``'s range in a sandbox into ``sink``; compare and audit (when ``engine`` is given) as asked."""
     profiles = replay_profiles(request.profile, settings.profiles_dir)
     routes = replay_routes(request.routes, settings.routes_file)
     with RangeReader(settings.kafka_bootstrap) as reader:
@@ -140,11 +138,6 @@ def run_replay(settings: Settings, request: ReplayRequest, engine: Engine | None
         stream.sort(key=replay_order)
         inputs = sum(1 for m in stream if m.topic != contract.TOPIC_NOMINALS)
         history = sum(1 for m in stream if m.topic != contract.TOPIC_NOMINALS and m.timestamp_ms < start_ms)
-        advance = progress("replaying", inputs - history)
-        events = []
-        for record in replayer.run(stream, report_from_ms=start_ms):
-            events.append(record)
-            advance(1)
         header = {
             "kind": "replay", "from": iso_ms(request.start), "to": iso_ms(request.end),
             "topics": list(request.topics), "model": request.model,
@@ -153,18 +146,27 @@ def run_replay(settings: Settings, request: ReplayRequest, engine: Engine | None
             "nominals_before_range": len(before), "nominal_messages_in_range": len(stream) - inputs,
             "silences": len(silences), "time": "message timestamps (when each event reached Kafka)",
         }
-        summary = summarise(events)
+        sink.header(header)
+        advance = progress("replaying", inputs - history)
+        summary, mine = Summary(), Outcomes(config=header["configuration"])
+        for record in replayer.run(stream, report_from_ms=start_ms):
+            sink.event(record)
+            summary.add(record)
+            if request.compare is not None:
+                add_replayed(mine, record)
+            advance(1)
+        totals = summary.record()
         found = None
         if request.compare is not None:
-            mine = outcomes_of_report(events, header["configuration"])
             if request.compare == "live":
                 theirs = _live_side(reader, settings, request, mine.events, progress)
             else:
                 theirs = outcomes_of_report(read_report(Path(request.compare)))
             found = differences(mine, theirs)
-            summary["differences"] = len(found)
-            summary["compared_with"] = request.compare
-    result = ReplayResult(header, events, summary, found)
+            totals["differences"] = len(found)
+            totals["compared_with"] = request.compare
+        sink.finish(found, totals)
+    result = ReplayResult(header, totals, found)
     if engine is not None:
         result.audit_id = record_replay(engine, ReplayAudit(
             # What was read, history included: the audit is of the data a person saw.
@@ -172,6 +174,6 @@ def run_replay(settings: Settings, request: ReplayRequest, engine: Engine | None
             range_to=request.end,
             topics=list(request.topics), reason=request.reason, model=request.model,
             profile=str(request.profile or settings.profiles_dir or "bundled"),
-            routes=str(request.routes or settings.routes_file or "bundled"), out=request.out, events=len(events),
+            routes=str(request.routes or settings.routes_file or "bundled"), out=request.out, events=summary.events,
         ))
     return result
