@@ -18,7 +18,8 @@ from toex_stream.alerting.senders import Notifier, build_notifiers
 from toex_stream.alerting.silences import Silences
 from toex_stream.kafka_io import ensure_topics
 from toex_stream.matching.index import Matcher
-from toex_stream.matching.model import FellegiSunter
+from toex_stream.matching.model_files import LIVE_MODEL_FILE, TRAINED_MODEL_FILE, trained_model
+from toex_stream.scoring.checkpoint import CHECKPOINT_FILE
 from toex_stream.scoring.profiles import load_profiles
 from toex_stream.scoring.scorer import Scorer
 from toex_stream.settings import Settings, load_settings
@@ -26,15 +27,12 @@ from toex_stream.store.sqlalchemy_store import SqlAlchemyNominalStore, build_eng
 
 log = logging.getLogger(__name__)
 
-MODEL_FILE = "match_model.json"
-
-
 def build_matcher(settings: Settings) -> Matcher:
     """The matcher with the trained model in the data folder, or the default model."""
-    path = settings.data_dir / MODEL_FILE
-    if path.exists():
-        log.info("match model from %s", path)
-        return Matcher(model=FellegiSunter.from_json(path.read_text(encoding="utf-8")))
+    model = trained_model(settings.data_dir)
+    if model is not None:
+        log.info("match model from %s", settings.data_dir / TRAINED_MODEL_FILE)
+        return Matcher(model=model)
     return Matcher()
 
 
@@ -62,8 +60,9 @@ def main() -> None:
     services = Services(
         bootstrap=settings.kafka_bootstrap, store=SqlAlchemyNominalStore(engine), matcher=matcher,
         scorer=Scorer(load_profiles(settings.profiles_dir)),
-        checkpoint_file=settings.data_dir / "models" / "checkpoint.pkl",
-        estimate_u_on_load=not (settings.data_dir / MODEL_FILE).exists(),
+        checkpoint_file=settings.data_dir / CHECKPOINT_FILE,
+        estimate_u_on_load=not (settings.data_dir / TRAINED_MODEL_FILE).exists(),
+        match_model_file=settings.data_dir / LIVE_MODEL_FILE,
         outbox=Outbox(engine), routes=routes, notifiers=build_worker_notifiers(routes, settings),
         silences=Silences(engine),
     )

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -18,7 +17,7 @@ from pydantic import ValidationError
 from streams import topics
 from toex_stream import contract
 from toex_stream.contract import INPUT_TOPICS, DeadLetter
-from toex_stream.alerting.decide import AlertDecision, alert_decisions, close_groups
+from toex_stream.alerting.decide import AlertDecision, close_groups, nominal_alert_decisions
 from toex_stream.alerting.messages import render
 from toex_stream.alerting.outbox import Outbox
 from toex_stream.alerting.routing import RoutesFile
@@ -26,9 +25,11 @@ from toex_stream.alerting.senders import Notifier, OutboxSender
 from toex_stream.alerting.silences import Silences
 from toex_stream.enrich import RejectedEvent, dead_letter, enrich
 from toex_stream.matching.index import Matcher
+from toex_stream.matching.model_files import write_model
 from toex_stream.matching.records import record_from_nominal
 from toex_stream.matching.resolve import resolve_observation
 from toex_stream.nominal_import import InvalidNominalMessage, apply_nominal_message
+from toex_stream.scoring.checkpoint import restore_models, write_models
 from toex_stream.scoring.scorer import Scorer
 from toex_stream.scoring.state import new_state
 from toex_stream.store import MatchDecision, NominalStore, Provenance
@@ -55,6 +56,8 @@ class Services:
     estimate_u_on_load: bool = True
     # Set once this worker has read every nominal on toex.nominals: matching waits for it.
     nominals_loaded: asyncio.Event = field(default_factory=asyncio.Event)
+    # Where the match model is written once the nominals are loaded, for replay to match as this worker does.
+    match_model_file: Path | None = None
 
 
 def _raw_topic(app: faust.App, name: str) -> faust.TopicT:
@@ -145,10 +148,7 @@ def register(app: faust.App, services: Services) -> None:
             match = await decode(event.message, contract.MatchResult)
             if match is None:
                 continue
-            state = dict(nominal_state.get(match.nominal_id) or new_state())
-            results = services.scorer.score_match(state, match)
-            nominal_state[match.nominal_id] = state  # reassigned, so the changelog records it
-            for score in results:
+            for score in services.scorer.score_nominal(nominal_state, match):
                 await scores.send(key=match.nominal_id.encode(), value=score.model_dump_json().encode())
 
     @app.agent(scores, name="alert", concurrency=1)
@@ -157,13 +157,11 @@ def register(app: faust.App, services: Services) -> None:
             score = await decode(event.message, contract.Score)
             if score is None:
                 continue
-            groups = dict(alert_groups.get(score.nominal_id) or {})
             active = await asyncio.to_thread(services.silences.active)
-            decisions, suppressed = alert_decisions(
-                score, groups, services.routes.current(), services.scorer.profiles(), active,
+            decisions, suppressed = nominal_alert_decisions(
+                score, alert_groups, services.routes.current(), services.scorer.profiles(), active,
                 silence_time=dt.datetime.now(dt.timezone.utc),
             )
-            alert_groups[score.nominal_id] = groups
             for quiet in suppressed:
                 log.info("alert for a %s score %s on route %s", score.band, quiet.why, quiet.route_path)
             for decision in decisions:
@@ -266,6 +264,8 @@ def register(app: faust.App, services: Services) -> None:
                 if not services.nominals_loaded.is_set() and await _caught_up(consumer, ends):
                     if services.estimate_u_on_load:
                         services.matcher.model.estimate_u(services.matcher.index.live())
+                    if services.match_model_file is not None:
+                        await asyncio.to_thread(write_model, services.matcher.model, services.match_model_file)
                     services.nominals_loaded.set()
                     log.info("nominals loaded: %d messages applied, %d in the index", applied,
                              len(services.matcher.index))
@@ -304,24 +304,15 @@ def enqueue_alert(services: Services, decision: AlertDecision, score: contract.S
 
 def restore_checkpoint(services: Services) -> int:
     """Load the models' checkpoint; return the training offset to resume from (0 without one)."""
-    if not services.checkpoint_file.exists():
-        return 0
-    saved = pickle.loads(services.checkpoint_file.read_bytes())  # noqa: S301 - this worker's own file
-    for threat, blob in saved["models"].items():
-        if threat in services.scorer.models:
-            services.scorer.models[threat].restore(blob)
-    log.info("models restored at training offset %d: %s", saved["offset"], services.scorer.versions())
-    return int(saved["offset"])
+    offset = restore_models(services.scorer, services.checkpoint_file)
+    if offset:
+        log.info("models restored at training offset %d: %s", offset, services.scorer.versions())
+    return offset
 
 
 def write_checkpoint(services: Services, offset: int) -> None:
     """Atomically replace the checkpoint: the models as learnt up to ``offset``."""
-    blob = pickle.dumps({"offset": offset,
-                         "models": {t: m.checkpoint() for t, m in services.scorer.models.items()}})
-    services.checkpoint_file.parent.mkdir(parents=True, exist_ok=True)
-    partial = services.checkpoint_file.with_suffix(".partial")
-    partial.write_bytes(blob)
-    partial.replace(services.checkpoint_file)
+    write_models(services.scorer, services.checkpoint_file, offset)
 
 
 async def _caught_up(consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int]) -> bool:

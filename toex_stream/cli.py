@@ -17,6 +17,7 @@ from rich.markup import escape
 
 from toex_stream import contract
 from toex_stream.errors import ToexError
+from toex_stream.replay.cli import HELP as replay_help, replay as replay_command
 from toex_stream.settings import Settings, load_settings
 
 app = typer.Typer(
@@ -39,6 +40,7 @@ app.add_typer(nominals_app, name="nominals")
 app.add_typer(alerts_app, name="alerts")
 app.add_typer(silences_app, name="silences")
 app.add_typer(schemas_app, name="schemas")
+app.command("replay", help=replay_help)(replay_command)
 
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 
 import pytest
@@ -149,3 +150,15 @@ def test_a_possible_match_to_a_provisional_nominal_joins_it_but_not_to_a_known_o
     assert held.result.decision == "possible_match", held.decision.waterfall()
     assert held.result.review_nominal_id == "WMP-1"
     assert held.result.nominal_id != "WMP-1" and held.result.provisional and held.created is not None
+
+
+@pytest.mark.parametrize("order", [("prov-b", "prov-a"), ("prov-a", "prov-b")])
+def test_equal_evidence_for_two_nominals_goes_to_the_lower_id_whatever_the_order_they_were_indexed(matcher, order):
+    # Two provisional nominals of one person (seen twice before the first was read back): a tie.
+    twins = copy.deepcopy(matcher)  # realistic term frequencies; the shared fixture stays as it was
+    for nominal_id in order:
+        twins.add(record_from_nominal(nominal(nominal_id, "Bianka", "Oláh", date_of_birth=dt.date(2002, 2, 2),
+                                              phones=["+447700900999"])))
+    decision = decide(twins, mention("Bianka", "Oláh", date_of_birth=dt.date(2002, 2, 2),
+                                     phones=["07700 900999"]))
+    assert (decision.decision, decision.nominal_id) == ("match", "prov-a")

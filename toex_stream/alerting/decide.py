@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -120,6 +120,25 @@ def alert_decisions(
                 action, _alert(score, new_state), match, dt.datetime.fromtimestamp(notify_at, dt.timezone.utc)
             ))
     return decisions, suppressed
+
+
+def nominal_alert_decisions(
+    score: contract.Score,
+    groups_by_nominal: MutableMapping[str, NominalGroups],
+    routes: RoutingConfig,
+    profiles: Mapping[str, ThreatProfile],
+    silences: Iterable[Silence] = (),
+    silence_time: dt.datetime | None = None,
+) -> tuple[list[AlertDecision], list[Suppressed]]:
+    """:func:`alert_decisions` on the score's nominal's groups in ``groups_by_nominal``, put back updated.
+
+    ``groups_by_nominal`` is the alert agent's Faust table or, in replay, a plain
+    dict; the groups are copied and reassigned so a table's changelog records them.
+    """
+    groups = dict(groups_by_nominal.get(score.nominal_id) or {})
+    decided = alert_decisions(score, groups, routes, profiles, silences, silence_time=silence_time)
+    groups_by_nominal[score.nominal_id] = groups
+    return decided
 
 
 def close_groups(groups: NominalGroups, alert_id: str) -> bool:

@@ -115,7 +115,9 @@ class MatchIndex:
     def candidates(self, query: MatchRecord, limit: int = MAX_CANDIDATES) -> list[MatchRecord]:
         """Nominals sharing blocking keys with the query, those sharing most first."""
         shared: Counter[int] = Counter()
-        for key in blocking_keys(query):
+        # In key order, not set order: a set of strings iterates in a per-process order
+        # (hash randomisation), and the order of equal counts must not depend on the process.
+        for key in sorted(blocking_keys(query)):
             bucket = self.buckets.get(key)
             if bucket is not None and len(bucket) <= MAX_BUCKET:
                 shared.update(bucket)
@@ -191,7 +193,11 @@ class Matcher:
         best_total, best_candidate = -math.inf, None
         for candidate in candidates:
             total = self.model.total_weight(*compare(query, candidate))
-            if total > best_total:
+            # Equal evidence for two nominals (two provisional ones of one phone) goes to the lower id:
+            # the same choice in every process and whatever order the index was filled in, so a
+            # replay, or a worker restarted, decides as the live worker did.
+            if total > best_total or (total == best_total and best_candidate is not None
+                                      and candidate.record_id < best_candidate.record_id):
                 best_total, best_candidate = total, candidate
         best: tuple[float, MatchRecord | None, tuple[FieldWeight, ...]] = (-1.0, None, ())
         if best_candidate is not None:

@@ -7,10 +7,12 @@ agent calls :meth:`Scorer.training_examples`; every worker calls
 
 from __future__ import annotations
 
+from collections.abc import MutableMapping
+
 from toex_stream import contract
 from toex_stream.scoring.model import RiskModel
 from toex_stream.scoring.profiles import ThreatProfile
-from toex_stream.scoring.state import State, features, observe_match
+from toex_stream.scoring.state import State, features, new_state, observe_match
 
 POSITIVE: frozenset[str] = frozenset({"confirmed", "safeguarded", "arrest"})
 NEGATIVE: frozenset[str] = frozenset({"not_relevant"})
@@ -83,6 +85,18 @@ class Scorer:
             ))
         state["threats"] = sorted(threats)
         return scores
+
+    def score_nominal(self, states: MutableMapping[str, State], match: contract.MatchResult) -> list[contract.Score]:
+        """Score a match against its nominal's state in ``states``, and put the updated state back.
+
+        ``states`` is the score agent's Faust table or, in replay, a plain dict.
+        The state is copied, updated and reassigned, never changed in place, so a
+        table's changelog records every change.
+        """
+        state = dict(states.get(match.nominal_id) or new_state())
+        results = self.score_match(state, match)
+        states[match.nominal_id] = state
+        return results
 
     def training_examples(self, state: State, feedback: contract.Feedback) -> list[contract.TrainingExample]:
         """The outcome joined with the nominal's current features, once per threat it was scored under."""
