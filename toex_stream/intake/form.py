@@ -125,6 +125,14 @@ def referral_body(values: Values) -> dict[str, Any]:
     return body
 
 
+LABELS = {f"{_SUBJECT}{name}": f"The person: {label[0].lower()}{label[1:]}" for name, label, *_ in _PERSON_FIELDS} | {
+    TOKEN_FIELD: "API token", "referral_id": "Your reference", "exploitation_types": "Kinds of exploitation",
+    "urgency": "Urgency", "consent_to_share": "Consent", "subject_is_child": "Child", "narrative": "Account",
+    "language": "Language", "locations.0.text": "Place", "locations.0.postcode": "Postcode",
+    "locations.0.town": "Town",
+}
+
+
 def field_for(loc: str) -> str | None:
     """The form field an error path belongs beside (a list item's error goes to its list's field)."""
     candidate = loc
@@ -228,7 +236,7 @@ def render_form(values: Values, problems: list[Problem]) -> str:
         target = field if field is not None else (TOKEN_FIELD if problem.loc == TOKEN_FIELD else None)
         if target is not None:
             errors.setdefault(target, []).append(problem.message)
-        where = escape(problem.loc or "the referral")
+        where = escape(LABELS.get(target or "", problem.loc or "The referral"))
         text = f"{where}: {escape(problem.message)}"
         summary_items.append(f'<li><a href="#{_id(target)}">{text}</a></li>' if target else f"<li>{text}</li>")
     f = _Fields(values, errors)

@@ -95,9 +95,12 @@ _FRIENDLIER = {
 def problems_from(error: ValidationError) -> list[Problem]:
     """Pydantic's errors as field paths and messages, without the values they refused."""
     problems = []
-    for item in error.errors(include_url=False, include_input=False, include_context=False):
+    for item in error.errors(include_url=False, include_input=False):
         loc = ".".join(str(part) for part in item["loc"])
         message = _FRIENDLIER.get(item["type"], item["msg"]).removeprefix("Value error, ")
+        if item["type"] == "too_short" and "ctx" in item:
+            wanted = item["ctx"].get("min_length", 1)
+            message = f"needs at least {wanted} {'entry' if wanted == 1 else 'entries'}: choose or add one"
         if item["type"] == "json_invalid":
             loc = ""
         problems.append(Problem(loc, message[0].lower() + message[1:] if message else "invalid"))
