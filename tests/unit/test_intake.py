@@ -326,3 +326,13 @@ def test_the_form_wants_a_form_post(setup: Setup) -> None:
         return (await client.post("/referrals/new", json={})).status
 
     assert with_client(setup.app, scenario) == 415
+
+
+def test_the_readme_example_is_an_acceptable_duty_to_notify_referral() -> None:
+    import json
+
+    from tests.conftest import EXAMPLES
+
+    body = json.loads((EXAMPLES / "intake" / "referral-anonymous.json").read_text(encoding="utf-8"))
+    referral = validate_submission(body, "hope-for-justice")
+    assert not referral.consent_to_share and referral.partner_id == "hope-for-justice"
