@@ -336,3 +336,25 @@ def test_the_readme_example_is_an_acceptable_duty_to_notify_referral() -> None:
     body = json.loads((EXAMPLES / "intake" / "referral-anonymous.json").read_text(encoding="utf-8"))
     referral = validate_submission(body, "hope-for-justice")
     assert not referral.consent_to_share and referral.partner_id == "hope-for-justice"
+
+
+def test_the_pipeline_marks_a_receipt_processed_and_matched_only_for_a_known_nominal(tmp_path) -> None:
+    from toex_stream.contract import EventRef, MatchResult, Observation
+    from toex_stream.intake import record_referral_outcome
+
+    store = intake_store(tmp_path)
+    store.add_partner("P", partner_id="p1")
+    for referral_id in ("R-known", "R-new"):
+        store.confirm(store.reserve("p1", referral_id)[0])
+
+    def observation(topic: str, key: str) -> Observation:
+        return Observation.model_construct(event_ref=EventRef(topic=topic, key=key))
+
+    known = MatchResult.model_construct(decision="match", provisional=False)
+    provisional = MatchResult.model_construct(decision="match", provisional=True)
+    assert record_referral_outcome(store, observation("toex.referrals", "p1:R-known"), [provisional, known])
+    assert record_referral_outcome(store, observation("toex.referrals", "p1:R-new"), [provisional])
+    assert not record_referral_outcome(store, observation("toex.adverts", "p1:R-new"), [known])
+    assert not record_referral_outcome(store, observation("toex.referrals", "p2:R-new"), [known])
+    assert (store.receipt("p1", "R-known").status, store.receipt("p1", "R-known").matched) == ("processed", True)
+    assert (store.receipt("p1", "R-new").status, store.receipt("p1", "R-new").matched) == ("processed", False)

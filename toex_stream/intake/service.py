@@ -78,6 +78,8 @@ class Intake:
             log.warning("referral %s not published: %s", receipt.reference, exc)
             await self._db(self.store.release, receipt)
             raise Unavailable("Kafka", self.retry_after_s) from None
+        # Should the database fail here, Kafka has the referral but the receipt stays pending (never
+        # shown) and the partner gets a 503: resubmitting publishes the same key again and confirms.
         return await self._db(self.store.confirm, receipt)
 
     async def status(self, partner: Partner, referral_id: str) -> Receipt | None:
