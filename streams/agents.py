@@ -145,7 +145,7 @@ def register(app: faust.App, services: Services) -> None:
                     model_version=result.model_version, decided_at=dt.datetime.now(dt.timezone.utc),
                 ))
                 await matches.send(key=result.nominal_id.encode(), value=result.model_dump_json().encode())
-            if services.receipts is not None:
+            if services.receipts is not None and observation.source == "referral":  # no thread hop for the rest
                 await mark_referral_processed(services.receipts, observation, resolved)
 
     @app.agent(matches, name="score", concurrency=1)
