@@ -9,7 +9,8 @@ aiohttp application and middlewares belong to Faust) and to the standalone
 Status codes: 202 a new referral (Kafka has it), 200 a resubmission (the same
 receipt, nothing published), 401 no or a bad token, 403 another partner's
 id in the body, 404 not this partner's referral, 413 a body over the limit,
-415 not JSON (API) or not a form post (form), 422 with every reason, 429 with
+415 not JSON (API) or not a form post (form), 422 with every reason (malformed
+JSON included, rather than a 400: one error shape for partners to handle), 429 with
 ``Retry-After`` over the partner's rate, 503 with ``Retry-After`` when Kafka
 or the database fails (nothing is kept). An unexpected bug is a 500 that
 says so, with an error id for the operators: the issue asks for no 5xx, and
@@ -23,7 +24,6 @@ import functools
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from aiohttp import web
 
