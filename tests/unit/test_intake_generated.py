@@ -174,3 +174,48 @@ def test_no_generated_body_gets_a_5xx_and_every_refusal_says_why(tmp_path) -> No
     assert total >= 2000
     assert results.statuses.get(202, 0) > 100, "the schema's bodies are mostly acceptable"
     assert results.statuses.get(422, 0) > 100
+
+
+FORM_EXAMPLES = 400
+
+
+def test_no_generated_form_post_gets_a_5xx_and_every_refusal_is_shown(tmp_path) -> None:
+    from urllib.parse import urlencode
+
+    from toex_stream.intake.form import FIELD_NAMES
+
+    store = intake_store(tmp_path)
+    _, token = store.add_partner("Form Partner", partner_id="p1")
+    app = build_intake_app(Settings(intake_rate_per_minute=1e9, intake_burst=10**9), store, FakePublisher())
+    loop = asyncio.new_event_loop()
+    client = TestClient(TestServer(app), loop=loop)
+    loop.run_until_complete(client.start_server())
+    statuses: dict[int, int] = {}
+    names = st.sampled_from(sorted(FIELD_NAMES)) | st.text(max_size=12)
+    values = st.sampled_from(["", "yes", "standard", "labour", "potential_victim", "07700 900123", "2001-02-30",
+                              "RO", "17"]) | st.text(max_size=30)
+
+    @settings(max_examples=FORM_EXAMPLES, deadline=None, database=None, derandomize=True,
+              suppress_health_check=list(HealthCheck))
+    @given(st.lists(st.tuples(names, values), max_size=25), st.booleans())
+    def form_posts(fields: list[tuple[str, str]], with_token: bool) -> None:
+        raw = urlencode(([("api_token", token)] if with_token else []) + fields).encode()
+
+        async def once() -> tuple[int, str]:
+            answer = await client.post("/referrals/new", data=raw,
+                                       headers={"Content-Type": "application/x-www-form-urlencoded"})
+            return answer.status, await answer.text()
+
+        status, html = loop.run_until_complete(once())
+        statuses[status] = statuses.get(status, 0) + 1
+        assert status < 500, html[:500]
+        if status >= 300:
+            assert 'class="summary" role="alert"' in html, "every refusal is shown above the form"
+
+    try:
+        form_posts()
+    finally:
+        loop.run_until_complete(client.close())
+        loop.close()
+    print(f"\n{sum(statuses.values())} generated form posts; statuses {statuses}")
+    assert statuses.get(422, 0) > 50 and statuses.get(401, 0) > 50

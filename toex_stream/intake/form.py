@@ -33,7 +33,7 @@ from urllib.parse import parse_qs
 from aiohttp import web
 
 from toex_stream.contract import ExploitationType, Gender, Role, Urgency
-from toex_stream.intake.rules import Problem
+from toex_stream.intake.rules import Problem, Refused
 from toex_stream.intake.store import Receipt
 
 TOKEN_FIELD = "api_token"
@@ -70,7 +70,10 @@ FIELD_NAMES = (
 
 def parse_fields(raw: bytes) -> Values:
     """An url-encoded form body as lists of values per field (bad UTF-8 replaced, then refused by validation)."""
-    return parse_qs(raw.decode("utf-8", errors="replace"), keep_blank_values=True, max_num_fields=200)
+    try:
+        return parse_qs(raw.decode("utf-8", errors="replace"), keep_blank_values=True, max_num_fields=200)
+    except ValueError:  # over max_num_fields: no browser sends this form that many
+        raise Refused([Problem("", "the form sent too many fields; use the form as it is served")]) from None
 
 
 def _one(values: Values, name: str) -> str:

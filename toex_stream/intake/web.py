@@ -160,7 +160,10 @@ async def post_form(intake: Intake, request: web.Request) -> web.StreamResponse:
     """The form posts through the same validation as the API; errors go back beside their fields."""
     require_type(request, FORM_TYPES)
     raw = await read_body(request, request.config_dict[MAX_BODY_KEY])
-    fields = form.parse_fields(raw)
+    try:
+        fields = form.parse_fields(raw)
+    except Refused as refused:
+        return form.page(form.render_form({}, refused.problems), status=refused.status)
     token = fields.get(form.TOKEN_FIELD, [""])[0].strip()
     values = {name: given for name, given in fields.items() if name != form.TOKEN_FIELD}
     partner = await intake.authenticate(token)
