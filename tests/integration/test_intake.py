@@ -15,6 +15,7 @@ import urllib.request
 import uuid
 
 import pytest
+from sqlalchemy import Engine
 
 from tests.conftest import free_port
 from tests.intake_helpers import anonymous_referral, served
@@ -67,6 +68,33 @@ def referrals_keyed(reader: TopicReader, key: str, seconds: float) -> list[contr
         found += [contract.Referral.model_validate_json(m.value()) for m in reader.poll(timeout=0.5)
                   if m.key() == key.encode()]
     return found
+
+
+# -- receipts on SQLite and PostgreSQL (no broker) -----------------------------------------------------------------------------
+
+
+def test_receipts_are_reserved_once_confirmed_released_and_processed_on_both_databases(
+    store: object, store_engine: Engine
+) -> None:
+    intake = IntakeStore(store_engine)  # the store fixture has migrated store_engine
+    _, token = intake.add_partner("Partner", partner_id="p1")
+    assert intake.authenticate(token).partner_id == "p1"
+    pending, created = intake.reserve("p1", "R-1")
+    again, created_again = intake.reserve("p1", "R-1")  # the unique constraint settles it
+    assert created and not created_again and again.reference == pending.reference
+    assert intake.receipt("p1", "R-1") is None, "a pending receipt is never shown"
+    intake.release(pending)
+    assert intake.receipt("p1", "R-1", include_pending=True) is None
+    received = intake.confirm(intake.reserve("p1", "R-1")[0])
+    assert received.status == "received" and received.matched is None
+    assert received.received_at.tzinfo is not None
+    assert intake.record_outcome("p1", "R-1", matched=True)
+    processed = intake.receipt("p1", "R-1")
+    assert (processed.status, processed.matched) == ("processed", True)
+    assert intake.confirm(processed).status == "processed", "a late confirmation never undoes processing"
+
+
+# -- the worker serves the intake --------------------------------------------------------------
 
 
 def test_a_referral_submitted_to_the_worker_is_published_processed_and_private(kafka, partners) -> None:

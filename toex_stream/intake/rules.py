@@ -128,9 +128,24 @@ def validate_submission(body: dict[str, Any], partner_id: str) -> Referral:
     except (ValueError, RecursionError):  # nesting past Python's stack, from a form or a caller's dict
         raise Refused([Problem("", "the body is nested too deeply to be a referral")]) from None
     problems = nrm_problems(referral)
+    if not usable_referral_id(referral.referral_id):
+        problems.insert(0, Problem("referral_id", "use printable characters only (no control characters): the id "
+                                                  "is how you ask for the referral's status"))
     if problems:
         raise Refused(problems)
     return referral
+
+
+def usable_referral_id(referral_id: str) -> bool:
+    """Whether an id can be stored and asked for: the contract's length, no control characters.
+
+    The contract allows any non-blank text; the receipt is stricter because the
+    id goes into a URL and a database (PostgreSQL refuses NUL in text).
+
+    >>> usable_referral_id("REF-2026-0001"), usable_referral_id("a" + chr(0) + "b"), usable_referral_id("x" * 129)
+    (True, False, False)
+    """
+    return 0 < len(referral_id) <= 128 and referral_id.isprintable()
 
 
 def _not_json(constant: str) -> Any:

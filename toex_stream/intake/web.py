@@ -31,7 +31,7 @@ from toex_stream.intake import form
 from toex_stream.intake.limits import RateLimiter
 from toex_stream.intake.openapi import openapi_document
 from toex_stream.intake.publisher import ReferralPublisher
-from toex_stream.intake.rules import Problem, Refused, parse_json_body
+from toex_stream.intake.rules import Problem, Refused, parse_json_body, usable_referral_id
 from toex_stream.intake.service import Intake, Unavailable
 from toex_stream.intake.store import IntakeStore, Partner
 from toex_stream.settings import Settings
@@ -140,7 +140,8 @@ async def post_referral(intake: Intake, request: web.Request) -> web.StreamRespo
 async def get_referral(intake: Intake, request: web.Request) -> web.StreamResponse:
     partner = await bearer_partner(intake, request)
     check_rate(intake, partner)
-    receipt = await intake.status(partner, request.match_info["referral_id"])
+    referral_id = request.match_info["referral_id"]
+    receipt = await intake.status(partner, referral_id) if usable_referral_id(referral_id) else None
     if receipt is None:
         raise _error(404, "your organisation has sent no referral with this id", loc="referral_id")
     return web.json_response(receipt.as_json())
