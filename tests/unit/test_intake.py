@@ -79,6 +79,7 @@ def test_tokens_are_stored_only_as_hashes_and_stop_working_when_revoked(tmp_path
     assert stored == hash_token(token) and token not in stored
     assert store.authenticate(token).partner_id == "unseen-uk"
     assert store.authenticate(token[:-1]) is None
+    assert store.authenticate("\udcff\udcfe") is None  # undecodable header bytes, as aiohttp hands them on
     assert store.revoke_partner("unseen-uk") is True
     assert store.authenticate(token) is None
     assert store.revoke_partner("unseen-uk") is False

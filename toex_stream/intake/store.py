@@ -136,7 +136,9 @@ class IntakeStore:
             return bool(changed.rowcount)
 
     def authenticate(self, token: str) -> Partner | None:
-        """The live partner whose token this is, or None."""
+        """The live partner whose token this is, or None (tokens are ASCII: a header of other bytes is no token)."""
+        if not token.isascii():
+            return None
         digest = hash_token(token)
         with Session(self._engine) as session:
             row = session.scalars(select(PartnerRow).where(PartnerRow.token_hash == digest)).first()
