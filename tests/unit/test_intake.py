@@ -190,6 +190,9 @@ def test_a_database_that_cannot_be_reached_is_a_503_not_a_crash(setup: Setup, tm
      [("subjects.0.nationality", "not an ISO 3166-1 alpha-2 country code (upper case, e.g. 'GB', 'HU', 'RO')")]),
     (lambda b: b.update(submitted_at="2026-11-02T10:15:00"),
      [("submitted_at", "input should have timezone info")]),
+    # Found by the generated-input test: UTC of this is in year 0, which crashed validation (and enrich).
+    (lambda b: b.update(submitted_at="0001-01-01T00:00:00+00:01"),
+     [("submitted_at", "this time is out of range once converted to UTC")]),
 ])
 def test_a_bad_referral_gets_422_with_each_field_path_and_a_reason(setup: Setup, mutate, expected) -> None:
     body = copy.deepcopy(anonymous_referral("R-1"))
