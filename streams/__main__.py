@@ -16,6 +16,9 @@ from toex_stream.alerting.outbox import Outbox
 from toex_stream.alerting.routing import RoutesFile
 from toex_stream.alerting.senders import Notifier, build_notifiers
 from toex_stream.alerting.silences import Silences
+from toex_stream.intake.publisher import KafkaReferralPublisher
+from toex_stream.intake.store import IntakeStore
+from toex_stream.intake.web import build_intake
 from toex_stream.kafka_io import ensure_topics
 from toex_stream.matching.index import Matcher
 from toex_stream.matching.model_files import LIVE_MODEL_FILE, TRAINED_MODEL_FILE, trained_model
@@ -57,6 +60,7 @@ def main() -> None:
     migrate(engine)
     matcher = build_matcher(settings)
     routes = RoutesFile(settings.routes_file) if settings.routes_file else RoutesFile.bundled()
+    receipts = IntakeStore(engine)
     services = Services(
         bootstrap=settings.kafka_bootstrap, store=SqlAlchemyNominalStore(engine), matcher=matcher,
         scorer=Scorer(load_profiles(settings.profiles_dir)),
@@ -64,9 +68,11 @@ def main() -> None:
         estimate_u_on_load=not (settings.data_dir / TRAINED_MODEL_FILE).exists(),
         match_model_file=settings.data_dir / LIVE_MODEL_FILE,
         outbox=Outbox(engine), routes=routes, notifiers=build_worker_notifiers(routes, settings),
-        silences=Silences(engine),
+        silences=Silences(engine), receipts=receipts,
     )
-    app = build_app(settings, services)
+    intake = build_intake(settings, receipts,
+                          KafkaReferralPublisher(settings.kafka_bootstrap, settings.intake_publish_timeout_s))
+    app = build_app(settings, services, intake)
     worker = faust.Worker(app, loglevel=settings.log_level.lower())
     worker.execute_from_commandline()
 

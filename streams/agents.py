@@ -13,6 +13,7 @@ import faust
 from aiokafka import AIOKafkaConsumer, TopicPartition
 import pydantic
 from pydantic import ValidationError
+from sqlalchemy.exc import SQLAlchemyError
 
 from streams import topics
 from toex_stream import contract
@@ -24,6 +25,8 @@ from toex_stream.alerting.routing import RoutesFile
 from toex_stream.alerting.senders import Notifier, OutboxSender
 from toex_stream.alerting.silences import Silences
 from toex_stream.enrich import RejectedEvent, dead_letter, enrich
+from toex_stream.intake import record_referral_outcome
+from toex_stream.intake.store import IntakeStore
 from toex_stream.matching.index import Matcher
 from toex_stream.matching.model_files import write_model
 from toex_stream.matching.records import record_from_nominal
@@ -52,6 +55,8 @@ class Services:
     routes: RoutesFile
     notifiers: dict[str, Notifier]
     silences: Silences
+    # Receipts of partners' referrals: the match agent marks each processed (and matched or not).
+    receipts: IntakeStore | None = None
     # u from random pairs of the loaded nominals, unless a trained model was given.
     estimate_u_on_load: bool = True
     # Set once this worker has read every nominal on toex.nominals: matching waits for it.
@@ -126,8 +131,10 @@ def register(app: faust.App, services: Services) -> None:
             observation = await decode(message, contract.Observation)
             if observation is None:
                 continue
+            resolved = []
             for resolution in resolve_observation(observation, services.matcher):
                 result = resolution.result
+                resolved.append(result)
                 if resolution.created is not None:
                     # Database calls run in a thread: a blocked event loop misses heartbeats.
                     await asyncio.to_thread(services.store.upsert_nominal, resolution.created,
@@ -141,6 +148,8 @@ def register(app: faust.App, services: Services) -> None:
                     model_version=result.model_version, decided_at=dt.datetime.now(dt.timezone.utc),
                 ))
                 await matches.send(key=result.nominal_id.encode(), value=result.model_dump_json().encode())
+            if services.receipts is not None and observation.source == "referral":  # no thread hop for the rest
+                await mark_referral_processed(services.receipts, observation, resolved)
 
     @app.agent(matches, name="score", concurrency=1)
     async def score_agent(stream: faust.StreamT) -> None:
@@ -282,6 +291,16 @@ def register(app: faust.App, services: Services) -> None:
                         applied += 1
         finally:
             await consumer.stop()
+
+
+async def mark_referral_processed(receipts: IntakeStore, observation: contract.Observation,
+                                  resolved: list[contract.MatchResult]) -> None:
+    """Tell the partner's receipt the referral was processed; a database failure must not stop matching."""
+    try:
+        await asyncio.to_thread(record_referral_outcome, receipts, observation, resolved)
+    except SQLAlchemyError as exc:
+        log.warning("receipt of %s not updated (%s): its status stays 'received'", observation.observation_id,
+                    type(exc).__name__)
 
 
 def enqueue_alert(services: Services, decision: AlertDecision, score: contract.Score) -> None:

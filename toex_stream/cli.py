@@ -17,6 +17,7 @@ from rich.markup import escape
 
 from toex_stream import contract
 from toex_stream.errors import ToexError
+from toex_stream.intake.cli import intake_app, partners_app
 from toex_stream.replay.cli import HELP as replay_help, replay as replay_command
 from toex_stream.settings import Settings, load_settings
 
@@ -41,6 +42,8 @@ app.add_typer(alerts_app, name="alerts")
 app.add_typer(silences_app, name="silences")
 app.add_typer(schemas_app, name="schemas")
 app.command("replay", help=replay_help)(replay_command)
+app.add_typer(partners_app, name="partners")
+app.add_typer(intake_app, name="intake")
 
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True)

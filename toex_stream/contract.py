@@ -75,7 +75,10 @@ def _language(code: str) -> str:
 
 
 def _utc(value: dt.datetime) -> dt.datetime:
-    return value.astimezone(dt.timezone.utc)
+    try:
+        return value.astimezone(dt.timezone.utc)
+    except OverflowError:  # 0001-01-01T00:00+01:00 is in year 0 in UTC: an error, not a crash of the reader
+        raise ValueError("this time is out of range once converted to UTC") from None
 
 
 # Checked in code (a short error message) but published as an enumeration.

@@ -58,6 +58,10 @@ class Settings(BaseSettings):
     routes_file: Path | None = None
     profiles_dir: Path | None = Field(None, description="Threat profiles (YAML); default the bundled ones.")
     log_level: str = "INFO"
+    intake_rate_per_minute: float = Field(60.0, description="Requests per partner per minute (token bucket).")
+    intake_burst: int = Field(20, description="Requests a partner may send at once before the rate applies.")
+    intake_max_body_bytes: int = Field(512 * 1024, description="Largest referral body accepted (413 above).")
+    intake_publish_timeout_s: float = Field(10.0, description="How long intake waits for Kafka before a 503.")
 
     @field_validator("kafka_bootstrap")
     @classmethod

@@ -19,6 +19,7 @@ from toex_stream.provisional import provisional_id as provisional_nominal_id
 from toex_stream.store import MatchDecision, Provenance
 from toex_stream.alerting import outbox_models, silences  # noqa: F401 - their tables are part of the metadata compared
 from toex_stream.replay import audit  # noqa: F401 - so is the replay audit
+from toex_stream.intake import models as intake_models  # noqa: F401 - so are the intake tables
 from toex_stream.store.models import AliasRow, Base, IdentifierRow, ProvenanceRow
 from toex_stream.store.sqlalchemy_store import SqlAlchemyNominalStore, migrate
 
@@ -70,7 +71,7 @@ def test_migrations_build_an_empty_database_and_are_a_no_op_the_second_time(stor
 
     assert STORE_TABLES <= set(inspect(store_engine).get_table_names())
     with store_engine.connect() as connection:
-        assert connection.scalar(text("SELECT version_num FROM alembic_version")) == "0004"
+        assert connection.scalar(text("SELECT version_num FROM alembic_version")) == "0005"
     assert store.get_nominal("WMP-N-1") == kovacs()
 
 

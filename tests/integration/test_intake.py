@@ -1,0 +1,156 @@
+"""Partner intake against the real broker and the real worker, whose web server serves the API.
+
+A partner submits over HTTP; the referral is on toex.referrals; the worker
+processes it and the partner sees the status change; another partner sees
+nothing of it; a resubmission publishes nothing; with Kafka down, a 503 and
+nothing kept.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+import uuid
+
+import pytest
+from sqlalchemy import Engine
+
+from tests.conftest import free_port
+from tests.intake_helpers import anonymous_referral, served
+from tests.integration.test_match_worker import let_workers_follow_nominals, publish_nominal
+from toex_stream import contract
+from toex_stream.intake.publisher import KafkaReferralPublisher
+from toex_stream.intake.store import IntakeStore
+from toex_stream.intake.web import build_intake_app
+from toex_stream.kafka_io import TopicReader, durable_producer
+from toex_stream.settings import Settings
+from toex_stream.store.sqlalchemy_store import build_engine
+
+pytestmark = pytest.mark.integration
+
+
+def call(url: str, token: str, body: dict | None = None) -> tuple[int, dict, dict]:
+    """One request; returns the status, the JSON body and the headers (errors included)."""
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, method="GET" if body is None else "POST",
+                                     headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as answer:
+            return answer.status, json.loads(answer.read()), dict(answer.headers)
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read()), dict(error.headers)
+
+
+@pytest.fixture
+def partners(kafka: Settings, worker) -> tuple[IntakeStore, str, str, str, str]:
+    """Two partners in the worker's database: (store, first id, its token, second id, its token)."""
+    store = IntakeStore(build_engine(kafka))
+    tag = uuid.uuid4().hex[:8]
+    first, first_token = store.add_partner("First Partner", partner_id=f"first-{tag}")
+    second, second_token = store.add_partner("Second Partner", partner_id=f"second-{tag}")
+    return store, first.partner_id, first_token, second.partner_id, second_token
+
+
+def wait_for_status(url: str, token: str, status: str, timeout: float = 90) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        code, receipt, _ = call(url, token)
+        if code == 200 and receipt["status"] == status or time.monotonic() > deadline:
+            return receipt
+        time.sleep(0.5)
+
+
+def referrals_keyed(reader: TopicReader, key: str, seconds: float) -> list[contract.Referral]:
+    found, deadline = [], time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        found += [contract.Referral.model_validate_json(m.value()) for m in reader.poll(timeout=0.5)
+                  if m.key() == key.encode()]
+    return found
+
+
+# -- receipts on SQLite and PostgreSQL (no broker) -----------------------------------------------------------------------------
+
+
+def test_receipts_are_reserved_once_confirmed_released_and_processed_on_both_databases(
+    store: object, store_engine: Engine
+) -> None:
+    intake = IntakeStore(store_engine)  # the store fixture has migrated store_engine
+    _, token = intake.add_partner("Partner", partner_id="p1")
+    assert intake.authenticate(token).partner_id == "p1"
+    pending, created = intake.reserve("p1", "R-1")
+    again, created_again = intake.reserve("p1", "R-1")  # the unique constraint settles it
+    assert created and not created_again and again.reference == pending.reference
+    assert intake.receipt("p1", "R-1") is None, "a pending receipt is never shown"
+    intake.release(pending)
+    assert intake.receipt("p1", "R-1", include_pending=True) is None
+    received = intake.confirm(intake.reserve("p1", "R-1")[0])
+    assert received.status == "received" and received.matched is None
+    assert received.received_at.tzinfo is not None
+    assert intake.record_outcome("p1", "R-1", matched=True)
+    processed = intake.receipt("p1", "R-1")
+    assert (processed.status, processed.matched) == ("processed", True)
+    assert intake.confirm(processed).status == "processed", "a late confirmation never undoes processing"
+
+
+# -- the worker serves the intake --------------------------------------------------------------
+
+
+def test_a_referral_submitted_to_the_worker_is_published_processed_and_private(kafka, partners) -> None:
+    store, partner_id, token, _other_id, other_token = partners
+    base = f"http://127.0.0.1:{kafka.web_port}"
+    body = anonymous_referral(f"INT-{uuid.uuid4().hex[:8]}")
+    status_url = f"{base}/v1/referrals/{body['referral_id']}"
+    key = f"{partner_id}:{body['referral_id']}"
+    with TopicReader(kafka.kafka_bootstrap, [contract.TOPIC_REFERRALS]) as reader:
+        code, receipt, headers = call(f"{base}/v1/referrals", token, body)
+        assert code == 202, receipt
+        assert headers["Location"] == f"/v1/referrals/{body['referral_id']}"
+
+        [published] = referrals_keyed(reader, key, seconds=5)
+        assert published.partner_id == partner_id and published.referral_id == body["referral_id"]
+
+        processed = wait_for_status(status_url, token, "processed")
+        assert processed["status"] == "processed" and processed["matched"] is False
+        assert processed["reference"] == receipt["reference"]
+        assert set(processed) == {"reference", "referral_id", "received_at", "status", "matched", "updated_at"}
+
+        code, refused, _ = call(status_url, other_token)
+        assert code == 404 and refused["errors"][0]["loc"] == "referral_id"
+
+        code, again, _ = call(f"{base}/v1/referrals", token, body)
+        assert code == 200 and again["reference"] == receipt["reference"]
+        assert referrals_keyed(reader, key, seconds=3) == [], "a resubmission publishes nothing"
+
+
+def test_a_referral_naming_a_known_nominal_shows_as_matched_and_nothing_more(kafka, partners) -> None:
+    _store, _partner_id, token, _other, _other_token = partners
+    phone_tail = f"{uuid.uuid4().int % 1000:03d}"
+    nominal_id = f"WMP-I-{uuid.uuid4().hex[:6]}"
+    publish_nominal(durable_producer(kafka.kafka_bootstrap), nominal_id, "Ildikó", "Szabó", "1999-05-17",
+                    f"+447700901{phone_tail}")
+    let_workers_follow_nominals()
+    body = {**anonymous_referral(f"INT-{uuid.uuid4().hex[:8]}"), "consent_to_share": True,
+            "subjects": [{"role": "potential_victim", "given_name": "Ildiko", "family_name": "Szabo",
+                          "date_of_birth": "1999-05-17", "phones": [f"07700 901{phone_tail}"]}]}
+    base = f"http://127.0.0.1:{kafka.web_port}"
+    code, _receipt, _ = call(f"{base}/v1/referrals", token, body)
+    assert code == 202
+
+    processed = wait_for_status(f"{base}/v1/referrals/{body['referral_id']}", token, "processed")
+    assert processed["status"] == "processed" and processed["matched"] is True
+    assert nominal_id not in json.dumps(processed), "the status carries no intelligence"
+
+
+def test_with_kafka_unreachable_the_partner_gets_503_and_nothing_is_kept(kafka, partners) -> None:
+    store, partner_id, token, _other, _other_token = partners
+    dead = KafkaReferralPublisher(f"127.0.0.1:{free_port()}", timeout_s=2.0)
+    body = anonymous_referral(f"INT-{uuid.uuid4().hex[:8]}")
+    with served(build_intake_app(kafka, store, dead)) as base:
+        started = time.monotonic()
+        code, answer, headers = call(f"{base}/v1/referrals", token, body)
+        assert code == 503 and int(headers["Retry-After"]) > 0
+        assert "Kafka is unavailable" in answer["errors"][0]["message"]
+        assert time.monotonic() - started < 15, "bounded by message.timeout.ms"
+    assert store.receipt(partner_id, body["referral_id"], include_pending=True) is None
