@@ -29,7 +29,6 @@ from toex_stream.intake import record_referral_outcome
 from toex_stream.intake.store import IntakeStore
 from toex_stream.matching.index import Matcher
 from toex_stream.matching.model_files import write_model
-from toex_stream.matching.records import record_from_nominal
 from toex_stream.matching.resolve import resolve_observation
 from toex_stream.nominal_import import InvalidNominalMessage, apply_nominal_message
 from toex_stream.scoring.checkpoint import restore_models, write_models
@@ -287,7 +286,7 @@ def register(app: faust.App, services: Services) -> None:
                             f"{record.topic}:{record.partition}:{record.offset}",
                         )
                         if outcome is not None:
-                            _index_nominal(services.matcher, record.key, record.value)
+                            services.matcher.follow(record.key, record.value)
                         applied += 1
         finally:
             await consumer.stop()
@@ -347,10 +346,3 @@ def _store_nominal(store: NominalStore, key: bytes | None, value: bytes | None, 
     except InvalidNominalMessage as exc:
         log.warning("skipped nominal message at %s: %s", source_ref, exc)
         return None
-
-
-def _index_nominal(matcher: Matcher, key: bytes | None, value: bytes | None) -> None:
-    if value is None:
-        matcher.remove((key or b"").decode())
-    else:
-        matcher.add(record_from_nominal(contract.Nominal.model_validate_json(value)))

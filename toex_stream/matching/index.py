@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from toex_stream.matching.model import FellegiSunter, FieldWeight, Levels, compare
-from toex_stream.matching.records import MatchRecord, blocking_keys
+from toex_stream import contract
+from toex_stream.matching.records import MatchRecord, blocking_keys, record_from_nominal
 
 Decision = Literal["match", "possible_match", "new"]
 
@@ -154,6 +155,13 @@ class Matcher:
 
     def remove(self, record_id: str) -> None:
         self._count(self.index.remove(record_id), -1)
+
+    def follow(self, key: bytes | None, value: bytes | None) -> None:
+        """Apply one ``toex.nominals`` message, as workers and replay do: file the nominal, or erase it (null value)."""
+        if value is None:
+            self.remove((key or b"").decode())
+        else:
+            self.add(record_from_nominal(contract.Nominal.model_validate_json(value)))
 
     def _count(self, record: MatchRecord | None, sign: int) -> None:
         if record is None:

@@ -163,10 +163,7 @@ class Replayer:
 
     def load_nominal(self, key: bytes | None, value: bytes | None) -> None:
         """Apply one ``toex.nominals`` message to the index, as every worker does (a null value erases)."""
-        if value is None:
-            self.matcher.remove((key or b"").decode())
-        else:
-            self.matcher.add(record_from_nominal(contract.Nominal.model_validate_json(value)))
+        self.matcher.follow(key, value)
 
     def follow_nominal(self, key: bytes | None, value: bytes | None) -> None:
         """A ``toex.nominals`` message published during the range: forces' nominals apply, provisional ones do not.
