@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from toex_stream.contract import Referral
+from toex_stream.contract import Referral, event_key
 from toex_stream.intake.errors import IntakeError
 from toex_stream.intake.limits import RateLimiter
 from toex_stream.intake.publisher import ReferralPublisher
@@ -63,7 +63,7 @@ class Intake:
         :class:`Unavailable` when Kafka or the database fails (then nothing is kept).
         """
         referral = validate_submission(body, partner.partner_id)
-        key = f"{partner.partner_id}:{referral.referral_id}"
+        key = event_key(referral)  # partner_id:referral_id, the partner from the token
         lock = self._locks.setdefault(key, asyncio.Lock())
         async with lock:
             receipt, created = await self._db(self.store.reserve, partner.partner_id, referral.referral_id)
