@@ -52,10 +52,9 @@ def build_worker_notifiers(routes: RoutesFile, settings: Settings) -> dict[str, 
     return build_notifiers(receivers, settings, webhooks)
 
 
-def main() -> None:
-    settings = load_settings()
+def build_worker_app(settings: Settings) -> faust.App:
+    """The composition root: every client built from ``settings``, the app wired; nothing connects yet."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    ensure_topics(settings.kafka_bootstrap, topics.ALL)
     engine = build_engine(settings)
     migrate(engine)
     matcher = build_matcher(settings)
@@ -72,7 +71,13 @@ def main() -> None:
     )
     intake = build_intake(settings, receipts,
                           KafkaReferralPublisher(settings.kafka_bootstrap, settings.intake_publish_timeout_s))
-    app = build_app(settings, services, intake)
+    return build_app(settings, services, intake)
+
+
+def main() -> None:
+    settings = load_settings()
+    ensure_topics(settings.kafka_bootstrap, topics.ALL)
+    app = build_worker_app(settings)
     worker = faust.Worker(app, loglevel=settings.log_level.lower())
     worker.execute_from_commandline()
 

@@ -235,23 +235,6 @@ def register(app: faust.App, services: Services) -> None:
         finally:
             await consumer.stop()
 
-    @app.page("/metrics")
-    async def metrics(_web: faust.web.View, request: faust.web.Request) -> faust.web.Response:
-        lines = []
-        for threat, model in services.scorer.models.items():
-            lines += [
-                f'toex_score_drift_total{{threat="{threat}"}} {model.drift.score_drifts}',
-                f'toex_label_drift_total{{threat="{threat}"}} {model.drift.label_drifts}',
-                f'toex_model_labels{{threat="{threat}"}} {model.labels}',
-            ]
-        backlog = await asyncio.to_thread(services.outbox.backlog, dt.datetime.now(dt.timezone.utc))
-        lines += [
-            f"toex_outbox_pending {backlog.pending}",
-            f"toex_outbox_failing {backlog.failing}",
-            f"toex_outbox_oldest_pending_seconds {backlog.oldest_pending_s:.1f}",
-        ]
-        return _web.text("\n".join(lines) + "\n")
-
     @app.task
     async def follow_nominals() -> None:
         """Read all of toex.nominals into the store and this worker's index, then keep following it.
@@ -290,6 +273,24 @@ def register(app: faust.App, services: Services) -> None:
                         applied += 1
         finally:
             await consumer.stop()
+
+
+async def metrics_text(services: Services) -> str:
+    """The worker's metrics in Prometheus' text format: counts only, no personal data in any label."""
+    lines = []
+    for threat, model in services.scorer.models.items():
+        lines += [
+            f'toex_score_drift_total{{threat="{threat}"}} {model.drift.score_drifts}',
+            f'toex_label_drift_total{{threat="{threat}"}} {model.drift.label_drifts}',
+            f'toex_model_labels{{threat="{threat}"}} {model.labels}',
+        ]
+    backlog = await asyncio.to_thread(services.outbox.backlog, dt.datetime.now(dt.timezone.utc))
+    lines += [
+        f"toex_outbox_pending {backlog.pending}",
+        f"toex_outbox_failing {backlog.failing}",
+        f"toex_outbox_oldest_pending_seconds {backlog.oldest_pending_s:.1f}",
+    ]
+    return "\n".join(lines) + "\n"
 
 
 async def mark_referral_processed(receipts: IntakeStore, observation: contract.Observation,

@@ -2,26 +2,74 @@
 
 from __future__ import annotations
 
+import logging
+from typing import Any, ClassVar
+
 import faust
+from aiohttp import web
+from faust.web.drivers import aiohttp as faust_aiohttp
 
 from streams import agents
 from streams.agents import Services
 from toex_stream.intake.service import Intake
-from toex_stream.intake.web import add_intake_routes
+from toex_stream.intake.web import HEALTH_ROUTE, INTAKE_ROUTES, add_health_route, add_intake_routes, served_routes
 from toex_stream.settings import Settings
 
+log = logging.getLogger(__name__)
+
 APP_ID = "toex-stream"
+
+METRICS_ROUTE = ("GET", "/metrics")
+# Everything the worker's port (TOEX_WEB_PORT) serves: the partner intake, health and metrics. The
+# README's security notes list the same; the worker refuses to start if its router holds anything else.
+WORKER_ROUTES = INTAKE_ROUTES | {HEALTH_ROUTE, METRICS_ROUTE}
+
+
+class AllowListedWeb(faust_aiohttp.Web):
+    """Faust's aiohttp web server with none of Faust's own views.
+
+    Faust serves ``/table/`` (table contents: here, people's scoring state),
+    ``/router/``, ``/`` and ``/assignment/`` (statistics), ``/graph/`` and more
+    unless each is switched off; a blueprint added by a later Faust release
+    would be on by default. Serving none of them, whatever the settings say,
+    leaves only the routes this project adds.
+    """
+
+    default_blueprints: ClassVar[Any] = []
+    production_blueprints: ClassVar[Any] = []
+    debug_blueprints: ClassVar[Any] = []
+    optional_blueprints: ClassVar[Any] = []
+
+
+class ToexApp(faust.App):
+    """A Faust app whose web server is :class:`AllowListedWeb`."""
+
+    def _new_web(self) -> AllowListedWeb:
+        return AllowListedWeb(self)
+
+
+class UnlistedRoutes(RuntimeError):
+    """The worker's web app holds a route the allow-list does not name (or lacks one it names)."""
+
+
+def check_routes(web_app: web.Application, expected: frozenset[tuple[str, str]]) -> None:
+    """Raise :class:`UnlistedRoutes` unless ``web_app`` serves exactly ``expected``."""
+    served = served_routes(web_app)
+    if served != expected:
+        raise UnlistedRoutes(f"the web port would serve {sorted(served - expected)} beyond its allow-list "
+                             f"and lacks {sorted(expected - served)}; refusing to start")
 
 
 def build_app(settings: Settings, services: Services, intake: Intake | None = None) -> faust.App:
     """The worker's app with every agent registered; nothing connects until it starts.
 
-    With ``intake``, the worker's web server (TOEX_WEB_PORT) also serves the
-    partner API and form: Faust's web server is an aiohttp application
-    (``app.web.web_app``), and the intake's routes carry their own guards, so
-    they are added to it as they are to ``toex-stream intake serve``.
+    The worker's web server (TOEX_WEB_PORT) serves :data:`WORKER_ROUTES` and
+    nothing else: with ``intake``, the partner API and form (Faust's web server
+    is an aiohttp application, ``app.web.web_app``, and the intake's routes
+    carry their own guards, so they are added to it as they are to
+    ``toex-stream intake serve``), ``/healthz`` and ``/metrics``.
     """
-    app = faust.App(
+    app = ToexApp(
         APP_ID,
         broker=settings.faust_broker_url,
         # rocksdb keeps table state on disk beside a changelog; tables arrive with scoring.
@@ -40,8 +88,31 @@ def build_app(settings: Settings, services: Services, intake: Intake | None = No
         web_bind=settings.web_bind,
         web_port=settings.web_port,
         web_host=settings.web_bind,
+        # Off here too, for anyone reading the settings; AllowListedWeb serves none of them anyway.
+        web_tables_enabled=False,
+        web_router_enabled=False,
+        web_stats_enabled=False,
+        web_graph_enabled=False,
+        web_metrics_enabled=False,
     )
     agents.register(app, services)
+    web_app = app.web.web_app
+    expected = WORKER_ROUTES
     if intake is not None:
-        add_intake_routes(app.web.web_app, intake, settings.intake_max_body_bytes)
+        add_intake_routes(web_app, intake, settings.intake_max_body_bytes)
+    else:
+        expected = frozenset({HEALTH_ROUTE, METRICS_ROUTE})
+    add_health_route(web_app, ready=services.nominals_loaded.is_set)
+
+    async def metrics(_request: web.Request) -> web.Response:
+        return web.Response(text=await agents.metrics_text(services), content_type="text/plain", charset="utf-8")
+
+    web_app.router.add_get(METRICS_ROUTE[1], metrics)
+
+    async def refuse_unlisted(started: web.Application) -> None:
+        check_routes(started, expected)
+        log.info("web port %s serves %s", settings.web_port,
+                 ", ".join(f"{method} {path}" for method, path in sorted(expected)))
+
+    web_app.on_startup.append(refuse_unlisted)
     return app

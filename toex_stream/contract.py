@@ -23,6 +23,7 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     AfterValidator,
     AwareDatetime,
+    BeforeValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -94,6 +95,16 @@ Language = Annotated[
 ]
 UtcDatetime = Annotated[AwareDatetime, AfterValidator(_utc)]
 
+
+def _integral(value: Any) -> Any:
+    # JSON Schema counts 50.0 as an integer, and so do producers that write every number as a float;
+    # 50.5 (and "50") stay errors.
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+# An age in years as JSON Schema means "integer": a whole number, however it is written.
+Age = Annotated[Annotated[int, Field(ge=0, le=120)], BeforeValidator(_integral)]
+
 Gender = Literal["female", "male", "other", "unknown"]
 Role = Literal["potential_victim", "suspect", "witness", "other", "unknown"]
 ExploitationType = Literal[
@@ -137,11 +148,14 @@ class _TopLevel(_Model):
     schema_version: Literal[1] = Field(description="Contract version of this value; always 1.")
 
 
+EARLIEST_BIRTH_YEAR = 1900
+
+
 def _dob_not_in_future(value: dt.date | None) -> dt.date | None:
     if value is not None and value > dt.date.today():
         raise ValueError("a date of birth cannot be in the future")
-    if value is not None and value.year < 1900:
-        raise ValueError("a date of birth before 1900 is not plausible")
+    if value is not None and value.year < EARLIEST_BIRTH_YEAR:
+        raise ValueError(f"a date of birth before {EARLIEST_BIRTH_YEAR} is not plausible")
     return value
 
 
@@ -166,7 +180,7 @@ class Person(_Model):
     family_name: Name | None = None
     aliases: Annotated[list[Name], Field(max_length=50)] = []
     date_of_birth: DateOfBirth = None
-    age: Annotated[int, Field(ge=0, le=120)] | None = None
+    age: Age | None = None
     gender: Gender | None = None
     nationality: Country | None = None
     phones: Annotated[list[Phone], Field(max_length=50)] = []
@@ -218,7 +232,7 @@ class Advert(_TopLevel):
     phones: Annotated[list[Phone], Field(max_length=50)] = []
     emails: Annotated[list[Email], Field(max_length=50)] = []
     location: Address = Address()
-    stated_age: Annotated[int, Field(ge=0, le=120)] | None = None
+    stated_age: Age | None = None
     stated_nationality: Country | None = None
     image_hashes: Annotated[list[ImageHash], Field(max_length=100)] = []
     language: Language | None = None

@@ -37,9 +37,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     Every other test relies on the session worker holding all partitions. A
     rebalance hands them round again, and once (in CI, not reproduced since)
     left the session worker short of some for minutes; those tests should not
-    pay for it. The order is otherwise kept.
+    pay for it. Tests that flood the worker come after those. The order is otherwise kept.
     """
-    items.sort(key=lambda item: item.get_closest_marker("rebalances") is not None)
+    items.sort(key=lambda item: (item.get_closest_marker("floods") is not None,
+                                 item.get_closest_marker("rebalances") is not None))
 WORKER_READY_TIMEOUT_S = 180.0
 
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import re
 from html.parser import HTMLParser
 from typing import Any
 
+import jsonschema_rs
 import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import create_engine
@@ -15,6 +17,7 @@ from tests.intake_helpers import FakePublisher, anonymous_referral, intake_store
 from toex_stream.contract import Referral
 from toex_stream.intake.errors import IntakeError
 from toex_stream.intake.limits import RateLimiter
+from toex_stream.intake.openapi import openapi_document
 from toex_stream.intake.rules import NRM_REASON, Refused, nrm_problems, validate_submission
 from toex_stream.intake.store import IntakeStore, hash_token
 from toex_stream.intake.web import build_intake_app
@@ -362,3 +365,42 @@ def test_the_pipeline_marks_a_receipt_processed_and_matched_only_for_a_known_nom
     assert not record_referral_outcome(store, observation("toex.referrals", "p2:R-new"), [known])
     assert (store.receipt("p1", "R-known").status, store.receipt("p1", "R-known").matched) == ("processed", True)
     assert (store.receipt("p1", "R-new").status, store.receipt("p1", "R-new").matched) == ("processed", False)
+
+
+# -- the document says what the server does -----------------------------------------------------
+
+BOUNDARY_CASES = [
+    # (why, change to a valid anonymous referral)
+    ("partner_id null is the same as leaving it out", {"partner_id": None}),
+    ("a referral id with a control character", {"referral_id": "R-1\u0007"}),
+    ("a referral id with a tab inside", {"referral_id": "R\t1"}),
+    ("a referral id with a space inside", {"referral_id": "R 1"}),
+    ("a referral id with white space at the end", {"referral_id": "R-1\u00a0"}),
+    ("a referral id of 129 characters", {"referral_id": "R" * 129}),
+    ("an age written as a whole float", {"subjects": [{"role": "potential_victim", "age": 30.0}]}),
+    ("an age with a fraction", {"subjects": [{"role": "potential_victim", "age": 30.5}]}),
+    ("an anonymous adult named", {"subjects": [{"role": "potential_victim", "given_name": "Ana"}]}),
+    ("an anonymous adult with empty names", {"subjects": [{"role": "potential_victim", "given_name": "",
+                                                           "aliases": []}]}),
+    ("a suspect named beside an anonymous adult", {"subjects": [{"role": "suspect", "given_name": "Bo"}]}),
+    ("a date of birth today", {"consent_to_share": True, "subjects": [
+        {"role": "potential_victim", "date_of_birth": dt.date.today().isoformat()}]}),
+    ("a date of birth tomorrow", {"consent_to_share": True, "subjects": [
+        {"role": "potential_victim", "date_of_birth": (dt.date.today() + dt.timedelta(days=1)).isoformat()}]}),
+    ("a date of birth in 1899", {"consent_to_share": True, "subjects": [
+        {"role": "potential_victim", "date_of_birth": "1899-12-31"}]}),
+    ("submitted in year 1 an hour ahead of UTC", {"submitted_at": "0001-01-01T00:30:00+01:00"}),
+]
+
+
+@pytest.mark.parametrize(("why", "change"), BOUNDARY_CASES, ids=[case[0] for case in BOUNDARY_CASES])
+def test_the_openapi_document_accepts_exactly_what_the_server_accepts(why: str, change: dict) -> None:
+    document = openapi_document()
+    validator = jsonschema_rs.validator_for({**document, "$ref": "#/components/schemas/ReferralSubmission"})
+    body = {**anonymous_referral("R-1"), **change}
+    try:
+        validate_submission(body, "p1")
+        accepted = True
+    except Refused:
+        accepted = False
+    assert validator.is_valid(body) == accepted, f"{why}: the server {'accepts' if accepted else 'refuses'} it"

@@ -31,13 +31,10 @@ from typing import Any
 from pydantic import ValidationError
 
 from toex_stream.contract import Referral
+from toex_stream.intake.api import IDENTIFYING_FIELDS, ROLES_UNDER_CONSENT, ReferralSubmission
 
-# Person fields that identify someone: forbidden for the anonymous duty-to-notify subset.
-IDENTIFYING_FIELDS = ("given_name", "family_name", "aliases", "date_of_birth", "phones", "emails", "addresses")
-# The consent is the potential victim's (and a witness's or anyone else's about themselves). A
-# suspect's details are not theirs to withhold: the duty-to-notify form asks for what is known of
-# the exploiters, so a suspect keeps them. (A deliberate narrowing of "subjects must carry no names".)
-ROLES_UNDER_CONSENT = ("potential_victim", "witness", "other", "unknown")
+__all__ = ["IDENTIFYING_FIELDS", "ROLES_UNDER_CONSENT", "Problem", "Refused", "nrm_problems", "problems_from",
+           "validate_submission", "parse_json_body"]
 
 NRM_REASON = (
     "an adult who has not consented (consent_to_share false, subject_is_child false) may be referred only "
@@ -51,9 +48,6 @@ class Problem:
 
     loc: str
     message: str
-
-    def as_json(self) -> dict[str, str]:
-        return {"loc": self.loc, "message": self.message}
 
 
 class Refused(Exception):
@@ -117,35 +111,22 @@ def validate_submission(body: dict[str, Any], partner_id: str) -> Referral:
     if not isinstance(body, dict):
         raise Refused([Problem("", "a referral must be a JSON object")])
     claimed = body.get("partner_id")
-    if claimed is not None and claimed != partner_id:
+    if isinstance(claimed, str) and claimed != partner_id:
         raise Refused([Problem("partner_id", "this token belongs to another partner; leave partner_id out or "
                                              "send your own")], status=403)
     try:
         # Through JSON, so that form input and API bodies are parsed the same way (dates from strings).
-        referral = Referral.model_validate_json(json.dumps({**body, "partner_id": partner_id}))
+        # The submission model is the one the OpenAPI document is generated from.
+        submission = ReferralSubmission.model_validate_json(json.dumps(body))
     except ValidationError as exc:
         raise Refused(problems_from(exc) + _nrm_problems(body)) from None
     except (ValueError, RecursionError):  # nesting past Python's stack, from a form or a caller's dict
         raise Refused([Problem("", "the body is nested too deeply to be a referral")]) from None
+    referral = Referral.model_validate({**submission.model_dump(), "partner_id": partner_id})
     problems = nrm_problems(referral)
-    if not usable_referral_id(referral.referral_id):
-        problems.insert(0, Problem("referral_id", "use printable characters only (no control characters): the id "
-                                                  "is how you ask for the referral's status"))
     if problems:
         raise Refused(problems)
     return referral
-
-
-def usable_referral_id(referral_id: str) -> bool:
-    """Whether an id can be stored and asked for: the contract's length, no control characters.
-
-    The contract allows any non-blank text; the receipt is stricter because the
-    id goes into a URL and a database (PostgreSQL refuses NUL in text).
-
-    >>> usable_referral_id("REF-2026-0001"), usable_referral_id("a" + chr(0) + "b"), usable_referral_id("x" * 129)
-    (True, False, False)
-    """
-    return 0 < len(referral_id) <= 128 and referral_id.isprintable()
 
 
 def _not_json(constant: str) -> Any:

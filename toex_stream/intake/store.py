@@ -77,16 +77,6 @@ class Receipt:
     matched: bool | None
     updated_at: dt.datetime
 
-    def as_json(self) -> dict[str, object]:
-        return {
-            "reference": self.reference,
-            "referral_id": self.referral_id,
-            "received_at": self.received_at.isoformat(),
-            "status": self.status,
-            "matched": self.matched,
-            "updated_at": self.updated_at.isoformat(),
-        }
-
 
 def _partner(row: PartnerRow) -> Partner:
     return Partner(row.partner_id, row.name, row.created_at, row.revoked_at)

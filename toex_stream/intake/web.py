@@ -29,11 +29,12 @@ from aiohttp import web
 
 from toex_stream.intake import form
 from toex_stream.intake.limits import RateLimiter
+from toex_stream.intake.api import ErrorItem, ErrorsBody, Health, ReceiptBody, usable_referral_id
 from toex_stream.intake.openapi import openapi_document
 from toex_stream.intake.publisher import ReferralPublisher
-from toex_stream.intake.rules import Problem, Refused, parse_json_body, usable_referral_id
+from toex_stream.intake.rules import Problem, Refused, parse_json_body
 from toex_stream.intake.service import Intake, Unavailable
-from toex_stream.intake.store import IntakeStore, Partner
+from toex_stream.intake.store import IntakeStore, Partner, Receipt
 from toex_stream.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -53,7 +54,15 @@ class Stop(Exception):
 
 
 def errors_response(problems: list[Problem], status: int, headers: dict[str, str] | None = None) -> web.Response:
-    return web.json_response({"errors": [p.as_json() for p in problems]}, status=status, headers=headers)
+    body = ErrorsBody(errors=[ErrorItem(loc=p.loc, message=p.message) for p in problems])
+    return web.json_response(body.model_dump(mode="json"), status=status, headers=headers)
+
+
+def receipt_response(receipt: Receipt, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    body = ReceiptBody(reference=receipt.reference, referral_id=receipt.referral_id,
+                       received_at=receipt.received_at, status=receipt.status,  # type: ignore[arg-type]
+                       matched=receipt.matched, updated_at=receipt.updated_at)
+    return web.json_response(body.model_dump(mode="json"), status=status, headers=headers)
 
 
 def _error(status: int, message: str, loc: str = "", headers: dict[str, str] | None = None) -> Stop:
@@ -132,8 +141,7 @@ async def post_referral(intake: Intake, request: web.Request) -> web.StreamRespo
     body = parse_json_body(await read_body(request, request.config_dict[MAX_BODY_KEY]))
     receipt, published = await intake.submit(partner, body)
     location = request.app.router["referral_status"].url_for(referral_id=receipt.referral_id)
-    return web.json_response(receipt.as_json(), status=202 if published else 200,
-                             headers={"Location": str(location)})
+    return receipt_response(receipt, status=202 if published else 200, headers={"Location": str(location)})
 
 
 @guarded
@@ -144,11 +152,17 @@ async def get_referral(intake: Intake, request: web.Request) -> web.StreamRespon
     receipt = await intake.status(partner, referral_id) if usable_referral_id(referral_id) else None
     if receipt is None:
         raise _error(404, "your organisation has sent no referral with this id", loc="referral_id")
-    return web.json_response(receipt.as_json())
+    return receipt_response(receipt)
 
 
 async def get_openapi(request: web.Request) -> web.StreamResponse:
-    return web.json_response(request.config_dict[OPENAPI_KEY])
+    return web.json_response(openapi_document())
+
+
+async def get_health(request: web.Request) -> web.StreamResponse:
+    """Liveness and readiness for a load balancer; nothing about the data."""
+    ready = request.config_dict.get(READY_KEY)
+    return web.json_response(Health(ready=True if ready is None else ready()).model_dump(mode="json"))
 
 
 @guarded
@@ -184,19 +198,39 @@ async def post_form(intake: Intake, request: web.Request) -> web.StreamResponse:
 
 
 MAX_BODY_KEY = web.AppKey("toex_intake_max_body", int)
-OPENAPI_KEY = web.AppKey("toex_intake_openapi", dict)
+READY_KEY = web.AppKey("toex_ready", Callable[[], bool])
+
+
+# What the intake serves, and nothing else: (method, path). HEAD is answered wherever GET is.
+INTAKE_ROUTES = frozenset({
+    ("POST", "/v1/referrals"), ("GET", "/v1/referrals/{referral_id}"), ("GET", "/v1/openapi.json"),
+    ("GET", "/referrals/new"), ("POST", "/referrals/new"),
+})
+HEALTH_ROUTE = ("GET", "/healthz")
+
+
+def served_routes(app: web.Application) -> frozenset[tuple[str, str]]:
+    """Every (method, path) that ``app``'s router answers, HEAD left out (it follows GET)."""
+    return frozenset((route.method, route.resource.canonical) for route in app.router.routes()
+                     if route.method != "HEAD" and route.resource is not None)
 
 
 def add_intake_routes(app: web.Application, intake: Intake, max_body_bytes: int) -> None:
     """Put the intake's routes and state on ``app`` (a new application, or the Faust worker's)."""
     app[INTAKE_KEY] = intake
     app[MAX_BODY_KEY] = max_body_bytes
-    app[OPENAPI_KEY] = openapi_document()
     app.router.add_post("/v1/referrals", post_referral)
     app.router.add_get("/v1/referrals/{referral_id}", get_referral, name="referral_status")
     app.router.add_get("/v1/openapi.json", get_openapi)
     app.router.add_get("/referrals/new", get_form)
     app.router.add_post("/referrals/new", post_form)
+
+
+def add_health_route(app: web.Application, ready: Callable[[], bool] | None = None) -> None:
+    """``/healthz`` on ``app``: 200 while the process serves; ``ready`` says whether it can do its work."""
+    if ready is not None:
+        app[READY_KEY] = ready
+    app.router.add_get(HEALTH_ROUTE[1], get_health)
 
 
 def build_intake(settings: Settings, store: IntakeStore, publisher: ReferralPublisher) -> Intake:
@@ -208,4 +242,5 @@ def build_intake_app(settings: Settings, store: IntakeStore, publisher: Referral
     # aiohttp's own limit sits above ours, so that ours (a 413 with a reason) is the one that speaks.
     app = web.Application(client_max_size=settings.intake_max_body_bytes + 1024)
     add_intake_routes(app, build_intake(settings, store, publisher), settings.intake_max_body_bytes)
+    add_health_route(app)
     return app
