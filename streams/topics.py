@@ -1,37 +1,30 @@
-"""Every topic toex-stream uses, declared once: partitions, retention, cleanup policy.
+"""Every topic toex-stream uses: declared in ``toex_stream/topics.py``, re-exported here unchanged.
 
 The worker creates them explicitly at start (``ensure_topics``): the local
-broker has auto-creation off, and tables need co-partitioned changelogs.
+broker has auto-creation off, and tables need co-partitioned changelogs. The
+declarations live in the core because ``toex-stream nominals import`` creates
+them too, and the core never imports ``streams``.
 """
 
-from toex_stream import contract
-from toex_stream.kafka_io import TopicSpec
+from toex_stream.topics import (
+    ADVERTS,
+    ALERTS,
+    ALL,
+    DAY_MS,
+    DEADLETTER,
+    FEEDBACK,
+    INTEL,
+    MATCHES,
+    NOMINALS,
+    OBSERVATIONS,
+    PARTITIONS,
+    REFERRALS,
+    SCORES,
+    TRAINING,
+    TopicSpec,
+)
 
-DAY_MS = 24 * 60 * 60 * 1000
-
-# Four partitions everywhere: enough for two workers per core on small
-# deployments, and equal counts keep any future join or table co-partitioned.
-PARTITIONS = 4
-
-REFERRALS = TopicSpec(contract.TOPIC_REFERRALS, PARTITIONS, retention_ms=365 * DAY_MS)
-ADVERTS = TopicSpec(contract.TOPIC_ADVERTS, PARTITIONS, retention_ms=365 * DAY_MS)
-INTEL = TopicSpec(contract.TOPIC_INTEL, PARTITIONS, retention_ms=365 * DAY_MS)
-# Compacted: the latest value per nominal_id is the force's current record; a null erases it.
-NOMINALS = TopicSpec(contract.TOPIC_NOMINALS, PARTITIONS, cleanup_policy="compact")
-# Keyed by nominal_id: the feedback agent reads the nominal's features from the scorer's table.
-FEEDBACK = TopicSpec(contract.TOPIC_FEEDBACK, PARTITIONS, retention_ms=365 * DAY_MS)
-OBSERVATIONS = TopicSpec(contract.TOPIC_OBSERVATIONS, PARTITIONS, retention_ms=90 * DAY_MS)
-# Keyed by nominal: every match of one person lands on one partition, for scoring.
-MATCHES = TopicSpec(contract.TOPIC_MATCHES, PARTITIONS, retention_ms=90 * DAY_MS)
-ALERTS = TopicSpec(contract.TOPIC_ALERTS, PARTITIONS, retention_ms=365 * DAY_MS)
-# Dead letters wait for a person to look at them; keep them as long as the inputs.
-DEADLETTER = TopicSpec(contract.TOPIC_DEADLETTER, 1, retention_ms=365 * DAY_MS)
-
-# Keyed by nominal like the matches, so the scorer's table is co-partitioned with both.
-SCORES = TopicSpec(contract.TOPIC_SCORES, PARTITIONS, retention_ms=365 * DAY_MS)
-# One partition and kept for ever: every worker learns from it in the same order,
-# and a worker started from nothing replays it to the same model.
-TRAINING = TopicSpec(contract.TOPIC_TRAINING, 1, retention_ms=-1)
-
-ALL: list[TopicSpec] = [REFERRALS, ADVERTS, INTEL, NOMINALS, FEEDBACK, OBSERVATIONS, MATCHES, SCORES, TRAINING,
-                        ALERTS, DEADLETTER]
+__all__ = [
+    "ADVERTS", "ALERTS", "ALL", "DAY_MS", "DEADLETTER", "FEEDBACK", "INTEL", "MATCHES", "NOMINALS",
+    "OBSERVATIONS", "PARTITIONS", "REFERRALS", "SCORES", "TRAINING", "TopicSpec",
+]  # fmt: skip

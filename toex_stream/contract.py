@@ -36,7 +36,7 @@ from toex_stream.codes import COUNTRY_CODES, LANGUAGE_CODES
 SCHEMA_VERSION = 1
 
 # Topic names are part of the contract; their partitions and retention are
-# declared with the Faust topology in ``streams/topics.py``.
+# declared in ``toex_stream/topics.py`` (re-exported by ``streams/topics.py``).
 TOPIC_REFERRALS = "toex.referrals"
 TOPIC_ADVERTS = "toex.adverts"
 TOPIC_INTEL = "toex.intel"

@@ -17,6 +17,7 @@ from confluent_kafka.admin import AdminClient, NewTopic, TopicMetadata
 
 from toex_stream.contract import TOPIC_NOMINALS, Nominal
 from toex_stream.errors import ToexError
+from toex_stream.topics import TopicSpec
 
 log = logging.getLogger(__name__)
 
@@ -37,27 +38,6 @@ _NO_LEADER_YET = frozenset(
 
 class KafkaUnavailable(ToexError):
     """The broker could not be reached or did not acknowledge a write."""
-
-
-@dataclass(frozen=True)
-class TopicSpec:
-    """How one topic is laid out on the broker.
-
-    >>> TopicSpec("toex.nominals", partitions=4, cleanup_policy="compact").config()
-    {'cleanup.policy': 'compact'}
-    """
-
-    name: str
-    partitions: int
-    retention_ms: int | None = None
-    cleanup_policy: Literal["delete", "compact"] = "delete"
-    replication_factor: int = 1
-
-    def config(self) -> dict[str, str]:
-        config = {"cleanup.policy": self.cleanup_policy}
-        if self.retention_ms is not None:
-            config["retention.ms"] = str(self.retention_ms)
-        return config
 
 
 def port_open(host: str, port: int, timeout: float = 1.0) -> bool:
@@ -116,7 +96,7 @@ def ensure_topics(bootstrap: str, specs: list[TopicSpec], timeout: float = 30.0)
             raise ToexError(
                 f"topic {spec.name} has {len(existing[spec.name].partitions)} partitions on "
                 f"{bootstrap} but toex-stream expects {spec.partitions}; recreate it or change "
-                "streams/topics.py"
+                "toex_stream/topics.py"
             )
     missing = [spec for spec in specs if spec.name not in existing]
     if not missing:
