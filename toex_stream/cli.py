@@ -219,7 +219,10 @@ def nominals_import(
     publish: Annotated[bool, typer.Option(help="Also publish created or updated nominals to toex.nominals.")] = True,
     republish: Annotated[bool, typer.Option(help="Publish every stored known nominal again, changed or not.")] = False,
 ) -> None:
-    """Load known nominals into the store and onto the compacted topic; bad rows are reported, the rest load."""
+    """Load known nominals into the store and onto the compacted topic; bad rows are reported, the rest load.
+
+    Publishing creates the project's topics first if they are missing, as the worker does at start.
+    """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from toex_stream.kafka_io import NominalPublisher
@@ -232,10 +235,13 @@ def nominals_import(
     store = SqlAlchemyNominalStore(_database())
     publisher = NominalPublisher(settings.kafka_bootstrap) if publish or republish else None
     if publisher is not None:
-        from toex_stream.kafka_io import existing_topics
+        from toex_stream.kafka_io import ensure_topics
+        from toex_stream.topics import ALL
 
-        if contract.TOPIC_NOMINALS not in existing_topics(settings.kafka_bootstrap):
-            raise ToexError("topic toex.nominals does not exist yet: start the worker once to create it")
+        # Every topic, as the worker creates them at start: the import may come before the first worker.
+        created = ensure_topics(settings.kafka_bootstrap, ALL)
+        if created:
+            console.print(f"created {len(created)} topics on {settings.kafka_bootstrap}: {', '.join(sorted(created))}")
     with open(file, "rb") as handle:
         rows = max(0, sum(1 for _ in handle) - 1)
     with Progress(TextColumn(f"importing {file.name}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
