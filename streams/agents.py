@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
 from streams import topics
+from streams.runtime import heal_stalled_partitions, ledgered
 from toex_stream import contract
 from toex_stream.contract import INPUT_TOPICS, DeadLetter
 from toex_stream.alerting.decide import AlertDecision, close_groups, nominal_alert_decisions
@@ -98,8 +99,7 @@ def register(app: faust.App, services: Services) -> None:
     # unfinished event (faust-streaming #606), and an event must never vanish.
     @app.agent(inputs, name="enrich", concurrency=1)
     async def enrich_agent(stream: faust.StreamT) -> None:
-        async for event in stream.events():
-            message = event.message
+        async for message in ledgered(app, stream):
             outcome = enrich(
                 message.topic, message.key, message.value, partition=message.partition, offset=message.offset
             )
@@ -125,8 +125,7 @@ def register(app: faust.App, services: Services) -> None:
     @app.agent(observations, name="match", concurrency=1)
     async def match_agent(stream: faust.StreamT) -> None:
         await services.nominals_loaded.wait()
-        async for event in stream.events():
-            message = event.message
+        async for message in ledgered(app, stream):
             observation = await decode(message, contract.Observation)
             if observation is None:
                 continue
@@ -152,8 +151,8 @@ def register(app: faust.App, services: Services) -> None:
 
     @app.agent(matches, name="score", concurrency=1)
     async def score_agent(stream: faust.StreamT) -> None:
-        async for event in stream.events():
-            match = await decode(event.message, contract.MatchResult)
+        async for message in ledgered(app, stream):
+            match = await decode(message, contract.MatchResult)
             if match is None:
                 continue
             for score in services.scorer.score_nominal(nominal_state, match):
@@ -161,8 +160,8 @@ def register(app: faust.App, services: Services) -> None:
 
     @app.agent(scores, name="alert", concurrency=1)
     async def alert_agent(stream: faust.StreamT) -> None:
-        async for event in stream.events():
-            score = await decode(event.message, contract.Score)
+        async for message in ledgered(app, stream):
+            score = await decode(message, contract.Score)
             if score is None:
                 continue
             active = await asyncio.to_thread(services.silences.active)
@@ -187,10 +186,14 @@ def register(app: faust.App, services: Services) -> None:
         except Exception:  # noqa: BLE001 - undelivered items stay in the outbox for the next tick
             log.exception("alert delivery failed; the outbox keeps the items")
 
+    @app.timer(interval=1.0)
+    async def heal_stalls() -> None:
+        """Read again any partition whose commit is stuck behind a record no agent finished."""
+        await heal_stalled_partitions(app, services.bootstrap)
+
     @app.agent(feedback, name="feedback", concurrency=1)
     async def feedback_agent(stream: faust.StreamT) -> None:
-        async for event in stream.events():
-            message = event.message
+        async for message in ledgered(app, stream):
             outcome = await decode(message, contract.Feedback)
             if outcome is None:
                 continue

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import logging
-from typing import Any, ClassVar
-
 import faust
 from aiohttp import web
-from faust.web.drivers import aiohttp as faust_aiohttp
 
 from streams import agents
 from streams.agents import Services
+from streams.runtime import OrderedTableManager, ToexApp
 from toex_stream.intake.service import Intake
 from toex_stream.intake.web import HEALTH_ROUTE, INTAKE_ROUTES, add_health_route, add_intake_routes, served_routes
 from toex_stream.settings import Settings
@@ -23,29 +21,6 @@ METRICS_ROUTE = ("GET", "/metrics")
 # Everything the worker's port (TOEX_WEB_PORT) serves: the partner intake, health and metrics. The
 # README's security notes list the same; the worker refuses to start if its router holds anything else.
 WORKER_ROUTES = INTAKE_ROUTES | {HEALTH_ROUTE, METRICS_ROUTE}
-
-
-class AllowListedWeb(faust_aiohttp.Web):
-    """Faust's aiohttp web server with none of Faust's own views.
-
-    Faust serves ``/table/`` (table contents: here, people's scoring state),
-    ``/router/``, ``/`` and ``/assignment/`` (statistics), ``/graph/`` and more
-    unless each is switched off; a blueprint added by a later Faust release
-    would be on by default. Serving none of them, whatever the settings say,
-    leaves only the routes this project adds.
-    """
-
-    default_blueprints: ClassVar[Any] = []
-    production_blueprints: ClassVar[Any] = []
-    debug_blueprints: ClassVar[Any] = []
-    optional_blueprints: ClassVar[Any] = []
-
-
-class ToexApp(faust.App):
-    """A Faust app whose web server is :class:`AllowListedWeb`."""
-
-    def _new_web(self) -> AllowListedWeb:
-        return AllowListedWeb(self)
 
 
 class UnlistedRoutes(RuntimeError):
@@ -88,12 +63,14 @@ def build_app(settings: Settings, services: Services, intake: Intake | None = No
         web_bind=settings.web_bind,
         web_port=settings.web_port,
         web_host=settings.web_bind,
-        # Off here too, for anyone reading the settings; AllowListedWeb serves none of them anyway.
+        # Off here too, for anyone reading the settings; runtime.AllowListedWeb serves none of them anyway.
         web_tables_enabled=False,
         web_router_enabled=False,
         web_stats_enabled=False,
         web_graph_enabled=False,
         web_metrics_enabled=False,
+        # Recovery that seeks before the partitions are read again (streams/runtime.py).
+        TableManager=OrderedTableManager,
     )
     agents.register(app, services)
     web_app = app.web.web_app
