@@ -7,6 +7,11 @@ once the channel has it; on failure the item is rescheduled. So nothing is
 lost while a channel is down, and a sender restarted after a crash can tell
 which items may already be out (``attempts > 0``) and check before re-sending.
 
+One sender delivers at a time: it holds the lease (:meth:`Outbox.acquire_lease`)
+and, before each message, confirms it still does with the token it was given
+(:meth:`Outbox.renew_lease`). The token grows whenever the lease changes
+hands, so a sender that was paused while another took over sends nothing more.
+
 >>> from sqlalchemy import create_engine
 >>> import datetime as dt
 >>> from toex_stream.store.models import Base
@@ -18,6 +23,12 @@ True
 False
 >>> [item.alert_id for item in outbox.due(at)]
 ['A-1']
+>>> outbox.acquire_lease("worker-1", 30, at), outbox.acquire_lease("worker-2", 30, at)
+(1, None)
+>>> outbox.acquire_lease("worker-2", 30, at + dt.timedelta(seconds=31))  # worker-1 let it lapse
+2
+>>> outbox.renew_lease("worker-1", 1, 30, at + dt.timedelta(seconds=32))
+False
 """
 
 from __future__ import annotations
@@ -26,18 +37,20 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import Engine, and_, func, select, update
+from sqlalchemy import Engine, and_, case, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
-from toex_stream.alerting.outbox_models import AlertRow, AuditRow, OutboxRow
+from toex_stream.alerting.outbox_models import AlertRow, AuditRow, LeaseRow, OutboxRow
 from toex_stream.contract import Alert, AlertStatus, EventRef, Reason
 from toex_stream.errors import ToexError
 
 OutboxKind = Literal["post", "update"]
 MAX_ERROR_CHARS = 2000
+# The lease the outbox sender holds; migration 0006 makes its row.
+SENDER_LEASE = "outbox-sender"
 
-__all__ = ["AuditEntry", "Outbox", "OutboxError", "OutboxItem", "OutboxKind"]
+__all__ = ["SENDER_LEASE", "AuditEntry", "Outbox", "OutboxError", "OutboxItem", "OutboxKind"]
 
 
 @dataclass(frozen=True)
@@ -280,11 +293,6 @@ class Outbox:
                 posts = {(row.alert_id, row.receiver): (row.slack_channel, row.slack_ts) for row in post_rows}
             return [_item(row, posts.get((row.alert_id, row.receiver), (None, None))) for row in rows]
 
-    def get_item(self, item_id: int) -> OutboxItem | None:
-        with Session(self._engine) as session:
-            row = session.get(OutboxRow, item_id)
-            return None if row is None else _item(row)
-
     def items(self, alert_id: str | None = None) -> list[OutboxItem]:
         """Every item (of one alert), in queue order: for the dashboard and tests."""
         query = select(OutboxRow).order_by(OutboxRow.id)
@@ -348,6 +356,68 @@ class Outbox:
                 .where(OutboxRow.id == item_id)
                 .values(last_error=error[:MAX_ERROR_CHARS], not_before=retry_at)
             )
+
+    # -- the sender's lease ------------------------------------------------------------------
+
+    def acquire_lease(self, holder: str, ttl_s: float, now: dt.datetime, *, name: str = SENDER_LEASE) -> int | None:
+        """Take the lease for ``holder`` until ``now + ttl_s``, or renew it; its fencing token, or None if held.
+
+        The lease is taken when it is free, lapsed (``expires_at <= now``) or
+        already ``holder``'s. The token stays the same while one holder renews,
+        and goes up by one whenever another takes it over. One conditional
+        UPDATE does it, so two senders racing for it cannot both win: on
+        PostgreSQL the second waits for the first's row lock and re-reads the
+        row, on SQLite writers take turns. ``now`` comes from the sender's
+        clock: the senders' clocks must agree to well within ``ttl_s``.
+        """
+        expires_at = now + dt.timedelta(seconds=ttl_s)
+        take = (
+            update(LeaseRow)
+            .where(
+                LeaseRow.name == name,
+                or_(LeaseRow.holder == holder, LeaseRow.expires_at.is_(None), LeaseRow.expires_at <= now),
+            )
+            .values(
+                # SET reads the row as it was: a new holder gets the next token, the same holder keeps its own.
+                token=case((LeaseRow.holder == holder, LeaseRow.token), else_=LeaseRow.token + 1),
+                holder=holder,
+                expires_at=expires_at,
+            )
+            .returning(LeaseRow.token)
+        )
+        with self._engine.begin() as connection:
+            token = connection.scalar(take)
+            if token is not None:
+                return token
+            if connection.scalar(select(LeaseRow.name).where(LeaseRow.name == name)) is not None:
+                return None
+        # No row: a database made from the models rather than the migrations, or a new lease name.
+        try:
+            with self._engine.begin() as connection:
+                connection.execute(insert(LeaseRow).values(name=name, holder=holder, token=1, expires_at=expires_at))
+        except IntegrityError:
+            return None  # another sender made the row first, and holds it
+        return 1
+
+    def renew_lease(self, holder: str, token: int, ttl_s: float, now: dt.datetime, *, name: str = SENDER_LEASE) -> bool:
+        """True, and the lease extended to ``now + ttl_s``, if ``holder`` still holds it with ``token`` unlapsed.
+
+        The check a sender makes before each message, in one statement: False
+        once the lease has lapsed or passed to another holder (a higher token),
+        and then the sender must send nothing more until it acquires it again.
+        """
+        with self._engine.begin() as connection:
+            result = connection.execute(
+                update(LeaseRow)
+                .where(
+                    LeaseRow.name == name,
+                    LeaseRow.holder == holder,
+                    LeaseRow.token == token,
+                    LeaseRow.expires_at > now,
+                )
+                .values(expires_at=now + dt.timedelta(seconds=ttl_s))
+            )
+            return result.rowcount == 1
 
     # -- the audit log ------------------------------------------------------------------------
 

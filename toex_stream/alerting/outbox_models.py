@@ -1,11 +1,11 @@
-"""The alert outbox's tables: alerts, the outbox of messages to deliver, and the audit log.
+"""The alert outbox's tables: alerts, the outbox of messages to deliver, the audit log, and the sender's lease.
 
 They share :data:`toex_stream.store.models.Base`'s metadata, so that the
-migration ``0002_alert_outbox`` and these classes can be compared like the
-nominal store's (import this module before comparing).
+migrations (``0002_alert_outbox``, ``0006_outbox_lease``) and these classes can
+be compared like the nominal store's (import this module before comparing).
 
->>> sorted(t for t in Base.metadata.tables if t in ("alerts", "outbox", "audit_log"))
-['alerts', 'audit_log', 'outbox']
+>>> sorted(t for t in Base.metadata.tables if t in ("alerts", "outbox", "audit_log", "outbox_lease"))
+['alerts', 'audit_log', 'outbox', 'outbox_lease']
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from toex_stream.store.models import Base, UtcDateTime
 
-__all__ = ["AlertRow", "AuditRow", "Base", "OutboxRow"]
+__all__ = ["AlertRow", "AuditRow", "Base", "LeaseRow", "OutboxRow"]
 
 
 class AlertRow(Base):
@@ -91,3 +91,20 @@ class AuditRow(Base):
     route: Mapped[str | None] = mapped_column(String(128))
     action: Mapped[str] = mapped_column(String(32))
     what: Mapped[str] = mapped_column(String(500))
+
+
+class LeaseRow(Base):
+    """Who may deliver the outbox now: one row per lease, with its holder, fencing token and expiry.
+
+    ``token`` goes up by one each time the lease changes hands and stays the
+    same while one holder renews it, so a sender that was paused past its
+    expiry finds, before it sends, that its token is no longer the current
+    one. ``holder`` and ``expires_at`` are NULL until someone first takes it.
+    """
+
+    __tablename__ = "outbox_lease"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str | None] = mapped_column(String(255))
+    token: Mapped[int] = mapped_column(Integer)
+    expires_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
