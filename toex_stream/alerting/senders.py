@@ -14,6 +14,12 @@ timeout may double a message that did reach Slack. Every retry goes through
 the outbox, where an item with an earlier attempt is first looked for in the
 channel (``conversations.history`` with the message metadata carrying the
 alert id) and only posted when it is not there.
+
+One sender delivers at a time, whichever worker it runs on: it holds the
+outbox's lease, and before each message renews it with its fencing token,
+stopping as soon as another sender has taken over. So after a rebalance at
+most the message each receiver had in flight can go out twice, and a Slack
+post among them is then found by the history check above.
 """
 
 from __future__ import annotations
@@ -21,8 +27,11 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import os
 import random
+import socket
 import time
+import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
@@ -42,6 +51,13 @@ log = logging.getLogger(__name__)
 SLACK_EVENT_TYPE = "toex_alert"
 SLACK_UPDATE_EVENT_TYPE = "toex_alert_update"
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+# How long the sender's lease lasts after its last renewal. A sender renews it before each
+# message, so it must outlast one message's delivery (pacing, a history search and a post, each
+# call with a 10 s timeout); it is also how long another worker waits after the holder stops.
+DEFAULT_LEASE_TTL_S = 30.0
+MAX_HOLDER_CHARS = 255  # outbox_lease.holder
+# The default holder: one per process, so that a sender rebuilt in the same worker keeps the lease.
+_PROCESS_NONCE = uuid.uuid4().hex[:12]
 # How far before the first attempt the history search starts: clocks differ a little.
 HISTORY_MARGIN_S = 60.0
 HISTORY_PAGE = 200
@@ -54,17 +70,19 @@ PERMANENT_SLACK_ERRORS = frozenset({
 })
 
 __all__ = [
+    "DEFAULT_LEASE_TTL_S",
     "AlertingError",
     "ChannelPacer",
     "DeliveryResult",
     "LogNotifier",
     "Notifier",
     "OutboxSender",
-    "SlackNotifier",
     "ReceiverConfig",
+    "SlackNotifier",
     "TeamsNotifier",
     "build_notifiers",
     "build_slack_client",
+    "process_holder",
 ]
 
 
@@ -74,6 +92,11 @@ class AlertingError(ToexError):
 
 def _utc_now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
+
+
+def process_holder() -> str:
+    """This process's name as a lease holder, ``host:pid:nonce``: unique to it, and readable in the lease table."""
+    return f"{socket.gethostname()}:{os.getpid()}:{_PROCESS_NONCE}"
 
 
 @dataclass(frozen=True)
@@ -353,12 +376,27 @@ class LogNotifier:
         return DeliveryResult(ok=True, action="logged")
 
 
+@dataclass
+class _Tenure:
+    """The lease as one delivery round holds it: its token, and whether it has been found lost."""
+
+    token: int
+    lost: bool = False
+
+
 class OutboxSender:
     """Delivers the outbox: every due item, in order per alert and receiver, each exactly once.
 
     ``notifiers`` maps a receiver's name (as enqueued) to its notifier.
     Receivers are served concurrently, each one's items one after another.
-    Run one sender per database: two at once could both send an item.
+
+    Only the holder of the outbox's lease delivers, so senders on several
+    workers may run at once. ``holder`` names this sender in the lease (the
+    default, :func:`process_holder`, is shared by every sender of one process,
+    so a sender rebuilt in the same process keeps the lease); ``lease_ttl_s``
+    is how long the lease outlives the sender's last renewal. ``clock`` gives
+    the time for the lease and the outbox's records: the workers' clocks must
+    agree to well within ``lease_ttl_s``.
     """
 
     def __init__(
@@ -369,15 +407,21 @@ class OutboxSender:
         backoff_base_s: float = 2.0,
         backoff_max_s: float = 300.0,
         batch_size: int = 100,
-        poll_interval_s: float = 1.0,
+        holder: str | None = None,
+        lease_ttl_s: float = DEFAULT_LEASE_TTL_S,
         clock: Callable[[], dt.datetime] = _utc_now,
     ) -> None:
+        if lease_ttl_s <= 0:
+            raise AlertingError(f"lease_ttl_s={lease_ttl_s} must be positive: give the seconds a lease lasts")
+        if holder is not None and not 0 < len(holder) <= MAX_HOLDER_CHARS:
+            raise AlertingError(f"holder {holder!r} must be 1 to {MAX_HOLDER_CHARS} characters, e.g. host:pid")
         self.outbox = outbox
         self.notifiers = dict(notifiers)
         self.backoff_base_s = backoff_base_s
         self.backoff_max_s = backoff_max_s
         self.batch_size = batch_size
-        self.poll_interval_s = poll_interval_s
+        self.holder = process_holder() if holder is None else holder
+        self.lease_ttl_s = lease_ttl_s
         self._clock = clock
 
     def backoff(self, attempts: int) -> float:
@@ -386,29 +430,53 @@ class OutboxSender:
         return delay * (1.0 + random.random() * 0.1)
 
     async def run_once(self, now: dt.datetime | None = None) -> int:
-        """Deliver every item due at ``now`` (default: the clock); the number delivered.
+        """Deliver every item due at ``now`` (default: the clock), if this sender holds the lease; the number delivered.
 
-        An update becomes due once its post is delivered, so it goes out in the
-        same call. A failed item is rescheduled and not tried again in this call.
+        The lease is acquired (or renewed) first, by the clock; without it
+        nothing is sent and 0 returned. An update becomes due once its post is
+        delivered, so it goes out in the same call. A failed item is
+        rescheduled and not tried again in this call. When the lease is found
+        lost before a message, the call stops there and sends nothing more.
         """
+        token = self.outbox.acquire_lease(self.holder, self.lease_ttl_s, self._clock())
+        if token is None:
+            log.debug("outbox lease held by another sender; %s delivers nothing this round", self.holder)
+            return 0
+        tenure = _Tenure(token)
         delivered = 0
         tried: set[int] = set()
-        while True:
+        while not tenure.lost:
             due = [item for item in self.outbox.due(now or self._clock(), self.batch_size) if item.id not in tried]
             if not due:
-                return delivered
+                break
             tried.update(item.id for item in due)
             by_receiver: dict[str, list[OutboxItem]] = defaultdict(list)
             for item in due:
                 by_receiver[item.receiver].append(item)
-            results = await asyncio.gather(*(self._deliver_in_order(items) for items in by_receiver.values()))
+            results = await asyncio.gather(*(self._deliver_in_order(items, tenure) for items in by_receiver.values()))
             delivered += sum(results)
+        return delivered
 
-    async def _deliver_in_order(self, items: list[OutboxItem]) -> int:
+    async def _deliver_in_order(self, items: list[OutboxItem], tenure: _Tenure) -> int:
         delivered = 0
         for item in items:
+            if not self._still_holds(tenure):
+                break
             delivered += await self._deliver(item)
         return delivered
+
+    def _still_holds(self, tenure: _Tenure) -> bool:
+        """Renew the lease before a message; once it is found lost, the round sends nothing more."""
+        if tenure.lost:
+            return False
+        if self.outbox.renew_lease(self.holder, tenure.token, self.lease_ttl_s, self._clock()):
+            return True
+        tenure.lost = True
+        log.warning(
+            "outbox lease lost by %s (token %d): another sender has taken over or it lapsed; stopping this round",
+            self.holder, tenure.token,
+        )  # fmt: skip
+        return False
 
     async def _deliver(self, item: OutboxItem) -> bool:
         notifier = self.notifiers.get(item.receiver)
@@ -450,18 +518,6 @@ class OutboxSender:
             what=str(item.payload.get("disclosure") or f"{item.kind} message"),
         )
         return self.outbox.mark_delivered(item.id, result.slack_channel, result.slack_ts, at, audit=entry)
-
-    async def run_forever(self, stop_event: asyncio.Event) -> None:
-        """Deliver until ``stop_event`` is set, polling every ``poll_interval_s``; a database outage is logged and waited out."""
-        while not stop_event.is_set():
-            try:
-                await self.run_once()
-            except Exception:  # noqa: BLE001 - keep the loop alive; undelivered items stay in the outbox
-                log.exception("outbox delivery round failed; retrying in %.1fs", self.poll_interval_s)
-            try:
-                await asyncio.wait_for(stop_event.wait(), timeout=self.poll_interval_s)
-            except asyncio.TimeoutError:
-                pass
 
 
 def _with_thread(attempt: OutboxItem, due: OutboxItem) -> OutboxItem:
