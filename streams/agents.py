@@ -4,21 +4,26 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
 import faust
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from faust.types import Message
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 import pydantic
 from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
 from streams import topics
-from streams.runtime import heal_stalled_partitions, ledgered
+from streams.metrics import WorkerMetrics, build_metrics
+from streams.policy import Policy, until_done
+from streams.runtime import Handler, consume, heal_stalled_partitions, report_partitions
 from toex_stream import contract
-from toex_stream.contract import INPUT_TOPICS, DeadLetter
+from toex_stream.contract import INPUT_TOPICS, DeadLetter, DeadLetterKind
 from toex_stream.alerting.decide import AlertDecision, close_groups, nominal_alert_decisions
 from toex_stream.alerting.messages import render
 from toex_stream.alerting.outbox import Outbox
@@ -63,6 +68,11 @@ class Services:
     nominals_loaded: asyncio.Event = field(default_factory=asyncio.Event)
     # Where the match model is written once the nominals are loaded, for replay to match as this worker does.
     match_model_file: Path | None = None
+    # The worker's /metrics series (its own registry).
+    metrics: WorkerMetrics = field(default_factory=lambda: build_metrics(AGENTS, [t.name for t in topics.ALL]))
+
+
+AGENTS = ("enrich", "match", "score", "alert", "feedback", "training", "nominals")
 
 
 def _raw_topic(app: faust.App, name: str) -> faust.TopicT:
@@ -87,30 +97,40 @@ def register(app: faust.App, services: Services) -> None:
     # Each nominal's alert groups (route, group key, threat): co-partitioned with toex.scores.
     alert_groups = app.Table("alert-groups", default=dict, partitions=topics.SCORES.partitions)
 
-    async def send_dead_letter(message: faust.types.Message, letter: DeadLetter) -> None:
+    async def send_dead_letter(message: Message, letter: DeadLetter) -> None:
         # Where and why only: the value itself is personal data and stays on the topic.
         log.warning(
             "dead letter topic=%s partition=%d offset=%d kind=%s",
             message.topic, message.partition, message.offset, letter.kind,
         )
+        services.metrics.dead_letter(message.topic, letter.kind)
         await deadletter.send(key=message.key, value=letter.model_dump_json().encode())
+
+    async def reject(message: Message, kind: DeadLetterKind, reason: str) -> None:
+        await send_dead_letter(message, dead_letter(
+            topic=message.topic, partition=message.partition, offset=message.offset, key=message.key,
+            value=message.value, rejection=RejectedEvent(kind, reason)))
+
+    policy = Policy(app, services.metrics, reject)
+
+    def handled_by(agent: str, step: Callable[[Message], Awaitable[None]]) -> Handler:
+        return functools.partial(policy.process, agent, step=step)
 
     # Concurrency 1 everywhere: with more, Faust can commit an offset past an
     # unfinished event (faust-streaming #606), and an event must never vanish.
+    async def enrich_one(message: Message) -> None:
+        outcome = enrich(message.topic, message.key, message.value, partition=message.partition,
+                         offset=message.offset)
+        if isinstance(outcome, DeadLetter):
+            await send_dead_letter(message, outcome)
+        else:
+            await observations.send(key=outcome.observation_id.encode(), value=outcome.model_dump_json().encode())
+
     @app.agent(inputs, name="enrich", concurrency=1)
     async def enrich_agent(stream: faust.StreamT) -> None:
-        async for message in ledgered(app, stream):
-            outcome = enrich(
-                message.topic, message.key, message.value, partition=message.partition, offset=message.offset
-            )
-            if isinstance(outcome, DeadLetter):
-                await send_dead_letter(message, outcome)
-            else:
-                await observations.send(
-                    key=outcome.observation_id.encode(), value=outcome.model_dump_json().encode()
-                )
+        await consume(app, stream, handled_by("enrich", enrich_one))
 
-    async def decode(message: faust.types.Message, model: type[M]) -> M | None:
+    async def decode(message: Message, model: type[M]) -> M | None:
         """The message's value as ``model``, or None after sending it to the dead letters."""
         try:
             return model.model_validate_json(message.value or b"")
@@ -122,62 +142,69 @@ def register(app: faust.App, services: Services) -> None:
             await send_dead_letter(message, letter)
             return None
 
+    async def match_one(message: Message) -> None:
+        observation = await decode(message, contract.Observation)
+        if observation is None:
+            return
+        resolved = []
+        for resolution in resolve_observation(observation, services.matcher):
+            result = resolution.result
+            resolved.append(result)
+            if resolution.created is not None:
+                # Database calls run in a thread: a blocked event loop misses heartbeats.
+                await asyncio.to_thread(services.store.upsert_nominal, resolution.created,
+                                        Provenance("event", result.mention_id))
+                # Every worker's index learns of it through the compacted topic.
+                await nominals.send(key=resolution.created.nominal_id.encode(),
+                                    value=resolution.created.model_dump_json().encode())
+            await asyncio.to_thread(services.store.record_decision, MatchDecision(
+                mention_id=result.mention_id, nominal_id=result.nominal_id, decision=result.decision,
+                probability=result.probability, weights=[w.model_dump() for w in result.weights],
+                model_version=result.model_version, decided_at=dt.datetime.now(dt.timezone.utc),
+            ))
+            await matches.send(key=result.nominal_id.encode(), value=result.model_dump_json().encode())
+        if services.receipts is not None and observation.source == "referral":  # no thread hop for the rest
+            await mark_referral_processed(services.receipts, observation, resolved)
+
     @app.agent(observations, name="match", concurrency=1)
     async def match_agent(stream: faust.StreamT) -> None:
         await services.nominals_loaded.wait()
-        async for message in ledgered(app, stream):
-            observation = await decode(message, contract.Observation)
-            if observation is None:
-                continue
-            resolved = []
-            for resolution in resolve_observation(observation, services.matcher):
-                result = resolution.result
-                resolved.append(result)
-                if resolution.created is not None:
-                    # Database calls run in a thread: a blocked event loop misses heartbeats.
-                    await asyncio.to_thread(services.store.upsert_nominal, resolution.created,
-                                            Provenance("event", result.mention_id))
-                    # Every worker's index learns of it through the compacted topic.
-                    await nominals.send(key=resolution.created.nominal_id.encode(),
-                                        value=resolution.created.model_dump_json().encode())
-                await asyncio.to_thread(services.store.record_decision, MatchDecision(
-                    mention_id=result.mention_id, nominal_id=result.nominal_id, decision=result.decision,
-                    probability=result.probability, weights=[w.model_dump() for w in result.weights],
-                    model_version=result.model_version, decided_at=dt.datetime.now(dt.timezone.utc),
-                ))
-                await matches.send(key=result.nominal_id.encode(), value=result.model_dump_json().encode())
-            if services.receipts is not None and observation.source == "referral":  # no thread hop for the rest
-                await mark_referral_processed(services.receipts, observation, resolved)
+        await consume(app, stream, handled_by("match", match_one))
+
+    async def score_one(message: Message) -> None:
+        match = await decode(message, contract.MatchResult)
+        if match is None:
+            return
+        for score in services.scorer.score_nominal(nominal_state, match):
+            await scores.send(key=match.nominal_id.encode(), value=score.model_dump_json().encode())
 
     @app.agent(matches, name="score", concurrency=1)
     async def score_agent(stream: faust.StreamT) -> None:
-        async for message in ledgered(app, stream):
-            match = await decode(message, contract.MatchResult)
-            if match is None:
-                continue
-            for score in services.scorer.score_nominal(nominal_state, match):
-                await scores.send(key=match.nominal_id.encode(), value=score.model_dump_json().encode())
+        await consume(app, stream, handled_by("score", score_one))
+
+    async def alert_one(message: Message) -> None:
+        score = await decode(message, contract.Score)
+        if score is None:
+            return
+        active = await asyncio.to_thread(services.silences.active)
+        decisions, suppressed = nominal_alert_decisions(
+            score, alert_groups, services.routes.current(), services.scorer.profiles(), active,
+            silence_time=dt.datetime.now(dt.timezone.utc),
+        )
+        for quiet in suppressed:
+            log.info("alert for a %s score %s on route %s", score.band, quiet.why, quiet.route_path)
+        for decision in decisions:
+            await asyncio.to_thread(enqueue_alert, services, decision, score)
+            await alerts.send(key=decision.alert.alert_id.encode(), value=decision.alert.model_dump_json().encode())
 
     @app.agent(scores, name="alert", concurrency=1)
     async def alert_agent(stream: faust.StreamT) -> None:
-        async for message in ledgered(app, stream):
-            score = await decode(message, contract.Score)
-            if score is None:
-                continue
-            active = await asyncio.to_thread(services.silences.active)
-            decisions, suppressed = nominal_alert_decisions(
-                score, alert_groups, services.routes.current(), services.scorer.profiles(), active,
-                silence_time=dt.datetime.now(dt.timezone.utc),
-            )
-            for quiet in suppressed:
-                log.info("alert for a %s score %s on route %s", score.band, quiet.why, quiet.route_path)
-            for decision in decisions:
-                await asyncio.to_thread(enqueue_alert, services, decision, score)
-                await alerts.send(key=decision.alert.alert_id.encode(), value=decision.alert.model_dump_json().encode())
+        await consume(app, stream, handled_by("alert", alert_one))
 
+    # One sender at a time holds the outbox lease (a fencing token in the database); on the leader
+    # only as well, so fewer workers ask for it.
     sender = OutboxSender(services.outbox, services.notifiers)
 
-    # On the leader only: two senders on one database could both send an item.
     @app.timer(interval=1.0, on_leader=True)
     async def deliver_alerts() -> None:
         """Send what the outbox holds as it falls due; nothing is marked delivered until a channel has it."""
@@ -188,33 +215,45 @@ def register(app: faust.App, services: Services) -> None:
 
     @app.timer(interval=1.0)
     async def heal_stalls() -> None:
-        """Read again any partition whose commit is stuck behind a record no agent finished."""
-        await heal_stalled_partitions(app, services.bootstrap)
+        """Read again any partition whose commit is stuck behind a record no agent finished; report lag."""
+        await heal_stalled_partitions(app, services.bootstrap, on_heal=lambda tp: services.metrics.healed(tp.topic))
+        report_partitions(app, services.metrics)
+
+    async def feedback_one(message: Message) -> None:
+        outcome = await decode(message, contract.Feedback)
+        if outcome is None:
+            return
+        if outcome.nominal_id is None or (message.key or b"").decode(errors="replace") != outcome.nominal_id:
+            await reject(message, "schema",
+                         "feedback must name a nominal_id and be keyed by it, to reach its features")
+            return
+        groups = dict(alert_groups.get(outcome.nominal_id) or {})
+        if close_groups(groups, outcome.alert_id):
+            alert_groups[outcome.nominal_id] = groups  # the next alerting score opens a new episode
+        state = nominal_state.get(outcome.nominal_id) or new_state()
+        examples = services.scorer.training_examples(state, outcome)
+        if not examples:
+            log.info("feedback for alert %s teaches nothing (outcome %s, no scored state for its nominal)",
+                     outcome.alert_id, outcome.outcome)
+        for example in examples:
+            await training.send(key=example.nominal_id.encode(), value=example.model_dump_json().encode())
 
     @app.agent(feedback, name="feedback", concurrency=1)
     async def feedback_agent(stream: faust.StreamT) -> None:
-        async for message in ledgered(app, stream):
-            outcome = await decode(message, contract.Feedback)
-            if outcome is None:
-                continue
-            if outcome.nominal_id is None or (message.key or b"").decode(errors="replace") != outcome.nominal_id:
-                letter = dead_letter(
-                    topic=message.topic, partition=message.partition, offset=message.offset, key=message.key,
-                    value=message.value, rejection=RejectedEvent(
-                        "schema", "feedback must name a nominal_id and be keyed by it, to reach its features"),
-                )
-                await send_dead_letter(message, letter)
-                continue
-            groups = dict(alert_groups.get(outcome.nominal_id) or {})
-            if close_groups(groups, outcome.alert_id):
-                alert_groups[outcome.nominal_id] = groups  # the next alerting score opens a new episode
-            state = nominal_state.get(outcome.nominal_id) or new_state()
-            examples = services.scorer.training_examples(state, outcome)
-            if not examples:
-                log.info("feedback for alert %s teaches nothing (outcome %s, no scored state for its nominal)",
-                         outcome.alert_id, outcome.outcome)
-            for example in examples:
-                await training.send(key=example.nominal_id.encode(), value=example.model_dump_json().encode())
+        await consume(app, stream, handled_by("feedback", feedback_one))
+
+    async def learn_from(record: ConsumerRecord) -> None:
+        """One training example; a poison one is counted, dead-lettered once (by the leader), and passed."""
+        try:
+            services.scorer.learn(contract.TrainingExample.model_validate_json(record.value or b""))
+            services.metrics.processed("training")
+        except Exception as exc:  # noqa: BLE001 - learning must go on past a bad example, on every worker
+            kind: DeadLetterKind = "schema" if isinstance(exc, ValidationError) else "internal"
+            services.metrics.agent_error("training", "contract" if kind == "schema" else "internal")
+            log.error("training example at %s[%d]@%d not learnt: %s", record.topic, record.partition,
+                      record.offset, type(exc).__name__)
+            if app.is_leader():
+                await reject(record, kind, f"not a usable training example: {type(exc).__name__}")  # type: ignore[arg-type]
 
     @app.task
     async def follow_training() -> None:
@@ -231,7 +270,7 @@ def register(app: faust.App, services: Services) -> None:
                 batches = await consumer.getmany(timeout_ms=500, max_records=500)
                 records = batches.get(partition, [])
                 for record in records:
-                    services.scorer.learn(contract.TrainingExample.model_validate_json(record.value))
+                    await learn_from(record)
                 if records:
                     await asyncio.to_thread(write_checkpoint, services, records[-1].offset + 1)
                     log.info("learnt %d outcomes; models %s", len(records), services.scorer.versions())
@@ -267,33 +306,16 @@ def register(app: faust.App, services: Services) -> None:
                 for records in batches.values():
                     for record in records:
                         # The store in a thread; the index only here, where the match agent reads it.
-                        outcome = await asyncio.to_thread(
-                            _store_nominal, services.store, record.key, record.value,
+                        # A database outage stalls the follower (and so matching); it never skips a nominal.
+                        outcome = await until_done(functools.partial(
+                            asyncio.to_thread, _store_nominal, services.store, record.key, record.value,
                             f"{record.topic}:{record.partition}:{record.offset}",
-                        )
+                        ), "nominals", services.metrics)
                         if outcome is not None:
                             services.matcher.follow(record.key, record.value)
                         applied += 1
         finally:
             await consumer.stop()
-
-
-async def metrics_text(services: Services) -> str:
-    """The worker's metrics in Prometheus' text format: counts only, no personal data in any label."""
-    lines = []
-    for threat, model in services.scorer.models.items():
-        lines += [
-            f'toex_score_drift_total{{threat="{threat}"}} {model.drift.score_drifts}',
-            f'toex_label_drift_total{{threat="{threat}"}} {model.drift.label_drifts}',
-            f'toex_model_labels{{threat="{threat}"}} {model.labels}',
-        ]
-    backlog = await asyncio.to_thread(services.outbox.backlog, dt.datetime.now(dt.timezone.utc))
-    lines += [
-        f"toex_outbox_pending {backlog.pending}",
-        f"toex_outbox_failing {backlog.failing}",
-        f"toex_outbox_oldest_pending_seconds {backlog.oldest_pending_s:.1f}",
-    ]
-    return "\n".join(lines) + "\n"
 
 
 async def mark_referral_processed(receipts: IntakeStore, observation: contract.Observation,

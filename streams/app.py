@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
 import logging
+
 import faust
 from aiohttp import web
 
 from streams import agents
 from streams.agents import Services
+from streams.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from streams.runtime import OrderedTableManager, ToexApp
 from toex_stream.intake.service import Intake
 from toex_stream.intake.web import HEALTH_ROUTE, INTAKE_ROUTES, add_health_route, add_intake_routes, served_routes
@@ -82,7 +86,10 @@ def build_app(settings: Settings, services: Services, intake: Intake | None = No
     add_health_route(web_app, ready=services.nominals_loaded.is_set)
 
     async def metrics(_request: web.Request) -> web.Response:
-        return web.Response(text=await agents.metrics_text(services), content_type="text/plain", charset="utf-8")
+        backlog = await asyncio.to_thread(services.outbox.backlog, dt.datetime.now(dt.timezone.utc))
+        # Rendered here, on the event loop where the agents change the models: no lock needed.
+        return web.Response(body=services.metrics.render(services.scorer, backlog),
+                            headers={"Content-Type": METRICS_CONTENT_TYPE})
 
     web_app.router.add_get(METRICS_ROUTE[1], metrics)
 

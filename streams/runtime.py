@@ -14,7 +14,7 @@ fails when the Faust code these rely on changes.
 - :class:`OrderedRecovery`: after a rebalance, clears the agents' queues and
   seeks before it lets any partition be read, where Faust resumes the
   partitions first and wipes the queues after the seek (faust-streaming #596).
-- :func:`ledgered`: what agents iterate; it tells the ledger each record they
+- :func:`consume`: how agents iterate; it tells the ledger each record they
   finished, with the generation it was fetched in.
 - :func:`heal_stalled_partitions`: seeks back a partition whose commit is
   stuck behind a missing offset.
@@ -32,7 +32,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, ClassVar
 
 import faust
@@ -41,9 +41,10 @@ from confluent_kafka import TopicPartition as KafkaTopicPartition
 from faust.tables.manager import TableManager
 from faust.tables.recovery import Recovery
 from faust.transport.drivers import aiokafka as faust_aiokafka
-from faust.types import TP
+from faust.types import TP, Message
 from faust.web.drivers import aiohttp as faust_aiohttp
 
+from streams.metrics import WorkerMetrics
 from toex_stream.commit_rule import CommitLedger
 
 log = logging.getLogger(__name__)
@@ -72,6 +73,7 @@ class LedgerConsumer(faust_aiokafka.Consumer):
         super().__init__(*args, **kwargs)
         self.ledger = CommitLedger()
         self._in_flight: Counter[TP] = Counter()
+        self.reported: set[TP] = set()  # partitions on /metrics
 
     # -- what may be committed ----------------------------------------------------------------
 
@@ -219,21 +221,39 @@ class ToexApp(faust.App):
         return LedgerTransport(self.conf.broker_consumer, self)
 
 
-async def ledgered(app: faust.App, stream: faust.StreamT) -> AsyncIterator[faust.types.Message]:
-    """The stream's messages; each one the agent finishes (its loop body ends) is counted as processed.
+Handler = Callable[[Message], Awaitable[bool]]
 
-    A body that raises is not counted: the commit stays behind that record, and
-    the healer reads it again.
+
+async def consume(app: faust.App, stream: faust.StreamT, handle: Handler) -> None:
+    """Hand each message of ``stream`` to ``handle``; count it as processed when ``handle`` returns True.
+
+    ``handle`` (the agent's step under the error policy) returns False for a
+    record it gave up unprocessed: the commit stays behind it, and the healer
+    or the partition's next owner reads it again.
     """
     consumer: LedgerConsumer = app.consumer  # type: ignore[assignment]
     async for event in stream.events():
         message = event.message
         consumer.begin(message.tp)
         try:
-            yield message
-            consumer.ledger.processed(message.tp, message.offset, message.generation_id)
+            if await handle(message):
+                consumer.ledger.processed(message.tp, message.offset, message.generation_id)
         finally:
             consumer.end(message.tp)
+
+
+def report_partitions(app: faust.App, metrics: WorkerMetrics) -> None:
+    """Each assigned partition's lag (log end minus the commit point) and uncommittable processed records."""
+    consumer: LedgerConsumer = app.consumer  # type: ignore[assignment]
+    ledger = consumer.ledger
+    reported = set(ledger.partitions())
+    for tp in reported:
+        point = ledger.next_offset(tp) or 0
+        metrics.set_partition(tp.topic, tp.partition, lag=max(0, (consumer.highwater(tp) or 0) - point),
+                              gap=ledger.uncommitted(tp))
+    for tp in consumer.reported - reported:
+        metrics.forget_partition(tp.topic, tp.partition)
+    consumer.reported = reported
 
 
 def first_offset_from(bootstrap: str, tp: TP, offset: int, timeout_s: float = 5.0) -> int | None:

@@ -109,6 +109,11 @@ class ThrowawayPostgres:
              "-E", "UTF8", "--no-locale", "--no-sync"],
             "initdb",
         )  # fmt: skip
+        self.resume()
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
+
+    def resume(self) -> None:
+        """Start the server on its cluster (again, after :meth:`halt`)."""
         # Durability is not wanted of a throwaway server: fsync off makes the tests faster.
         options = (
             f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.root} "
@@ -122,7 +127,10 @@ class ThrowawayPostgres:
             )  # fmt: skip
         except PostgresUnavailable as exc:
             raise PostgresUnavailable(f"{exc}; server log: {self.log_tail()}") from None
-        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
+
+    def halt(self) -> None:
+        """Stop the server at once, as an outage would (every connection dropped), keeping its data."""
+        _run([str(self.bin / "pg_ctl"), "stop", "-D", str(self.data), "-m", "immediate", "-w"], "pg_ctl stop")
 
     def log_tail(self, lines: int = 20) -> str:
         if not self.log.exists():

@@ -162,6 +162,24 @@ def reader(kafka: Settings, worker: subprocess.Popen[bytes]) -> Iterator[TopicRe
         pytest.fail(f"the worker died during this test:\n{_log_tail(log_file)}", pytrace=False)
 
 
+def scrape(port: int) -> dict[str, float] | None:
+    """The worker's /metrics as {'name{label="value",...}': value}, labels sorted; None when it does not answer."""
+    import urllib.request
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    try:
+        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    except OSError:
+        return None
+    values = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            labels = ",".join(f'{k}="{v}"' for k, v in sorted(sample.labels.items()))
+            values[f"{sample.name}{{{labels}}}" if labels else sample.name] = sample.value
+    return values
+
+
 def with_ids(event: dict, tag: str) -> dict:
     """A copy of an example event with ids no other test uses."""
     unique = f"{tag}-{uuid.uuid4().hex[:12]}"

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import time
-import urllib.request
 
 import pytest
 
-from tests.integration.conftest import send, with_ids
+from tests.integration.conftest import scrape, send, with_ids
 from toex_stream import contract
 from toex_stream.kafka_io import TopicReader, durable_producer
 
@@ -43,10 +42,11 @@ def test_a_child_referral_alerts_its_region_once_without_personal_data(kafka, wo
         assert personal not in text, f"{personal!r} must not reach the channel"
     assert posts[0]["channel"] == fake_slack.channels.get("#toex-rocuwm", posts[0]["channel"])
     # The operator sees the outbox on the metrics page: an alert stuck there has reached nobody.
-    page = urllib.request.urlopen(f"http://127.0.0.1:{kafka.web_port}/metrics", timeout=5).read().decode()
-    backlog = dict(line.split() for line in page.splitlines() if line.startswith("toex_outbox_"))
+    page = scrape(kafka.web_port)
+    assert page is not None
+    backlog = {name: value for name, value in page.items() if name.startswith("toex_outbox_")}
     assert set(backlog) == {"toex_outbox_pending", "toex_outbox_failing", "toex_outbox_oldest_pending_seconds"}
-    assert int(backlog["toex_outbox_failing"]) == 0 and float(backlog["toex_outbox_oldest_pending_seconds"]) >= 0
+    assert backlog["toex_outbox_failing"] == 0 and backlog["toex_outbox_oldest_pending_seconds"] >= 0
 
     # The team closes it with an outcome: the channel's message is edited, and the scorer learns from it.
     from tests.unit.test_cli import toex

@@ -5,12 +5,11 @@ from __future__ import annotations
 import datetime as dt
 import re
 import time
-import urllib.request
 
 import pytest
 
 from tests.conftest import free_port
-from tests.integration.conftest import send
+from tests.integration.conftest import scrape, send
 from tests.integration.test_match_worker import let_workers_follow_nominals, publish_nominal, referral_about
 from toex_stream import contract
 from toex_stream.kafka_io import TopicReader, durable_producer, produce_and_wait
@@ -31,14 +30,9 @@ def scores_for(reader: TopicReader, nominal_id: str, count: int, timeout: float 
 
 
 def metric(port: int, name: str, threat: str = "msht") -> int | None:
-    try:
-        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
-    except OSError:
-        return None
-    for line in text.splitlines():
-        if line.startswith(f'{name}{{threat="{threat}"}}'):
-            return int(line.split()[-1])
-    return None
+    values = scrape(port)
+    found = None if values is None else values.get(f'{name}{{threat="{threat}"}}')
+    return None if found is None else int(found)
 
 
 def wait_for_metric(port: int, name: str, value: int, timeout: float = 90) -> int | None:
