@@ -50,10 +50,11 @@ def own_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
     broker.down()
 
 
-def committed_and_end(settings: Settings) -> dict[int, tuple[int, int]]:
+def committed_and_end(settings: Settings, topic: str = contract.TOPIC_REFERRALS) -> dict[int, tuple[int, int]]:
+    """The worker group's committed offset and the log end, per partition of ``topic``."""
     consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": APP_ID})
     try:
-        partitions = [TopicPartition(contract.TOPIC_REFERRALS, p) for p in range(4)]
+        partitions = [TopicPartition(topic, p) for p in range(4)]
         return {tp.partition: (tp.offset, consumer.get_watermark_offsets(tp, timeout=10)[1])
                 for tp in consumer.committed(partitions, timeout=10)}
     finally:
@@ -148,16 +149,6 @@ def send_referrals(settings: Settings, tag: str, count: int) -> set[str]:
     return keys
 
 
-def observation_commits(settings: Settings) -> dict[int, tuple[int, int]]:
-    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": APP_ID})
-    try:
-        partitions = [TopicPartition(contract.TOPIC_OBSERVATIONS, p) for p in range(4)]
-        return {tp.partition: (tp.offset, consumer.get_watermark_offsets(tp, timeout=10)[1])
-                for tp in consumer.committed(partitions, timeout=10)}
-    finally:
-        consumer.close()
-
-
 def test_a_database_outage_stalls_matching_without_committing_and_it_resumes_when_the_database_returns(
     own_broker, tmp_path
 ) -> None:
@@ -179,8 +170,9 @@ def test_a_database_outage_stalls_matching_without_committing_and_it_resumes_whe
                 decisions.read(reader, 15)
                 assert during <= decisions.mentions_of.keys(), "enrich needs no database: events are observed"
                 assert decisions.complete(during) == set(), "no match decision is made without the database"
-                assert any(committed < end for committed, end in observation_commits(settings).values()), \
-                    "the stalled observations are not committed"
+                stalled = committed_and_end(settings, contract.TOPIC_OBSERVATIONS)
+                assert any(committed < end for committed, end in stalled.values()), \
+                    f"the stalled observations are not committed: {stalled}"
                 assert worker.poll() is None, "the worker waits; it does not stop"
 
                 server.resume()
