@@ -134,12 +134,15 @@ class Matcher:
     match_threshold: float = MATCH_THRESHOLD
     review_threshold: float = REVIEW_THRESHOLD
 
-    def __post_init__(self) -> None:
-        self._version = self.model.version()
-
     @property
     def model_version(self) -> str:
-        return self._version
+        """The version of the model's parameters as they are now, however they were last changed.
+
+        Read from the model on every call, never kept here: the worker and
+        replay estimate u on ``matcher.model`` directly, and a decision must
+        carry the version it was weighed with.
+        """
+        return self.model.version()
 
     def load(self, records: Iterable[MatchRecord]) -> None:
         """Index the nominals and count the term frequencies of their values."""
@@ -186,9 +189,7 @@ class Matcher:
             count += 1
             for candidate in self.index.candidates(mention):
                 pairs.append(compare(mention, candidate)[0])
-        summary = self.model.estimate_m(pairs, count)
-        self._version = self.model.version()
-        return summary
+        return self.model.estimate_m(pairs, count)
 
     def score(self, query: MatchRecord, candidate: MatchRecord) -> tuple[float, tuple[FieldWeight, ...]]:
         """The match probability of one pair, with its waterfall."""
@@ -226,5 +227,5 @@ class Matcher:
             prior_weight=self.model.prior_weight(),
             weights=weights if decision != "new" or nominal is not None else (),
             candidates=len(candidates),
-            model_version=self._version,
+            model_version=self.model.version(),
         )

@@ -15,16 +15,19 @@ waterfall.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import math
 import random
 from collections import Counter
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
 
 from rapidfuzz.distance import JaroWinkler
 from rapidfuzz.fuzz import token_set_ratio
 
+from toex_stream.errors import ToexError
 from toex_stream.matching.dates import day_month_swapped
 from toex_stream.matching.records import MatchRecord, NameVariant
 
@@ -192,29 +195,111 @@ class FieldWeight:
                 "tf_adjusted": self.term_frequency_adjusted}
 
 
-@dataclass
-class FellegiSunter:
-    """m and u per comparison level, the prior, and term frequencies of exact values."""
+class MatchModelError(ToexError):
+    """Match model parameters that do not fit the comparison levels (a hand-edited or foreign model file)."""
 
-    m: dict[str, list[float]] = field(default_factory=lambda: {k: list(v) for k, v in DEFAULT_M.items()})
-    u: dict[str, list[float]] = field(default_factory=lambda: {k: list(v) for k, v in DEFAULT_U.items()})
-    # Expected true matches per mention: the prior that a mention and one given
-    # nominal are the same person is this over the number of nominals.
-    match_rate: float = 0.5
-    term_counts: dict[str, Counter[str]] = field(default_factory=lambda: {f: Counter() for f in TF_FIELDS})
-    population: int = 0
+
+Parameters = Mapping[str, tuple[float, ...]]
+
+
+def _parameters(which: str, given: Mapping[str, Sequence[float]]) -> dict[str, tuple[float, ...]]:
+    """``given`` as immutable rows, checked against :data:`FIELDS`: one probability per comparison level."""
+    if set(given) != set(FIELDS):
+        missing, unknown = sorted(set(FIELDS) - set(given)), sorted(set(given) - set(FIELDS))
+        raise MatchModelError(f"{which} must give every field of {', '.join(FIELD_NAMES)} and no other "
+                              f"(missing: {', '.join(missing) or 'none'}; unknown: {', '.join(unknown) or 'none'})")
+    rows = {}
+    for name in FIELD_NAMES:
+        row = tuple(given[name])  # as given, not coerced: the version hashes the values as written
+        if len(row) != len(FIELDS[name]):
+            raise MatchModelError(f"{which}[{name!r}] has {len(row)} probabilities; it needs one per level, "
+                                  f"{len(FIELDS[name])}: {', '.join(FIELDS[name])}")
+        rows[name] = row
+    return rows
+
+
+class FellegiSunter:
+    """m and u per comparison level, the prior, and term frequencies of exact values.
+
+    The parameters (``m``, ``u``, ``match_rate``) are the model: :meth:`version`
+    is a hash of them, and every match decision carries it. So that the version
+    can never describe other parameters than the ones a decision was weighed
+    with, they change only by assignment or through the estimating methods,
+    each of which recomputes the weight table and the version at once; the rows
+    are tuples and the mappings read-only, so they cannot be edited in place.
+
+    ``term_counts`` and ``population`` describe the nominals matched against,
+    not the model: they change with every nominal and are not in the version
+    (replay tells a difference in the nominals from one in the model).
+
+    >>> model = FellegiSunter()
+    >>> before = model.version()
+    >>> model.match_rate = 0.25
+    >>> model.version() != before
+    True
+    """
+
+    def __init__(
+        self,
+        m: Mapping[str, Sequence[float]] | None = None,
+        u: Mapping[str, Sequence[float]] | None = None,
+        match_rate: float = 0.5,
+        term_counts: dict[str, Counter[str]] | None = None,
+        population: int = 0,
+    ) -> None:
+        self._m = _parameters("m", DEFAULT_M if m is None else m)
+        self._u = _parameters("u", DEFAULT_U if u is None else u)
+        # Expected true matches per mention: the prior that a mention and one given
+        # nominal are the same person is this over the number of nominals.
+        self._match_rate = match_rate
+        self.term_counts: dict[str, Counter[str]] = (
+            term_counts if term_counts is not None else {f: Counter() for f in TF_FIELDS}
+        )
+        self.population = population
+        self.refresh()
+
+    def __repr__(self) -> str:
+        return f"FellegiSunter(version={self._version!r}, match_rate={self._match_rate!r}, population={self.population})"
+
+    @property
+    def m(self) -> Parameters:
+        """The chance of each comparison level among true matches, per field (read-only)."""
+        return MappingProxyType(self._m)
+
+    @m.setter
+    def m(self, value: Mapping[str, Sequence[float]]) -> None:
+        self._m = _parameters("m", value)
+        self.refresh()
+
+    @property
+    def u(self) -> Parameters:
+        """The chance of each comparison level among non-matches, per field (read-only)."""
+        return MappingProxyType(self._u)
+
+    @u.setter
+    def u(self, value: Mapping[str, Sequence[float]]) -> None:
+        self._u = _parameters("u", value)
+        self.refresh()
+
+    @property
+    def match_rate(self) -> float:
+        """Expected true matches per mention."""
+        return self._match_rate
+
+    @match_rate.setter
+    def match_rate(self, value: float) -> None:
+        self._match_rate = value
+        self.refresh()
 
     # -- scoring --
 
-    def __post_init__(self) -> None:
-        self.refresh()
-
     def refresh(self) -> None:
-        """Recompute the weight table after m or u changed."""
+        """Recompute the weight table and the version from the parameters; every change to them calls it."""
         self._table = [
             [self.level_weight(name, level) for level in range(len(FIELDS[name]))] for name in FIELD_NAMES
         ]
-        self._m_exact = [max(self.m[name][0], PROBABILITY_FLOOR) for name in FIELD_NAMES]
+        self._m_exact = [max(self._m[name][0], PROBABILITY_FLOOR) for name in FIELD_NAMES]
+        self._version = "fs-" + hashlib.sha256(self.to_json().encode()).hexdigest()[:10]
 
     def total_weight(self, levels: Levels, values: dict[str, str]) -> float:
         """The sum of field weights (prior excluded), without building the waterfall: the hot path."""
@@ -226,14 +311,14 @@ class FellegiSunter:
                 name = FIELD_NAMES[i]
                 count = self.term_counts[name].get(values.get(name, ""), 0)
                 if count > 1:
-                    total += math.log2(self._m_exact[i] / max(count / self.population, self.u[name][0]))
+                    total += math.log2(self._m_exact[i] / max(count / self.population, self._u[name][0]))
                     continue
             total += self._table[i][level]
         return total
 
     def level_weight(self, field_name: str, level: int) -> float:
-        m = max(self.m[field_name][level], PROBABILITY_FLOOR)
-        u = max(self.u[field_name][level], PROBABILITY_FLOOR)
+        m = max(self._m[field_name][level], PROBABILITY_FLOOR)
+        u = max(self._u[field_name][level], PROBABILITY_FLOOR)
         return math.log2(m / u)
 
     def weights(self, levels: Levels, values: dict[str, str]) -> list[FieldWeight]:
@@ -250,15 +335,15 @@ class FellegiSunter:
                     # nominals share is the value's share of the population, never below the
                     # level's own u. A value only one nominal holds keeps the level's weight:
                     # in a small population count/N would overstate how common it is.
-                    u_value = max(count / self.population, self.u[name][0])
-                    weight = math.log2(max(self.m[name][0], PROBABILITY_FLOOR) / u_value)
+                    u_value = max(count / self.population, self._u[name][0])
+                    weight = math.log2(max(self._m[name][0], PROBABILITY_FLOOR) / u_value)
                     adjusted = True
             out.append(FieldWeight(name, FIELDS[name][level], weight, adjusted))
         return out
 
     @property
     def prior(self) -> float:
-        return min(0.5, self.match_rate / max(self.population, 1))
+        return min(0.5, self._match_rate / max(self.population, 1))
 
     def prior_weight(self) -> float:
         return math.log2(self.prior / (1 - self.prior))
@@ -295,8 +380,7 @@ class FellegiSunter:
             for name, level in zip(FIELD_NAMES, levels):
                 if level is not None:
                     counts[name][level] += 1
-        self.u = {name: [c / sum(row) for c in row] for name, row in counts.items()}
-        self.refresh()
+        self.u = {name: [c / sum(row) for c in row] for name, row in counts.items()}  # refreshes
 
     def estimate_m(self, pair_levels: Iterable[Levels], mentions: int, iterations: int = 40) -> dict[str, float]:
         """m and the match rate by EM over the candidate pairs of ``mentions`` mentions, u held fixed.
@@ -309,7 +393,7 @@ class FellegiSunter:
             return {"pairs": 0}
         total = sum(patterns.values())
         prior = 0.05
-        m = {k: list(v) for k, v in self.m.items()}
+        m = {k: list(v) for k, v in self._m.items()}
         for _ in range(iterations):
             sums = {f: [0.1] * len(levels) for f, levels in FIELDS.items()}  # a small Dirichlet prior
             expected_matches = 0.0
@@ -319,7 +403,7 @@ class FellegiSunter:
                 for name, level in zip(FIELD_NAMES, pattern):
                     if level is not None:
                         log_m += math.log(max(m[name][level], PROBABILITY_FLOOR))
-                        log_u += math.log(max(self.u[name][level], PROBABILITY_FLOOR))
+                        log_u += math.log(max(self._u[name][level], PROBABILITY_FLOOR))
                 posterior = 1.0 / (1.0 + math.exp(min(700.0, log_u - log_m)))
                 expected = posterior * count
                 expected_matches += expected
@@ -328,15 +412,16 @@ class FellegiSunter:
                         sums[name][level] += expected
             m = {name: [s / sum(row) for s in row] for name, row in sums.items()}
             prior = min(max(expected_matches / total, 1e-6), 0.5)
-        self.m = m
-        self.match_rate = min(1.0, prior * total / mentions)
+        self._m = _parameters("m", m)
+        self._match_rate = min(1.0, prior * total / mentions)
         self.refresh()
         return {"pairs": total, "patterns": len(patterns), "pair_prior": prior, "match_rate": self.match_rate}
 
     # -- persistence --
 
     def to_json(self) -> str:
-        return json.dumps({"m": self.m, "u": self.u, "match_rate": self.match_rate}, indent=1, sort_keys=True)
+        """The parameters as JSON: what :func:`~toex_stream.matching.model_files.write_model` writes."""
+        return json.dumps({"m": self._m, "u": self._u, "match_rate": self._match_rate}, indent=1, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> FellegiSunter:
@@ -344,9 +429,7 @@ class FellegiSunter:
         return cls(m=data["m"], u=data["u"], match_rate=data["match_rate"])
 
     def version(self) -> str:
-        """A short content hash: the same parameters always give the same version."""
-        import hashlib
-
-        return "fs-" + hashlib.sha256(self.to_json().encode()).hexdigest()[:10]
+        """A short content hash of the parameters as they are now: the same parameters always give the same version."""
+        return self._version
 
 
