@@ -285,28 +285,34 @@ def _outbox() -> "Outbox":  # noqa: F821
     return Outbox(_database())
 
 
-def _existing_alert(outbox: "Outbox", alert_id: str) -> contract.Alert:  # noqa: F821
-    alert = outbox.get_alert(alert_id)
-    if alert is None:
-        raise ToexError(f"no alert {alert_id}; `toex-stream alerts list` shows them")
-    return alert
+def _feedback_publisher(settings: Settings) -> "FeedbackPublisher":  # noqa: F821
+    """Publishes outcomes on toex.feedback and waits for Kafka; the producer is made on first use (ack needs none)."""
+    from toex_stream.kafka_io import durable_producer, produce_and_wait
+
+    producer = None
+
+    def publish(key: bytes, feedback: contract.Feedback) -> None:
+        nonlocal producer
+        if producer is None:
+            producer = durable_producer(settings.kafka_bootstrap, **{"message.timeout.ms": 30_000})
+        produce_and_wait(producer, contract.TOPIC_FEEDBACK, key, feedback.model_dump_json().encode())
+
+    return publish
 
 
-def _tell_channels(outbox: "Outbox", alert: contract.Alert, change: str) -> int:  # noqa: F821
-    """Queue an update of the alert's message for every receiver that was sent it."""
-    import datetime as dt
+def _lifecycle() -> "AlertLifecycle":  # noqa: F821
+    """The alert lifecycle over the settings' database, routes file and Kafka: the same use case as the dashboard's."""
+    from toex_stream.alerting.lifecycle import AlertLifecycle
+    from toex_stream.alerting.routing import load_routes
 
-    from toex_stream.alerting.messages import render
+    settings = _settings()
+    return AlertLifecycle(_outbox(), load_routes(settings.routes_file), _feedback_publisher(settings))
 
-    now = dt.datetime.now(dt.timezone.utc)
-    sent = {(item.receiver, item.route) for item in outbox.items(alert.alert_id) if item.kind == "post"}
-    kinds = {item.receiver: item.payload.get("blocks") is not None for item in outbox.items(alert.alert_id)}
-    queued = 0
-    for receiver, route in sorted(sent, key=lambda r: r[0]):
-        payload = render("slack" if kinds.get(receiver) else "log", alert, change=change)
-        queued += outbox.enqueue(alert.alert_id, receiver, "update", int(now.timestamp() * 1000), payload, now,
-                                 route=route)
-    return queued
+
+def _report_not_told(change: "LifecycleChange") -> None:  # noqa: F821
+    if change.receivers_not_told:
+        err_console.print(f"[yellow]warning:[/] not in the routes now, so not told: "
+                          f"{escape(', '.join(change.receivers_not_told))}", highlight=False)
 
 
 @alerts_app.command("list")
@@ -333,20 +339,18 @@ def alerts_list(
 @alerts_app.command("ack")
 def alerts_ack(alert_id: str, analyst: Annotated[str, typer.Option(help="Who acknowledges it.")]) -> None:
     """Acknowledge an alert: someone is looking at it."""
-    outbox = _outbox()
-    alert = _existing_alert(outbox, alert_id)
-    outbox.set_status(alert_id, "acknowledged", assignee=analyst)
-    _tell_channels(outbox, alert.model_copy(update={"status": "acknowledged"}), f"acknowledged by {analyst}")
+    _report_not_told(_lifecycle().acknowledge(alert_id, by=analyst))
     console.print(f"{alert_id} acknowledged by {analyst}")
 
 
 @alerts_app.command("assign")
-def alerts_assign(alert_id: str, to: Annotated[str, typer.Option(help="The analyst or team it is given to.")]) -> None:
+def alerts_assign(
+    alert_id: str,
+    to: Annotated[str, typer.Option(help="The analyst or team it is given to.")],
+    by: Annotated[str | None, typer.Option(help="Who gives it (shown in the channels).")] = None,
+) -> None:
     """Give an alert to an analyst or team."""
-    outbox = _outbox()
-    alert = _existing_alert(outbox, alert_id)
-    outbox.set_status(alert_id, "acknowledged", assignee=to)
-    _tell_channels(outbox, alert.model_copy(update={"status": "acknowledged"}), f"assigned to {to}")
+    _report_not_told(_lifecycle().assign(alert_id, to=to, by=by))
     console.print(f"{alert_id} assigned to {to}")
 
 
@@ -358,23 +362,7 @@ def alerts_close(
     note: Annotated[str, typer.Option(help="A note for the record (no personal data).")] = "",
 ) -> None:
     """Close an alert with its outcome, and publish it on toex.feedback for the scorer to learn from."""
-    import datetime as dt
-
-    from toex_stream.kafka_io import durable_producer, produce_and_wait
-
-    outbox = _outbox()
-    alert = _existing_alert(outbox, alert_id)
-    settings = _settings()
-    producer = durable_producer(settings.kafka_bootstrap, **{"message.timeout.ms": 30_000})
-    now = dt.datetime.now(dt.timezone.utc)
-    for nominal_id in alert.nominal_ids or [None]:
-        feedback = contract.Feedback(schema_version=1, alert_id=alert_id, nominal_id=nominal_id, outcome=outcome,
-                                     analyst_id=analyst, at=now, note=note)
-        # Keyed by nominal: the feedback agent finds that nominal's features on the same partition.
-        produce_and_wait(producer, contract.TOPIC_FEEDBACK, (nominal_id or alert_id).encode(),
-                         feedback.model_dump_json().encode())
-    outbox.set_status(alert_id, "closed", outcome=outcome)
-    _tell_channels(outbox, alert.model_copy(update={"status": "closed"}), f"closed: {outcome}")
+    _report_not_told(_lifecycle().close(alert_id, outcome=outcome, by=analyst, note=note))
     console.print(f"{alert_id} closed ({outcome}); outcome published to {contract.TOPIC_FEEDBACK}")
 
 
