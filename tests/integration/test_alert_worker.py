@@ -99,3 +99,37 @@ def test_a_silence_set_from_the_command_line_mutes_the_region(kafka, worker, ref
         assert toex("silences", "expire", silence_id, env=env).returncode == 0
     listed = toex("silences", "list", env=env)
     assert silence_id in listed.stdout and "ended" in listed.stdout and "analyst-2" in listed.stdout
+
+
+def test_acknowledging_from_the_command_line_replies_in_the_alerts_slack_thread(kafka, worker, referral, fake_slack):
+    """The lifecycle's update goes out through the worker's sender: a marked reply, versioned in seconds."""
+    from tests.unit.test_cli import toex
+    from toex_stream.settings import settings_env
+
+    event = with_ids(referral, "acknowledged")
+    event["subject_is_child"] = True  # always critical
+    producer = durable_producer(kafka.kafka_bootstrap)
+    with TopicReader(kafka.kafka_bootstrap, [contract.TOPIC_ALERTS]) as alerts:
+        send(producer, contract.TOPIC_REFERRALS, event)
+        found: list[contract.Alert] = []
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and not found:
+            found += [a for a in (contract.Alert.model_validate_json(m.value()) for m in alerts.poll(0.5))
+                      if any(ref.key.endswith(event["referral_id"]) for ref in a.event_refs)]
+    assert found, "an alert on toex.alerts"
+    alert = found[0]
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not fake_slack.alert_posts(alert.alert_id):
+        time.sleep(0.5)
+    [post] = fake_slack.alert_posts(alert.alert_id)
+
+    before = int(time.time())
+    acked = toex("alerts", "ack", alert.alert_id, "--analyst", "analyst-4", env=settings_env(kafka))
+    assert acked.returncode == 0, acked.stderr
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not fake_slack.replies(post["ts"]):
+        time.sleep(0.5)
+    [reply] = fake_slack.replies(post["ts"])
+    assert reply["text"] == f"[OFFICIAL-SENSITIVE] Update on {alert.alert_id}: acknowledged by analyst-4"
+    version = reply["metadata"]["event_payload"]["version"]
+    assert before <= version <= int(time.time()), "seconds, as the agent's versions"
