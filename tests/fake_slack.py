@@ -4,11 +4,13 @@ It implements ``chat.postMessage``, ``chat.update``, ``conversations.history``
 and ``conversations.replies`` over an in-memory store of messages (with their
 metadata), records when each call arrived, and can be told to fail the next
 calls: HTTP 429 with ``Retry-After``, HTTP 500, or a post that is stored but
-answered with 500 (the message reached Slack, the reply was lost).
+answered with 500 (the message reached Slack, the reply was lost). It can also
+fail every post and edit for a while, as an outage does (``fail_with``).
 
     with FakeSlack() as slack:
         settings = Settings(slack_bot_token="xoxb-test", slack_api_url=slack.api_url)
         slack.fail_next(3, status=500)
+        slack.fail_with(429, seconds=30, retry_after=5)
 """
 
 from __future__ import annotations
@@ -41,15 +43,29 @@ class Failure:
 
 
 @dataclass
+class Outage:
+    """Every call of ``failure.methods`` fails as ``failure`` says from ``since`` to ``until`` (time.monotonic())."""
+
+    failure: Failure
+    since: float
+    until: float
+
+
+# What an outage of the chat API breaks by default: posting and editing, not reading the history.
+CHAT_WRITES = ("chat.postMessage", "chat.update")
+
+
+@dataclass
 class FakeSlack:
     """Start with ``with FakeSlack() as slack`` (or ``start()``/``stop()``); ``api_url`` is the base URL."""
 
     messages: list[dict[str, Any]] = field(default_factory=list)
     calls: list[Call] = field(default_factory=list)
     _failures: list[Failure] = field(default_factory=list)
+    _outages: list[Outage] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _ts: itertools.count = field(default_factory=lambda: itertools.count(1))
-    channels: dict[str, str] = field(default_factory=dict)  # name -> id, made when first posted to by name
+    channels: dict[str, str] = field(default_factory=dict)  # name -> id, made when a call first names it
     teams_cards: list[dict[str, Any]] = field(default_factory=list)  # bodies POSTed to /teams-webhook
 
     def start(self) -> FakeSlack:
@@ -106,6 +122,24 @@ class FakeSlack:
     def rate_limit_next(self, count: int, retry_after: int = 1) -> None:
         self.fail_next(count, status=429, retry_after=retry_after)
 
+    def fail_with(
+        self, status: int, seconds: float, retry_after: int | None = None, *, store_first: bool = False,
+        methods: tuple[str, ...] = CHAT_WRITES, starting_in: float = 0.0,
+    ) -> None:  # fmt: skip
+        """Answer every call of ``methods`` with ``status`` for ``seconds``, from now or ``starting_in`` seconds on.
+
+        A 429 carries ``Retry-After: retry_after``; with ``store_first`` a post is
+        stored and then answered with ``status`` (the reply was lost). Calls
+        ``fail_next`` queued are answered first, as before.
+        """
+        since = time.monotonic() + starting_in
+        with self._lock:
+            self._outages.append(Outage(Failure(status, retry_after, store_first, methods), since, since + seconds))
+
+    def failed_calls(self, method: str | None = None) -> list[Call]:
+        """Calls (of ``method``, default any) answered with an HTTP error."""
+        return [c for c in self.calls if (method is None or c.method == method) and c.status >= 400]
+
     def top_level(self, channel: str | None = None) -> list[dict[str, Any]]:
         """Messages posted to channels (not thread replies), oldest first."""
         return [
@@ -141,11 +175,17 @@ class FakeSlack:
                 params[key] = json.loads(params[key])
         arrived = time.monotonic()
         with self._lock:
+            if isinstance(params.get("channel"), str):
+                # The channel exists in the workspace whether or not this call succeeds: a post
+                # that failed must still find it by name (conversations.list) when it is retried.
+                self._channel_id(params["channel"])
             failure = next(
                 (f for f in self._failures if f.methods is None or method in f.methods), None
             )
             if failure is not None:
                 self._failures.remove(failure)
+            else:
+                failure = self._outage_failure(method, arrived)
             if failure is not None and not failure.store_first:
                 status, body, headers = failure.status, {"ok": False, "error": failure.error}, {}
                 if failure.retry_after is not None:
@@ -164,6 +204,11 @@ class FakeSlack:
             request.send_header(name, value)
         request.end_headers()
         request.wfile.write(data)
+
+    def _outage_failure(self, method: str, now: float) -> Failure | None:
+        self._outages = [o for o in self._outages if o.until > now]
+        return next((o.failure for o in self._outages
+                     if o.since <= now and (o.failure.methods is None or method in o.failure.methods)), None)
 
     def _channel_id(self, channel: str) -> str:
         """Slack answers with the channel's id even when a post names it (``#toex-ersou``)."""
