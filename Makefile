@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test unit integration schemas kafka-up kafka-down clean
+.PHONY: demo test lint unit integration schemas kafka-up kafka-down clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "toex-stream needs Python 3.11 or later; set PYTHON=/path/to/python3.11")'
@@ -18,8 +18,13 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/toex-stream demo
 
-test: $(STAMP)
+test: lint
 	$(BIN)/python -m pytest
+
+# Style, the import contracts (pyproject.toml [tool.importlinter]) and types: seconds, before the suite.
+lint: $(STAMP)
+	$(BIN)/ruff check toex_stream streams tests benchmarks
+	$(BIN)/lint-imports
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit toex_stream

@@ -84,7 +84,8 @@ def splink(a: pd.DataFrame, b: pd.DataFrame, threshold: float = 0.95) -> dict:
             block_on("postcode"), block_on("address_1"),
         ],
     )
-    linker = Linker([db.register(frames[0], dataset_display_name="a"), db.register(frames[1], dataset_display_name="b")],
+    linker = Linker([db.register(frames[0], dataset_display_name="a"),
+                     db.register(frames[1], dataset_display_name="b")],
                     settings, log_level=40)
     linker.training.estimate_u_using_random_sampling(max_pairs=1e7)
     linker.training.estimate_parameters_using_expectation_maximisation(block_on("date_of_birth"))
@@ -93,8 +94,8 @@ def splink(a: pd.DataFrame, b: pd.DataFrame, threshold: float = 0.95) -> dict:
     seconds = time.perf_counter() - started
     # One decision per event, as the stream makes: its best-scoring nominal.
     best = predictions.sort_values("match_probability", ascending=False).drop_duplicates("unique_id_r")
-    pairs = set(zip(best.unique_id_r, best.unique_id_l))
-    true_positives = sum(1 for r, l in pairs if original_of(r) == l)
+    pairs = set(zip(best.unique_id_r, best.unique_id_l, strict=True))
+    true_positives = sum(1 for right, left in pairs if original_of(right) == left)
     precision = true_positives / len(pairs) if pairs else 1.0
     recall = true_positives / len(frames[1])
     return {

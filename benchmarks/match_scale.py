@@ -30,17 +30,18 @@ from rapidfuzz.process import cdist
 
 from toex_stream.matching.evaluate import peak_memory_mb, percentile
 from toex_stream.matching.index import Matcher
-from toex_stream.matching.names import NICKNAME_TABLE
+from toex_stream.matching.names import NICKNAME_TABLE, fold
 from toex_stream.matching.records import MatchRecord, NameVariant
-from toex_stream.matching.names import fold
 from toex_stream.simulate.people import FAMILY_NAMES, GIVEN_NAMES, SimRandom, typo
 
-SYLLABLES = "ba be bi bo da de di do ga ge gi ka ke ki ko la le li lo ma me mi mo na ne ni no ra re ri ro sa se si so ta te ti to va ve vi vo".split()
+SYLLABLES = ("ba be bi bo da de di do ga ge gi ka ke ki ko la le li lo ma me mi mo na ne ni no "
+             "ra re ri ro sa se si so ta te ti to va ve vi vo").split()
 
 
 def name_pools(rng: SimRandom) -> tuple[list[str], list[str]]:
     families = [fold(n) for pool in FAMILY_NAMES.values() for n in pool]
-    families += ["".join(rng.choice(SYLLABLES) for _ in range(rng.randint(2, 4))) + rng.choice(["", "s", "n", "ck", "escu", "er"])
+    families += ["".join(rng.choice(SYLLABLES) for _ in range(rng.randint(2, 4)))
+                 + rng.choice(["", "s", "n", "ck", "escu", "er"])
                  for _ in range(30_000)]
     givens = [fold(n) for pools in GIVEN_NAMES.values() for pool in pools.values() for n in pool]
     givens += ["".join(rng.choice(SYLLABLES) for _ in range(rng.randint(2, 3))) for _ in range(3_000)]
@@ -55,11 +56,13 @@ def zipf_pick(rng: SimRandom, pool: list[str]) -> str:
 def make_nominals(size: int, seed: int) -> list[MatchRecord]:
     rng = SimRandom(f"{seed}:nominals")
     families, givens = name_pools(rng)
-    districts = [f"{a}{n}" for a in ("B", "CV", "WS", "NN", "LS", "M", "E", "CT", "LL", "CF", "BS", "NE") for n in range(1, 30)]
+    districts = [f"{a}{n}" for a in ("B", "CV", "WS", "NN", "LS", "M", "E", "CT", "LL", "CF", "BS", "NE")
+                 for n in range(1, 30)]
     records = []
     for i in range(size):
         dob = dt.date(1950, 1, 1) + dt.timedelta(days=rng.randrange(365 * 55))
-        postcode = f"{rng.choice(districts)} {rng.randint(1, 9)}{rng.choice('ABDEFGHJLNPQRSTUWXYZ')}{rng.choice('ABDEFGHJLNPQRSTUWXYZ')}"
+        postcode = (f"{rng.choice(districts)} {rng.randint(1, 9)}"
+                    f"{rng.choice('ABDEFGHJLNPQRSTUWXYZ')}{rng.choice('ABDEFGHJLNPQRSTUWXYZ')}")
         records.append(MatchRecord(
             record_id=f"N{i:07d}",
             names=(NameVariant((zipf_pick(rng, givens),), (zipf_pick(rng, families),)),),

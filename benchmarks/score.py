@@ -69,7 +69,7 @@ def labelled_stream(events: int, seed: int) -> list[tuple[dict, bool]]:
         assert isinstance(observation, contract.Observation)
         truth = event.truth()
         positive = truth["outcome"] in ("confirmed", "safeguarded", "arrest")
-        for mention, person_id in zip(observation.mentions, event.persons):
+        for mention, person_id in zip(observation.mentions, event.persons, strict=True):
             state = states.setdefault(person_id, new_state())
             observe_match(state, match_for(observation, mention, person_id))
             x = features(state)

@@ -6,12 +6,11 @@ import logging
 import os
 
 import faust
+from pydantic import SecretStr
 
 from streams import topics
 from streams.agents import Services
 from streams.app import build_app
-from pydantic import SecretStr
-
 from toex_stream.alerting.outbox import Outbox
 from toex_stream.alerting.routing import RoutesFile
 from toex_stream.alerting.senders import Notifier, build_notifiers

@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import TypeVar
 
 import faust
-from faust.types import Message
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 import pydantic
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from faust.types import Message
 from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -23,13 +23,13 @@ from streams.metrics import WorkerMetrics, build_metrics
 from streams.policy import Policy, until_done
 from streams.runtime import Handler, consume, heal_stalled_partitions, report_partitions
 from toex_stream import contract
-from toex_stream.contract import INPUT_TOPICS, DeadLetter, DeadLetterKind
 from toex_stream.alerting.decide import AlertDecision, close_groups, nominal_alert_decisions
 from toex_stream.alerting.messages import render
 from toex_stream.alerting.outbox import Outbox
 from toex_stream.alerting.routing import RoutesFile
 from toex_stream.alerting.senders import Notifier, OutboxSender
 from toex_stream.alerting.silences import Silences
+from toex_stream.contract import INPUT_TOPICS, DeadLetter, DeadLetterKind
 from toex_stream.enrich import RejectedEvent, dead_letter, enrich
 from toex_stream.intake import record_referral_outcome
 from toex_stream.intake.store import IntakeStore
@@ -45,6 +45,9 @@ from toex_stream.store import MatchDecision, NominalStore, Provenance
 log = logging.getLogger(__name__)
 
 M = TypeVar("M", bound=pydantic.BaseModel)
+
+
+AGENTS = ("enrich", "match", "score", "alert", "feedback", "training", "nominals")
 
 
 @dataclass
@@ -72,7 +75,6 @@ class Services:
     metrics: WorkerMetrics = field(default_factory=lambda: build_metrics(AGENTS, [t.name for t in topics.ALL]))
 
 
-AGENTS = ("enrich", "match", "score", "alert", "feedback", "training", "nominals")
 
 
 def _raw_topic(app: faust.App, name: str) -> faust.TopicT:
@@ -135,7 +137,7 @@ def register(app: faust.App, services: Services) -> None:
         try:
             return model.model_validate_json(message.value or b"")
         except ValidationError as exc:
-            kind = "invalid_json" if exc.errors()[0]["type"] == "json_invalid" else "schema"
+            kind: DeadLetterKind = "invalid_json" if exc.errors()[0]["type"] == "json_invalid" else "schema"
             reason = f"not a {model.__name__} ({exc.error_count()} errors)"
             letter = dead_letter(topic=message.topic, partition=message.partition, offset=message.offset,
                                  key=message.key, value=message.value, rejection=RejectedEvent(kind, reason))

@@ -77,7 +77,7 @@ def build_app(settings: Settings, services: Services, intake: Intake | None = No
         TableManager=OrderedTableManager,
     )
     agents.register(app, services)
-    web_app = app.web.web_app
+    web_app = app.web.web_app  # type: ignore[attr-defined]  # the aiohttp driver's application
     expected = WORKER_ROUTES
     if intake is not None:
         add_intake_routes(web_app, intake, settings.intake_max_body_bytes)

@@ -29,9 +29,9 @@ from dataclasses import dataclass
 from typing import Literal, TypeVar
 
 import faust
-from faust.types import Message
 from aiokafka.errors import KafkaError as AioKafkaError
 from confluent_kafka import KafkaException
+from faust.types import Message
 from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 

@@ -12,21 +12,25 @@ from typing import Annotated, Literal
 
 import typer
 from pydantic import ValidationError
-from rich.console import Console
 from rich.markup import escape
 
 from toex_stream import contract
+from toex_stream.cli_support import cli_database as _database
+from toex_stream.cli_support import cli_settings as _settings
+from toex_stream.cli_support import console, err_console
 from toex_stream.errors import ToexError
 from toex_stream.intake.cli import intake_app, partners_app
-from toex_stream.replay.cli import HELP as replay_help, replay as replay_command
-from toex_stream.settings import Settings, load_settings
+from toex_stream.replay.cli import HELP as replay_help
+from toex_stream.replay.cli import replay as replay_command
+from toex_stream.settings import Settings
 
 app = typer.Typer(
     help="Event-streaming referral and alerting for policing organised exploitation.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-kafka_app = typer.Typer(help="A local single-node Apache Kafka (KRaft) for development and tests.", no_args_is_help=True)
+kafka_app = typer.Typer(help="A local single-node Apache Kafka (KRaft) for development and tests.",
+                        no_args_is_help=True)
 schemas_app = typer.Typer(help="The JSON Schemas of the event contract.", no_args_is_help=True)
 nominals_app = typer.Typer(help="The known nominals: import them into the store and onto toex.nominals.",
                            no_args_is_help=True)
@@ -45,8 +49,6 @@ app.command("replay", help=replay_help)(replay_command)
 app.add_typer(partners_app, name="partners")
 app.add_typer(intake_app, name="intake")
 
-console = Console(soft_wrap=True)
-err_console = Console(stderr=True)
 
 DEFAULT_SIMULATION_RATE = 200.0  # events per second to Kafka: watchable, and far below the worker's pace
 InputType = Literal["referral", "advert", "intel"]
@@ -55,13 +57,6 @@ TYPE_TOPICS: dict[str, str] = {
     "advert": contract.TOPIC_ADVERTS,
     "intel": contract.TOPIC_INTEL,
 }
-
-
-def _settings() -> Settings:
-    try:
-        return load_settings()
-    except ValidationError as exc:
-        raise ToexError(f"invalid settings: {exc}") from None
 
 
 # -- kafka ------------------------------------------------------------------------
@@ -159,9 +154,13 @@ def simulate(
     ] = None,
     as_fast_as_possible: Annotated[bool, typer.Option("--as-fast-as-possible", help="No rate limit.")] = False,
     seed: Annotated[int, typer.Option(help="The same seed gives the same stream.")] = 1,
-    out: Annotated[Path | None, typer.Option(help="Write JSON lines {topic, key, value} here instead of Kafka.")] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Write JSON lines {topic, key, value} here instead of Kafka.")
+    ] = None,
     truth: Annotated[Path | None, typer.Option(help="Write the ground truth (JSON lines) here.")] = None,
-    nominals: Annotated[Path | None, typer.Option(help="Write the nominals a force would hold (Person CSV) here.")] = None,
+    nominals: Annotated[
+        Path | None, typer.Option(help="Write the nominals a force would hold (Person CSV) here.")
+    ] = None,
 ) -> None:
     """Produce a realistic synthetic stream of referrals, adverts and intelligence, with its ground truth."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -185,7 +184,9 @@ def simulate(
         settings = _settings()
         missing = set(contract.INPUT_TOPICS) - existing_topics(settings.kafka_bootstrap)
         if missing:
-            raise ToexError(f"topics {', '.join(sorted(missing))} do not exist yet: start the worker once to create them")
+            raise ToexError(
+                f"topics {', '.join(sorted(missing))} do not exist yet: start the worker once to create them"
+            )
         sink = sim.KafkaSink(settings.kafka_bootstrap)
         target = settings.kafka_bootstrap
     truth_writer = sim.TruthWriter(truth, simulation) if truth is not None else None
@@ -268,24 +269,13 @@ def nominals_import(
 OutcomeChoice = Literal["confirmed", "not_relevant", "duplicate", "safeguarded", "arrest"]
 
 
-def _database() -> "Engine":  # noqa: F821 - imported lazily, the CLI starts faster
-    """The migrated database of the settings."""
-    from toex_stream.store.sqlalchemy_store import build_engine, migrate
-
-    settings = _settings()
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    engine = build_engine(settings)
-    migrate(engine)
-    return engine
-
-
-def _outbox() -> "Outbox":  # noqa: F821
+def _outbox() -> Outbox:  # noqa: F821
     from toex_stream.alerting.outbox import Outbox
 
     return Outbox(_database())
 
 
-def _feedback_publisher(settings: Settings) -> "FeedbackPublisher":  # noqa: F821
+def _feedback_publisher(settings: Settings) -> FeedbackPublisher:  # noqa: F821
     """Publishes outcomes on toex.feedback and waits for Kafka; the producer is made on first use (ack needs none)."""
     from toex_stream.kafka_io import durable_producer, produce_and_wait
 
@@ -300,7 +290,7 @@ def _feedback_publisher(settings: Settings) -> "FeedbackPublisher":  # noqa: F82
     return publish
 
 
-def _lifecycle() -> "AlertLifecycle":  # noqa: F821
+def _lifecycle() -> AlertLifecycle:  # noqa: F821
     """The alert lifecycle over the settings' database, routes file and Kafka: the same use case as the dashboard's."""
     from toex_stream.alerting.lifecycle import AlertLifecycle
     from toex_stream.alerting.routing import load_routes
@@ -309,7 +299,7 @@ def _lifecycle() -> "AlertLifecycle":  # noqa: F821
     return AlertLifecycle(_outbox(), load_routes(settings.routes_file), _feedback_publisher(settings))
 
 
-def _report_not_told(change: "LifecycleChange") -> None:  # noqa: F821
+def _report_not_told(change: LifecycleChange) -> None:  # noqa: F821
     if change.receivers_not_told:
         err_console.print(f"[yellow]warning:[/] not in the routes now, so not told: "
                           f"{escape(', '.join(change.receivers_not_told))}", highlight=False)
@@ -369,7 +359,7 @@ def alerts_close(
 # -- silences -----------------------------------------------------------------------
 
 
-def _silences() -> "Silences":  # noqa: F821
+def _silences() -> Silences:  # noqa: F821
     from toex_stream.alerting.silences import Silences
 
     return Silences(_database())

@@ -24,7 +24,7 @@ danger must never vanish that way, so the worker keeps its own ledger:
 
 Pure: no Kafka, no Faust. ``tp`` is any hashable partition name.
 
->>> ledger = CommitLedger(clock=lambda: 0.0)
+>>> ledger: CommitLedger[str] = CommitLedger(clock=lambda: 0.0)
 >>> ledger.assign("t/0", generation=3); ledger.set_baseline("t/0", 77, generation=3)
 >>> ledger.processed("t/0", 78, generation=3), ledger.committable("t/0")
 (True, None)
@@ -37,8 +37,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Hashable, Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
-TP = Hashable
+TP = TypeVar("TP", bound=Hashable)
 
 
 @dataclass
@@ -57,7 +58,7 @@ class _Partition:
 
 
 @dataclass(frozen=True)
-class Stall:
+class Stall(Generic[TP]):
     """A partition to seek back to ``offset``; ``probe`` once a seek alone has not helped."""
 
     tp: TP
@@ -66,7 +67,7 @@ class Stall:
     probe: bool
 
 
-class CommitLedger:
+class CommitLedger(Generic[TP]):
     """Per partition, what this worker has processed in the current generation, and what may be committed.
 
     ``hole_after_s``: how long a missing offset with later ones processed is
@@ -181,7 +182,7 @@ class CommitLedger:
 
     # -- healing -------------------------------------------------------------------------------------
 
-    def stalled(self, log_ends: Mapping[TP, int], idle: Callable[[TP], bool]) -> Iterator[Stall]:
+    def stalled(self, log_ends: Mapping[TP, int], idle: Callable[[TP], bool]) -> Iterator[Stall[TP]]:
         """Partitions to seek back now: a hole behind processed records, or an idle agent with records left."""
         now = self._clock()
         for tp, part in self._partitions.items():

@@ -24,15 +24,15 @@ from rich.table import Table
 from toex_stream.contract import (
     INPUT_TOPICS,
     TOPIC_DEADLETTER,
+    TOPIC_MODELS,
     TOPIC_OBSERVATIONS,
     DeadLetter,
     Observation,
-    TOPIC_MODELS,
     detect_topic,
     event_key,
 )
-from toex_stream.errors import ToexError
 from toex_stream.demo_scenario import run_scenario
+from toex_stream.errors import ToexError
 from toex_stream.kafka_io import TopicReader, durable_producer, existing_topics, produce_and_wait
 from toex_stream.localkafka import LocalKafka
 from toex_stream.processes import start_worker, stop_process_group

@@ -42,8 +42,8 @@ from toex_stream.contract import (
 )
 from toex_stream.errors import ToexError
 from toex_stream.geo import resolve
-from toex_stream.scoring.indicators import load_lexicon
 from toex_stream.normalise import normalise_email, normalise_phone, normalise_postcode
+from toex_stream.scoring.indicators import load_lexicon
 
 log = logging.getLogger(__name__)
 

@@ -236,7 +236,7 @@ class TopicReader:
     def close(self) -> None:
         self._consumer.close()
 
-    def __enter__(self) -> "TopicReader":
+    def __enter__(self) -> TopicReader:
         return self
 
     def __exit__(self, *exc: object) -> None:

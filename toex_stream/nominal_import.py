@@ -37,8 +37,8 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from toex_stream import contract
-from toex_stream.matching.dates import DateProblem, read_date
 from toex_stream.errors import ToexError
+from toex_stream.matching.dates import DateProblem, read_date
 from toex_stream.store import NominalStore, Provenance
 
 log = logging.getLogger(__name__)

@@ -58,7 +58,7 @@ def test_bad_messages_go_to_the_dead_letter_topic_and_processing_goes_on(referra
 
     outputs = collect(reader, [*sent_bad, sent_valid], timeout=60, linger=3)
 
-    for delivered, (payload, kind, reason_part) in zip(sent_bad, bad):
+    for delivered, (payload, kind, reason_part) in zip(sent_bad, bad, strict=True):
         [(out_topic, value)] = outputs[(delivered.topic, delivered.partition, delivered.offset)]
         assert out_topic == contract.TOPIC_DEADLETTER
         letter = contract.DeadLetter.model_validate_json(value)

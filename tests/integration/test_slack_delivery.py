@@ -13,11 +13,10 @@ import json
 from collections.abc import Iterator
 
 import pytest
+from pydantic import SecretStr
 from sqlalchemy import Engine
 
 from tests.fake_slack import FakeSlack
-from pydantic import SecretStr
-
 from toex_stream.alerting.messages import MARKING, render, slack_alert, slack_update, teams_alert
 from toex_stream.alerting.outbox import Backlog, Outbox
 from toex_stream.alerting.routing import Receiver
@@ -248,7 +247,7 @@ def test_one_message_per_second_per_channel(outbox: Outbox, slack: FakeSlack) ->
 
     arrivals = [call.at for call in slack.successful_calls("chat.postMessage")]
     assert len(arrivals) == 4
-    gaps = [later - earlier for earlier, later in zip(arrivals, arrivals[1:])]
+    gaps = [later - earlier for earlier, later in zip(arrivals, arrivals[1:], strict=False)]
     assert min(gaps) >= 0.9, gaps
 
 

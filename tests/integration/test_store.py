@@ -13,13 +13,13 @@ from alembic.migration import MigrationContext
 from sqlalchemy import Engine, func, inspect, select, text
 
 from toex_stream import contract
-from toex_stream.nominal_import import import_nominals
-from toex_stream.simulate import simulate, write_nominals
-from toex_stream.provisional import provisional_id as provisional_nominal_id
-from toex_stream.store import MatchDecision, Provenance
 from toex_stream.alerting import outbox_models, silences  # noqa: F401 - their tables are part of the metadata compared
-from toex_stream.replay import audit  # noqa: F401 - so is the replay audit
 from toex_stream.intake import models as intake_models  # noqa: F401 - so are the intake tables
+from toex_stream.nominal_import import import_nominals
+from toex_stream.provisional import provisional_id as provisional_nominal_id
+from toex_stream.replay import audit  # noqa: F401 - so is the replay audit
+from toex_stream.simulate import simulate, write_nominals
+from toex_stream.store import MatchDecision, Provenance
 from toex_stream.store.models import AliasRow, Base, IdentifierRow, ProvenanceRow
 from toex_stream.store.sqlalchemy_store import SqlAlchemyNominalStore, migrate
 

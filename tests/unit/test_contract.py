@@ -25,7 +25,8 @@ def test_examples_are_valid(referral, advert, intel):
 
 def test_datetimes_need_a_time_zone_and_are_stored_as_utc(referral):
     assert "submitted_at" in errors_of(contract.Referral, {**referral, "submitted_at": "2026-11-02T10:15:00"})
-    parsed = contract.Referral.model_validate_json(json.dumps({**referral, "submitted_at": "2026-11-02T10:15:00-05:00"}))
+    parsed = contract.Referral.model_validate_json(
+        json.dumps({**referral, "submitted_at": "2026-11-02T10:15:00-05:00"}))
     assert parsed.submitted_at == dt.datetime(2026, 11, 2, 15, 15, tzinfo=dt.timezone.utc)
 
 
@@ -83,8 +84,10 @@ def test_unknown_extra_fields_are_ignored_for_forward_compatibility(referral):
 
 
 def test_event_keys_follow_the_contract(referral, advert, intel):
-    assert contract.event_key(contract.Referral.model_validate_json(json.dumps(referral))) == "salvation-army:REF-2026-0001"
-    assert contract.event_key(contract.Advert.model_validate_json(json.dumps(advert))) == "example-adult-services:88120451"
+    assert (contract.event_key(contract.Referral.model_validate_json(json.dumps(referral)))
+            == "salvation-army:REF-2026-0001")
+    assert (contract.event_key(contract.Advert.model_validate_json(json.dumps(advert)))
+            == "example-adult-services:88120451")
     assert contract.event_key(contract.IntelReport.model_validate_json(json.dumps(intel))) == "WMP-INT-2026-4471"
 
 

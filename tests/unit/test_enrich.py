@@ -55,7 +55,8 @@ def test_observation_id_is_the_contract_key_whatever_key_was_sent(advert):
         (b"\xc3\x28{}", "not_utf8", "the value is not valid UTF-8 (byte 0 cannot be decoded)"),
         (b"", "invalid_json", "the value is empty"),
         (b"[1, 2]", "schema", "the value must be a JSON object (a Referral)"),
-        (b'{"schema_version": 1}', "schema", "does not match the Referral contract, 7 errors: referral_id: Field required"),
+        (b'{"schema_version": 1}', "schema",
+         "does not match the Referral contract, 7 errors: referral_id: Field required"),
     ],
 )
 def test_bad_values_become_dead_letters_with_a_readable_reason(value, kind, reason):
@@ -85,7 +86,8 @@ def test_many_errors_are_summarised():
 
 
 def test_working_names_in_english_hungarian_and_romanian():
-    assert extract_working_names("NEW girl in town", "My name is Anna. I am new here, call me Bella") == ["Anna", "Bella"]
+    assert extract_working_names("NEW girl in town",
+                                 "My name is Anna. I am new here, call me Bella") == ["Anna", "Bella"]
     assert extract_working_names("Szia! A nevem Kinga", "") == ["Kinga"]
     assert extract_working_names("", "Mă numesc Ștefania, sunt nouă") == ["Ștefania"]
     assert extract_working_names("", "Numele meu este Ioana") == ["Ioana"]
@@ -115,7 +117,8 @@ def test_places_resolve_to_force_and_region(referral, advert, intel):
     intel["force_code"] = "north-wales"
     intel["locations"] = [{"text": "a farm outside the village", "postcode": None, "town": None}]
     [place] = run(contract.TOPIC_INTEL, json.dumps(intel).encode()).places
-    assert (place.force_code, place.region) == ("north-wales", "NWROCU"), "the reporting force when nothing else resolves"
+    assert (place.force_code, place.region) == ("north-wales", "NWROCU"), \
+        "the reporting force when nothing else resolves"
     advert["location"] = {"text": "Budapest", "postcode": "1051", "town": "Budapest"}
     [place] = run(contract.TOPIC_ADVERTS, json.dumps(advert).encode()).places
     assert (place.force_code, place.region) == (None, "UNKNOWN")

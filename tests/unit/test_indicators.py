@@ -35,7 +35,8 @@ def test_network_advert_with_hungarian_phrases(lexicon: Lexicon) -> None:
     title = "New in town - Bella, 21"
     body = "Hi, I'm Bella. Szia! Young and fresh. My friend answers the phone. Outcalls only with driver."
     hits = lexicon.extract(title, body)
-    assert {h.term for h in hits} == {"new_in_town", "greeting_hu", "young_and_fresh", "third_party_answers", "with_driver"}
+    assert {h.term for h in hits} == {"new_in_town", "greeting_hu", "young_and_fresh", "third_party_answers",
+                                      "with_driver"}
     weights = lexicon.category_weights(hits)
     assert weights["third_party_control"] == 0.7
     assert weights["restricted_movement"] == 0.6
@@ -102,7 +103,8 @@ def test_ordinary_numbers_and_words_are_not_obscured_contact(lexicon: Lexicon, t
 
 
 def test_pricing_terms(lexicon: Lexicon) -> None:
-    assert terms(lexicon, "Special offer: £50/h, 30 min £35") == {"cheap_offer", "low_price_per_hour", "low_price_half_hour"}
+    assert terms(lexicon, "Special offer: £50/h, 30 min £35") == {"cheap_offer", "low_price_per_hour",
+                                                                  "low_price_half_hour"}
     assert terms(lexicon, "Bareback available") == {"unprotected"}
     assert terms(lexicon, "No bareback, no condom no sex. Safe sex only.") == {"safe_sex_only"}
     assert categories(lexicon, "£150 per hour") == set()
@@ -276,7 +278,8 @@ sources:
     cite: Ibanez & Suthers 2014
     authors: Ibanez, M.; Suthers, D. D.
     year: 2014
-    title: Detection of domestic human trafficking indicators and movement trends using content available on open internet sources
+    title: Detection of domestic human trafficking indicators and movement trends using content available \
+on open internet sources
 categories:
   newness_touring:
     description: new in town
@@ -314,7 +317,8 @@ def test_a_small_lexicon_file_loads_and_matches(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("change, message", [
-    (("newness_touring:", "newness_tourng:"), r"unknown indicator category 'newness_tourng' \(did you mean 'newness_touring'\?\)"),
+    (("newness_touring:", "newness_tourng:"),
+     r"unknown indicator category 'newness_tourng' \(did you mean 'newness_touring'\?\)"),
     (("(town|the\\s+area)'", "(town|the\\s+area'"), "'new_in_town'.*not a valid regular expression"),
     (("        rationale: newness language (Ibanez & Suthers 2014)\n", ""), "'new_in_town'.*needs a 'rationale'"),
     (("weight: -0.5", "weight: 0.5"), "'independent'.*weight 0.5 must be negative"),

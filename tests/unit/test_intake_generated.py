@@ -2,9 +2,10 @@
 
 Bodies come from the OpenAPI document's own schema (a small JSON Schema to
 Hypothesis translation below: hypothesis-jsonschema 0.23 relies on Hypothesis
-internals that current releases no longer have), then the same bodies with a field removed or replaced by any JSON value, then
-JSON of any shape and bytes that are not JSON at all. The app runs with a fake
-publisher and a SQLite store; every response is checked.
+internals that current releases no longer have), then the same bodies with a
+field removed or replaced by any JSON value, then JSON of any shape and bytes
+that are not JSON at all. The app runs with a fake publisher and a SQLite
+store; every response is checked.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ import time
 from typing import Any
 
 from aiohttp.test_utils import TestClient, TestServer
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.intake_helpers import FakePublisher, intake_store
 from toex_stream.contract import Referral

@@ -11,8 +11,8 @@ from toex_stream import contract
 from toex_stream.matching.index import Matcher
 from toex_stream.matching.records import record_from_mention, record_from_nominal
 from toex_stream.matching.resolve import resolve_observation
-from toex_stream.provisional import PROVISIONAL_FLAG
 from toex_stream.normalise import normalise_phone
+from toex_stream.provisional import PROVISIONAL_FLAG
 from toex_stream.simulate import simulate
 
 ON = dt.date(2026, 11, 1)

@@ -225,7 +225,8 @@ def test_an_unknown_always_critical_feature_fails(tmp_path: Path) -> None:
 
 def test_an_always_critical_rule_needs_a_sentence(tmp_path: Path) -> None:
     path = write(tmp_path, FRAUD_PROFILE.replace("[referral_immediate_risk]", "[referral_child]"))
-    with pytest.raises(ProfileError, match=r"romance_fraud.yaml:\d+: always_critical: always_critical features \['referral_child'\] need an entry under features"):
+    with pytest.raises(ProfileError, match=(r"romance_fraud.yaml:\d+: always_critical: always_critical features "
+                                            r"\['referral_child'\] need an entry under features")):
         load_profile(path)
 
 

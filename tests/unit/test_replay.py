@@ -1,4 +1,4 @@
-"""Replay's core without a broker: the same events give the same report; a lower threshold shows exactly its extra alerts."""
+"""Replay's core without a broker: the same events give the same report; a lower threshold, exactly its extra alerts."""
 
 from __future__ import annotations
 
@@ -100,7 +100,7 @@ def test_a_recorded_silence_mutes_only_the_messages_that_arrived_while_it_lasted
                       created_by="analyst-1")
     _, silenced = replay(messages, silences=[silence])
 
-    for plain, quiet in zip(records, silenced):
+    for plain, quiet in zip(records, silenced, strict=True):
         arrived = dt.datetime.fromisoformat(plain["event"]["timestamp"])
         if arrived < middle:
             assert quiet["alerts"] == plain["alerts"]
@@ -153,7 +153,7 @@ def test_history_replayed_before_the_range_gives_the_range_the_records_of_a_repl
     replayer = Replayer(Matcher(), Scorer(load_profiles()), load_routes())
     tail = list(replayer.run(messages, report_from_ms=middle.timestamp_ms))
 
-    expected = [r for m, r in zip(messages, first[1]) if m.timestamp_ms >= middle.timestamp_ms]
+    expected = [r for m, r in zip(messages, first[1], strict=True) if m.timestamp_ms >= middle.timestamp_ms]
     assert [canonical_json(r) for r in tail] == [canonical_json(r) for r in expected]
     _, cold = replay([m for m in messages if m.timestamp_ms >= middle.timestamp_ms])
     assert cold != tail, "without the history, the nominals' states start empty and score differently"

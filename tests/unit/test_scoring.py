@@ -103,10 +103,12 @@ def test_a_child_or_immediate_risk_referral_is_always_critical(scorer, rule):
 
 
 def test_an_e_graded_report_raises_nothing(scorer):
-    baseline = msht(scorer.score_match(new_state(), match(1, "N3", source="intel", role="suspect", facts=contract.EventFacts(
-        source_evaluation=2, intelligence_assessment="C", threat_tags=["msht"]))))
-    graded_e = msht(scorer.score_match(new_state(), match(2, "N4", source="intel", role="suspect", facts=contract.EventFacts(
-        source_evaluation=1, intelligence_assessment="E", threat_tags=["msht"]))))
+    baseline = msht(scorer.score_match(new_state(), match(
+        1, "N3", source="intel", role="suspect", facts=contract.EventFacts(
+            source_evaluation=2, intelligence_assessment="C", threat_tags=["msht"]))))
+    graded_e = msht(scorer.score_match(new_state(), match(
+        2, "N4", source="intel", role="suspect", facts=contract.EventFacts(
+            source_evaluation=1, intelligence_assessment="E", threat_tags=["msht"]))))
     nothing = load_profiles()["msht"].cold_start_probability(dict.fromkeys(features(new_state()), 0.0))
     assert graded_e.band == "low"
     assert graded_e.risk_score <= nothing < baseline.risk_score

@@ -42,7 +42,8 @@ def test_the_same_seed_gives_the_same_stream_and_another_seed_another(tmp_path):
     first = (tmp_path / "a.jsonl", tmp_path / "a.truth")
     for name in ("a", "b", "c"):
         sim = simulate("mixed", 600, seed=7 if name != "c" else 8)
-        run(sim, JsonLinesSink(tmp_path / f"{name}.jsonl"), rate=None, truth=TruthWriter(tmp_path / f"{name}.truth", sim))
+        run(sim, JsonLinesSink(tmp_path / f"{name}.jsonl"), rate=None,
+            truth=TruthWriter(tmp_path / f"{name}.truth", sim))
     assert first[0].read_bytes() == (tmp_path / "b.jsonl").read_bytes()
     assert first[1].read_bytes() == (tmp_path / "b.truth").read_bytes()
     assert first[0].read_bytes() != (tmp_path / "c.jsonl").read_bytes()
@@ -59,7 +60,8 @@ def test_every_event_validates_against_the_contract(mixed):
 
 def test_the_truth_covers_every_mention_enrich_finds(mixed):
     lines, truth_lines, _ = mixed
-    truth_mentions = {m["mention_id"]: m["person_id"] for t in truth_lines if t["type"] == "event" for m in t["mentions"]}
+    truth_mentions = {m["mention_id"]: m["person_id"]
+                      for t in truth_lines if t["type"] == "event" for m in t["mentions"]}
     seen = 0
     for offset, line in enumerate(lines):
         observation = enrich(line["topic"], None, json.dumps(line["value"]).encode(), partition=0, offset=offset)
@@ -95,7 +97,8 @@ def test_headdress_rotates_few_controller_phones_across_towns_and_moves_women(tm
             towns_per_phone[normalise_phone(phone)].add(advert["location"]["town"])
     assert 2 <= len(towns_per_phone) <= 4, "a few controller numbers"
     assert all(len(towns) >= 3 for towns in towns_per_phone.values()), "each rotates across towns"
-    assert {t for towns in towns_per_phone.values() for t in towns} == {"Birmingham", "Wolverhampton", "Coventry", "Walsall"}
+    assert {t for towns in towns_per_phone.values() for t in towns} == {"Birmingham", "Wolverhampton", "Coventry",
+                                                                        "Walsall"}
 
     # Each woman moves town every few days: measured from her adverts in time order.
     stays: dict[str, list[tuple[str, str]]] = defaultdict(list)
@@ -106,16 +109,17 @@ def test_headdress_rotates_few_controller_phones_across_towns_and_moves_women(tm
     moves = 0
     for visits in stays.values():
         visits.sort()
-        moves += sum(1 for a, b in zip(visits, visits[1:]) if a[1] != b[1])
+        moves += sum(1 for a, b in zip(visits, visits[1:], strict=False) if a[1] != b[1])
     span_days = 42
     mean_stay = span_days * len(stays) / (moves + len(stays))
     assert 2 <= mean_stay <= 6, f"a town for {mean_stay:.1f} days on average"
 
     # The same photographs recur across a woman's adverts (near-identical perceptual hashes).
-    for person, visits in stays.items():
+    for person in stays:
         hashes = [h for line in lines if line["topic"] == contract.TOPIC_ADVERTS
                   and truth[line["key"]]["mentions"][0]["person_id"] == person for h in line["value"]["image_hashes"]]
-        close = sum(1 for i, a in enumerate(hashes) for b in hashes[i + 1 :] if bin(int(a, 16) ^ int(b, 16)).count("1") <= 4)
+        close = sum(1 for i, a in enumerate(hashes) for b in hashes[i + 1 :]
+                    if bin(int(a, 16) ^ int(b, 16)).count("1") <= 4)
         assert close >= len(hashes) // 2
 
     [referral] = [line["value"] for line in lines if line["topic"] == contract.TOPIC_REFERRALS]
@@ -157,7 +161,8 @@ def test_background_has_strangers_sharing_a_hotel_switchboard(tmp_path):
     assert shared and set(shared) <= set(HOTEL_SWITCHBOARDS), "only hotel numbers are shared"
     assert all(t["network"] is None and t["outcome"] == "not_relevant" for t in truth.values())
     indicator_adverts = sum(1 for line in lines if line["topic"] == contract.TOPIC_ADVERTS
-                            and re.search(r"New in town|Just arrived|young", line["value"]["body"] + line["value"]["title"], re.I))
+                            and re.search(r"New in town|Just arrived|young",
+                                          line["value"]["body"] + line["value"]["title"], re.I))
     assert indicator_adverts > 0, "ordinary adverts carry some indicators too"
 
 

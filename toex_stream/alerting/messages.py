@@ -27,7 +27,12 @@ from toex_stream.contract import Alert, Reason
 
 MARKING = "OFFICIAL-SENSITIVE"
 MAX_REASONS = 3
-BAND_EMOJI = {"low": ":white_circle:", "medium": ":large_yellow_circle:", "high": ":large_orange_circle:", "critical": ":red_circle:"}
+BAND_EMOJI = {
+    "low": ":white_circle:",
+    "medium": ":large_yellow_circle:",
+    "high": ":large_orange_circle:",
+    "critical": ":red_circle:",
+}
 BAND_COLOUR = {"low": "Default", "medium": "Warning", "high": "Attention", "critical": "Attention"}
 
 __all__ = ["MARKING", "describe", "headline", "log_line", "render", "slack_alert", "slack_update", "teams_alert"]
@@ -50,7 +55,8 @@ def headline(alert: Alert) -> str:
 
 def describe(alert: Alert, *, include_personal_data: bool = False, what: str = "alert card") -> str:
     """What a message about ``alert`` discloses, for the audit log: kinds and counts, never values."""
-    parts = ["band", "region", "threat", "risk score", f"{len(_top_reasons(alert))} reasons", f"{len(alert.event_refs)} events"]
+    parts = ["band", "region", "threat", "risk score",
+             f"{len(_top_reasons(alert))} reasons", f"{len(alert.event_refs)} events"]
     if include_personal_data:
         parts.append(f"{len(alert.nominal_ids)} nominal ids")
     return f"{what}: " + ", ".join(parts)
@@ -85,7 +91,9 @@ def _slack_blocks(alert: Alert, include_personal_data: bool) -> list[dict[str, A
         },
         {
             "type": "section",
-            "fields": [{"type": "mrkdwn", "text": f"*{name}*\n{value}"} for name, value in _facts(alert, include_personal_data)],
+            "fields": [
+                {"type": "mrkdwn", "text": f"*{name}*\n{value}"} for name, value in _facts(alert, include_personal_data)
+            ],
         },
     ]
     if reasons:
@@ -140,17 +148,29 @@ def teams_alert(alert: Alert, *, include_personal_data: bool = False) -> dict[st
             "color": BAND_COLOUR[alert.band],
             "wrap": True,
         },
-        {"type": "FactSet", "facts": [{"title": name, "value": value} for name, value in _facts(alert, include_personal_data)]},
+        {
+            "type": "FactSet",
+            "facts": [{"title": name, "value": value} for name, value in _facts(alert, include_personal_data)],
+        },
     ]
     reasons = _top_reasons(alert)
     if reasons:
         body.append({"type": "TextBlock", "text": "Why", "weight": "Bolder"})
-        body.extend({"type": "TextBlock", "text": f"- {reason.text or reason.feature}", "wrap": True} for reason in reasons)
+        body.extend(
+            {"type": "TextBlock", "text": f"- {reason.text or reason.feature}", "wrap": True} for reason in reasons
+        )
     body.append(marking)
-    card = {"$schema": "http://adaptivecards.io/schemas/adaptive-card.json", "type": "AdaptiveCard", "version": "1.4", "body": body}
+    card = {
+        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+        "type": "AdaptiveCard",
+        "version": "1.4",
+        "body": body,
+    }
     return {
         "type": "message",
-        "attachments": [{"contentType": "application/vnd.microsoft.card.adaptive", "contentUrl": None, "content": card}],
+        "attachments": [
+            {"contentType": "application/vnd.microsoft.card.adaptive", "contentUrl": None, "content": card}
+        ],
         "disclosure": describe(alert, include_personal_data=include_personal_data, what="adaptive card"),
     }
 
@@ -164,7 +184,10 @@ def log_line(alert: Alert) -> dict[str, Any]:
     'alert A-1 band=high region=ERSOU threat=msht score=0.50'
     """
     return {
-        "text": f"alert {alert.alert_id} band={alert.band} region={alert.region} threat={alert.threat} score={alert.risk_score:.2f}",
+        "text": (
+            f"alert {alert.alert_id} band={alert.band} region={alert.region} threat={alert.threat} "
+            f"score={alert.risk_score:.2f}"
+        ),
         "disclosure": "log line: band, region, threat, risk score",
     }
 

@@ -188,9 +188,13 @@ class Outbox:
             row = session.get(AlertRow, alert_id)
             if row is None:
                 return None
-            return {"status": row.status, "assignee": row.assignee, "outcome": row.outcome, "updated_at": row.updated_at}
+            return {
+                "status": row.status, "assignee": row.assignee, "outcome": row.outcome, "updated_at": row.updated_at
+            }
 
-    def list_alerts(self, status: AlertStatus | None = None, region: str | None = None, limit: int = 1000) -> list[Alert]:
+    def list_alerts(
+        self, status: AlertStatus | None = None, region: str | None = None, limit: int = 1000
+    ) -> list[Alert]:
         """Alerts, newest first, optionally only those with ``status`` or in ``region``."""
         query = select(AlertRow).order_by(AlertRow.created_at.desc(), AlertRow.alert_id).limit(limit)
         if status is not None:
@@ -309,7 +313,8 @@ class Outbox:
         undelivered = OutboxRow.delivered_at.is_(None)
         with Session(self._engine) as session:
             pending, failing, oldest = session.execute(
-                select(func.count(), func.count(OutboxRow.last_error), func.min(OutboxRow.created_at)).where(undelivered)
+                select(func.count(), func.count(OutboxRow.last_error), func.min(OutboxRow.created_at))
+                .where(undelivered)
             ).one()
         if oldest is not None and oldest.tzinfo is None:  # SQLite hands back naive UTC from an aggregate
             oldest = oldest.replace(tzinfo=dt.timezone.utc)
@@ -440,5 +445,6 @@ class Outbox:
 
 def _audit_row(entry: AuditEntry) -> AuditRow:
     return AuditRow(
-        at=entry.at, alert_id=entry.alert_id, receiver=entry.receiver, route=entry.route, action=entry.action, what=entry.what
+        at=entry.at, alert_id=entry.alert_id, receiver=entry.receiver, route=entry.route, action=entry.action,
+        what=entry.what
     )

@@ -35,7 +35,6 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 
 from toex_stream.contract import Band, Region, Score
 from toex_stream.errors import ToexError
-
 from toex_stream.yamlfile import line_of, read_mapping, yaml_message, yaml_path
 
 __all__ = [

@@ -175,7 +175,8 @@ def build_slack_client(settings: Settings, timeout: float = 10.0) -> AsyncWebCli
     if not base_url.endswith("/"):
         base_url += "/"
     return AsyncWebClient(
-        token=settings.slack_bot_token.get_secret_value(), base_url=base_url, timeout=int(max(1, timeout)), retry_handlers=[]
+        token=settings.slack_bot_token.get_secret_value(), base_url=base_url, timeout=int(max(1, timeout)),
+        retry_handlers=[]
     )
 
 
@@ -239,7 +240,8 @@ class SlackNotifier:
             channel_id = await self._resolve_channel_id()
             if channel_id is None:
                 return DeliveryResult.failed(
-                    f"conversations.list: no channel {self.channel} that the bot can see; invite the bot or use the channel id"
+                    f"conversations.list: no channel {self.channel} that the bot can see; "
+                    "invite the bot or use the channel id"
                 )
             found = await self._find_in_history(channel_id, item.alert_id, item.first_attempt_at)
             if found is not None:
@@ -249,11 +251,15 @@ class SlackNotifier:
             channel=self.channel, text=item.payload["text"], blocks=item.payload.get("blocks"), metadata=metadata
         )
         self._channel_id = response.get("channel") or self._channel_id
-        return DeliveryResult(ok=True, action="posted", slack_channel=self._channel_id or self.channel, slack_ts=response["ts"])
+        return DeliveryResult(
+            ok=True, action="posted", slack_channel=self._channel_id or self.channel, slack_ts=response["ts"]
+        )
 
     async def _update(self, item: OutboxItem) -> DeliveryResult:
         if item.thread_ts is None:
-            return DeliveryResult.failed(f"update of {item.alert_id}: its first post to this receiver is not delivered yet")
+            return DeliveryResult.failed(
+                f"update of {item.alert_id}: its first post to this receiver is not delivered yet"
+            )
         channel = item.thread_channel or self.channel
         # chat.update is idempotent: done again on every attempt, it leaves one message.
         await self.pacer.wait(self.channel)
@@ -358,9 +364,11 @@ class TeamsNotifier:
                     if 200 <= response.status < 300:
                         return DeliveryResult(ok=True, action="posted")
                     retry_after = response.headers.get("Retry-After")
-                    wait = float(retry_after) if response.status == 429 and retry_after and retry_after.isdigit() else None
+                    wait = (
+                        float(retry_after) if response.status == 429 and retry_after and retry_after.isdigit() else None
+                    )
                     return DeliveryResult.failed(f"teams webhook: HTTP {response.status}", wait)
-        except (aiohttp.ClientError, asyncio.TimeoutError, TimeoutError, OSError) as exc:
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             return DeliveryResult.failed(f"teams webhook: {type(exc).__name__}")
 
 
@@ -528,10 +536,15 @@ def _with_thread(attempt: OutboxItem, due: OutboxItem) -> OutboxItem:
 class ReceiverConfig(Protocol):
     """What :func:`build_notifiers` needs of a receiver (``toex_stream.alerting.routing.Receiver``)."""
 
-    name: str
-    kind: str
-    channel: str | None
-    webhook_setting: str | None
+    # Read-only, as the routes' frozen models have them.
+    @property
+    def name(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def channel(self) -> str | None: ...
+    @property
+    def webhook_setting(self) -> str | None: ...
 
 
 def build_notifiers(

@@ -13,8 +13,8 @@ partners_app = typer.Typer(help="Partner organisations and their API tokens for 
 intake_app = typer.Typer(help="The partner intake API and form, apart from the worker.", no_args_is_help=True)
 
 
-def _store() -> "IntakeStore":  # noqa: F821 - imported lazily, the CLI starts faster
-    from toex_stream.cli import _database
+def _store() -> IntakeStore:  # noqa: F821 - imported lazily, the CLI starts faster
+    from toex_stream.cli_support import cli_database as _database
     from toex_stream.intake.store import IntakeStore
 
     return IntakeStore(_database())
@@ -26,7 +26,7 @@ def partners_add(
     partner_id: Annotated[str | None, typer.Option(help="Its id in referrals; default made from the name.")] = None,
 ) -> None:
     """Register a partner and print its API token: shown this once, stored only as a hash."""
-    from toex_stream.cli import console
+    from toex_stream.cli_support import console
 
     partner, token = _store().add_partner(name, partner_id)
     console.print(escape(f"partner {partner.partner_id} ({partner.name}) added. Its API token, shown only now:"))
@@ -36,7 +36,7 @@ def partners_add(
 @partners_app.command("list")
 def partners_list() -> None:
     """Every partner, live or revoked (never a token or its hash)."""
-    from toex_stream.cli import console
+    from toex_stream.cli_support import console
 
     for partner in _store().partners():
         state = f"revoked {partner.revoked_at:%Y-%m-%d %H:%M}" if partner.revoked_at else "live"
@@ -46,7 +46,7 @@ def partners_list() -> None:
 @partners_app.command("revoke")
 def partners_revoke(partner_id: str) -> None:
     """Revoke a partner's token now; its requests are refused from this moment (401)."""
-    from toex_stream.cli import console
+    from toex_stream.cli_support import console
 
     if not _store().revoke_partner(partner_id):
         raise ToexError(f"no live partner {partner_id}; `toex-stream partners list` shows them")
@@ -60,7 +60,9 @@ def intake_serve(
     """Serve the intake API and form alone (the worker serves them too), so intake can scale apart."""
     from aiohttp import web
 
-    from toex_stream.cli import _database, _settings, console
+    from toex_stream.cli_support import cli_database as _database
+    from toex_stream.cli_support import cli_settings as _settings
+    from toex_stream.cli_support import console
     from toex_stream.intake.publisher import KafkaReferralPublisher
     from toex_stream.intake.store import IntakeStore
     from toex_stream.intake.web import build_intake_app

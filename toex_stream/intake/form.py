@@ -256,7 +256,7 @@ def render_form(values: Values, problems: list[Problem]) -> str:
         '<form method="post" action="/referrals/new" accept-charset="utf-8" novalidate>'
         + f.input(TOKEN_FIELD, "Your organisation's API token", "password",
                   "Issued by the toex-stream operators; it is not stored in this page.", required=True)
-          .replace(f'value=""', 'value="" autocomplete="off"', 1)
+          .replace('value=""', 'value="" autocomplete="off"', 1)
         + f.input("referral_id", "Your reference for this referral", hint="Unique within your organisation.",
                   required=True)
         + f.choices("exploitation_types", "Kinds of exploitation", get_args(ExploitationType), "checkbox",

@@ -25,8 +25,14 @@ from typing import Any
 from pydantic import BaseModel
 
 from toex_stream.contract import EARLIEST_BIRTH_YEAR
-from toex_stream.intake.api import REFERRAL_ID_MAX, REFERRAL_ID_PATTERN, ErrorsBody, Health, ReceiptBody, \
-    ReferralSubmission
+from toex_stream.intake.api import (
+    REFERRAL_ID_MAX,
+    REFERRAL_ID_PATTERN,
+    ErrorsBody,
+    Health,
+    ReceiptBody,
+    ReferralSubmission,
+)
 
 REF = "#/components/schemas/{model}"
 _ANY_DAY = "(0[1-9]|[12][0-9]|3[01])"

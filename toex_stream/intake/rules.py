@@ -142,8 +142,9 @@ def parse_json_body(raw: bytes) -> dict[str, Any]:
     try:
         body = json.loads(text, parse_constant=_not_json)
     except json.JSONDecodeError as exc:
-        raise Refused([Problem("", f"the body is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})")]) \
-            from None
+        raise Refused(
+            [Problem("", f"the body is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})")]
+        ) from None
     except (ValueError, RecursionError):  # NaN, a number of thousands of digits, nesting past Python's stack
         raise Refused([Problem("", "the body is not valid JSON (a non-finite or oversized number, or too deep)")]) \
             from None

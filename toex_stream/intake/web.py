@@ -28,8 +28,8 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from toex_stream.intake import form
-from toex_stream.intake.limits import RateLimiter
 from toex_stream.intake.api import ErrorItem, ErrorsBody, Health, ReceiptBody, usable_referral_id
+from toex_stream.intake.limits import RateLimiter
 from toex_stream.intake.openapi import openapi_document
 from toex_stream.intake.publisher import ReferralPublisher
 from toex_stream.intake.rules import Problem, Refused, parse_json_body

@@ -9,11 +9,11 @@ the broker runs as ``java -cp 'libs/*' kafka.Kafka server.properties``, bound to
 from __future__ import annotations
 
 import base64
+import logging
 import os
 import shutil
 import signal
 import subprocess
-import logging
 import time
 import uuid
 from collections.abc import Callable

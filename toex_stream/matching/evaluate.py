@@ -65,7 +65,8 @@ def evaluate(
     started = time.perf_counter()
     matcher.load(nominals)
     build_s = time.perf_counter() - started
-    training = matcher.train(events) if train else {}
+    if train:
+        matcher.train(events)
     decisions, latencies = [], []
     started = time.perf_counter()
     for event in events:

@@ -15,8 +15,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
-from toex_stream.matching.model import FellegiSunter, FieldWeight, Levels, compare
 from toex_stream import contract
+from toex_stream.matching.model import FellegiSunter, FieldWeight, Levels, compare
 from toex_stream.matching.records import MatchRecord, blocking_keys, record_from_nominal
 
 Decision = Literal["match", "possible_match", "new"]
@@ -151,7 +151,11 @@ class Matcher:
         self.model.count_terms(self.index.live())
 
     def add(self, record: MatchRecord) -> None:
-        old = self.index.records[self.index.positions[record.record_id]] if record.record_id in self.index.positions else None
+        old = (
+            self.index.records[self.index.positions[record.record_id]]
+            if record.record_id in self.index.positions
+            else None
+        )
         self.index.add(record)
         self._count(old, -1)
         self._count(record, +1)

@@ -14,7 +14,6 @@ waterfall.
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import json
 import math
@@ -259,7 +258,10 @@ class FellegiSunter:
         self.refresh()
 
     def __repr__(self) -> str:
-        return f"FellegiSunter(version={self._version!r}, match_rate={self._match_rate!r}, population={self.population})"
+        return (
+            f"FellegiSunter(version={self._version!r}, match_rate={self._match_rate!r}, "
+            f"population={self.population})"
+        )
 
     @property
     def m(self) -> Parameters:
@@ -323,7 +325,7 @@ class FellegiSunter:
 
     def weights(self, levels: Levels, values: dict[str, str]) -> list[FieldWeight]:
         out = []
-        for name, level in zip(FIELD_NAMES, levels):
+        for name, level in zip(FIELD_NAMES, levels, strict=True):
             if level is None:
                 continue
             weight = self.level_weight(name, level)
@@ -377,7 +379,7 @@ class FellegiSunter:
         for _ in range(pairs):
             a, b = rng.sample(range(len(records)), 2)
             levels, _ = compare(records[a], records[b])
-            for name, level in zip(FIELD_NAMES, levels):
+            for name, level in zip(FIELD_NAMES, levels, strict=True):
                 if level is not None:
                     counts[name][level] += 1
         self.u = {name: [c / sum(row) for c in row] for name, row in counts.items()}  # refreshes
@@ -400,14 +402,14 @@ class FellegiSunter:
             for pattern, count in patterns.items():
                 log_m = math.log(prior)
                 log_u = math.log(1 - prior)
-                for name, level in zip(FIELD_NAMES, pattern):
+                for name, level in zip(FIELD_NAMES, pattern, strict=True):
                     if level is not None:
                         log_m += math.log(max(m[name][level], PROBABILITY_FLOOR))
                         log_u += math.log(max(self._u[name][level], PROBABILITY_FLOOR))
                 posterior = 1.0 / (1.0 + math.exp(min(700.0, log_u - log_m)))
                 expected = posterior * count
                 expected_matches += expected
-                for name, level in zip(FIELD_NAMES, pattern):
+                for name, level in zip(FIELD_NAMES, pattern, strict=True):
                     if level is not None:
                         sums[name][level] += expected
             m = {name: [s / sum(row) for s in row] for name, row in sums.items()}

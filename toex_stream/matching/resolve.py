@@ -18,6 +18,7 @@ from toex_stream.matching.index import MatchDecision, Matcher
 from toex_stream.matching.records import MatchRecord, record_from_mention, record_from_nominal
 from toex_stream.provisional import PROVISIONAL_FLAG, provisional_nominal
 
+
 @dataclass(frozen=True)
 class Resolution:
     """One mention's result, and the provisional nominal it created (to store and publish), if any."""

@@ -83,15 +83,20 @@ def replay(
                                        "examples on toex.training) or a version such as msht@v1/l25.")] = "current",
     routes: Annotated[Path | None, typer.Option(help="A routes YAML; default the configured routes.")] = None,
     format_: Annotated[str | None, typer.Option("--format", help="jsonl, csv or table; default from --out.")] = None,
-    compare: Annotated[str | None, typer.Option(help="'live' (what the live system recorded for the same events) "
-                                                "or an earlier JSON lines report: lists what differs, and why.")] = None,
+    compare: Annotated[
+        str | None,
+        typer.Option(help="'live' (what the live system recorded for the same events) "
+                          "or an earlier JSON lines report: lists what differs, and why."),
+    ] = None,
     analyst: Annotated[str | None, typer.Option(help="Who runs it, for the audit; default the OS user.")] = None,
     silences: Annotated[bool, typer.Option(help="Honour the recorded silences, each at the message's time.")] = True,
     history: Annotated[str | None, typer.Option(help="Replay this much before --from too (e.g. 30d, the scoring "
                                                 "window), unreported, so the nominals' history counts.")] = None,
 ) -> None:
     from toex_stream.alerting.routing import parse_duration
-    from toex_stream.cli import _database, _settings, console, err_console
+    from toex_stream.cli_support import cli_database as _database
+    from toex_stream.cli_support import cli_settings as _settings
+    from toex_stream.cli_support import console, err_console
     from toex_stream.replay.kafka import parse_time
     from toex_stream.replay.report import (
         CollectingSink,

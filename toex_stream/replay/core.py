@@ -105,7 +105,9 @@ def routes_hash(routes: RoutingConfig) -> str:
 def profiles_and_routes(profiles: Mapping[str, ThreatProfile], routes: RoutingConfig) -> Record:
     """The versions and content hashes of some profiles and routes: what a comparison tells apart."""
     return {
-        "profiles": {threat: {"version": p.version_id, "sha256": profile_hash(p)} for threat, p in sorted(profiles.items())},
+        "profiles": {
+            threat: {"version": p.version_id, "sha256": profile_hash(p)} for threat, p in sorted(profiles.items())
+        },
         "routes_sha256": routes_hash(routes),
     }
 

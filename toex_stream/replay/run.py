@@ -32,7 +32,13 @@ from toex_stream.replay.core import (
 )
 from toex_stream.replay.kafka import RangeReader
 from toex_stream.replay.report import ReportSink, read_report
-from toex_stream.replay.sandbox import needs_training_topic, replay_matcher, replay_profiles, replay_routes, replay_scorer
+from toex_stream.replay.sandbox import (
+    needs_training_topic,
+    replay_matcher,
+    replay_profiles,
+    replay_routes,
+    replay_scorer,
+)
 from toex_stream.scoring.profiles import load_profiles
 from toex_stream.settings import Settings
 

@@ -14,8 +14,9 @@ Matching ignores case, diacritics and the amount of white space, so
 
 >>> lexicon = load_lexicon()
 >>> hits = lexicon.extract("New in town - Bella, 21", "My friend answers the phone. WhatsApp only.")
->>> [(hit.category, hit.term) for hit in hits]
-[('third_party_control', 'third_party_answers'), ('newness_touring', 'new_in_town'), ('obscured_contact', 'messaging_app_only')]
+>>> [(hit.category, hit.term) for hit in hits]  # doctest: +NORMALIZE_WHITESPACE
+[('third_party_control', 'third_party_answers'), ('newness_touring', 'new_in_town'),
+ ('obscured_contact', 'messaging_app_only')]
 >>> weights = lexicon.category_weights(hits)
 >>> weights["third_party_control"], weights["independence"]
 (0.7, 0.0)
@@ -168,7 +169,9 @@ class Lexicon:
     def __post_init__(self) -> None:
         unknown = sorted({t.category for t in self.terms} - set(INDICATOR_CATEGORIES))
         if unknown:
-            raise LexiconError(f"unknown indicator categories {unknown}; the categories are {', '.join(INDICATOR_CATEGORIES)}")
+            raise LexiconError(
+                f"unknown indicator categories {unknown}; the categories are {', '.join(INDICATOR_CATEGORIES)}"
+            )
         object.__setattr__(self, "_index", _TermIndex(self.terms))
 
     def extract(self, *texts: str) -> list[IndicatorHit]:
@@ -506,7 +509,8 @@ def parse_lexicon(document: Any, origin: str = "<lexicon>") -> Lexicon:
     ids: set[str] = set()
     for category, body in categories.items():
         if category not in INDICATOR_CATEGORIES:
-            raise LexiconError(f"{origin}: unknown indicator category {category!r}{_nearest(category, INDICATOR_CATEGORIES)}; "
+            raise LexiconError(f"{origin}: unknown indicator category {category!r}"
+                               f"{_nearest(category, INDICATOR_CATEGORIES)}; "
                                f"the categories are {', '.join(INDICATOR_CATEGORIES)}")
         where = f"{origin}: category {category!r}"
         if not isinstance(body, dict):
@@ -528,7 +532,8 @@ def parse_lexicon(document: Any, origin: str = "<lexicon>") -> Lexicon:
 
 def _parse_sources(entries: Any, origin: str) -> dict[str, Source]:
     if not isinstance(entries, list) or not entries:
-        raise LexiconError(f"{origin}: 'sources' must be a list of published works, each with {', '.join(_SOURCE_KEYS[:5])}")
+        raise LexiconError(f"{origin}: 'sources' must be a list of published works, "
+                           f"each with {', '.join(_SOURCE_KEYS[:5])}")
     sources: dict[str, Source] = {}
     for index, entry in enumerate(entries, 1):
         where = f"{origin}: source {index}"
@@ -569,7 +574,9 @@ def _parse_term(entry: Any, category: str, index: int, sources: Mapping[str, Sou
     try:
         compiled = re.compile(fold_pattern(pattern))
     except re.error as exc:
-        raise LexiconError(f"{where}: pattern {pattern!r} is not a valid regular expression ({exc}); fix the pattern") from None
+        raise LexiconError(
+            f"{where}: pattern {pattern!r} is not a valid regular expression ({exc}); fix the pattern"
+        ) from None
     if compiled.fullmatch(""):
         raise LexiconError(f"{where}: pattern {pattern!r} matches empty text, so it would hit every advert; "
                            "make at least one character required")

@@ -168,11 +168,11 @@ class Bands(_Config):
         if self.low != 0.0:
             raise ValueError(f"low must be 0.0 (every score needs a band), not {self.low}")
         if any(not (0.0 <= bound < 1.0) for bound in bounds):
-            raise ValueError(f"band bounds must lie in [0, 1); got {dict(zip(BAND_ORDER, bounds))}")
-        if any(lower >= upper for lower, upper in zip(bounds, bounds[1:])):
+            raise ValueError(f"band bounds must lie in [0, 1); got {dict(zip(BAND_ORDER, bounds, strict=True))}")
+        if any(lower >= upper for lower, upper in zip(bounds, bounds[1:], strict=False)):
             raise ValueError(
                 "band bounds must be strictly ascending low < medium < high < critical; "
-                f"got {dict(zip(BAND_ORDER, bounds))}"
+                f"got {dict(zip(BAND_ORDER, bounds, strict=True))}"
             )
         return self
 

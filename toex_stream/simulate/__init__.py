@@ -83,7 +83,9 @@ class JsonLinesSink:
         self._file: IO[bytes] = open(path, "wb")  # noqa: SIM115 - closed in close()
 
     def send(self, event: SimEvent, payload: bytes) -> None:
-        self._file.write(b'{"topic":"%s","key":%s,"value":%s}\n' % (event.topic.encode(), orjson.dumps(event.key), payload))
+        self._file.write(
+            b'{"topic":"%s","key":%s,"value":%s}\n' % (event.topic.encode(), orjson.dumps(event.key), payload)
+        )
 
     def close(self) -> int:
         self._file.close()
@@ -111,7 +113,9 @@ class KafkaSink:
     def send(self, event: SimEvent, payload: bytes) -> None:
         while True:
             try:
-                self._producer.produce(event.topic, value=payload, key=event.key.encode(), on_delivery=self._on_delivery)
+                self._producer.produce(
+                    event.topic, value=payload, key=event.key.encode(), on_delivery=self._on_delivery
+                )
                 break
             except BufferError:  # the local queue is full: let the broker catch up
                 self._producer.poll(0.05)

@@ -216,7 +216,9 @@ class PersonFactory:
         return person
 
 
-def render_name(rng: random.Random, person: SimPerson, variation: float = 0.5) -> tuple[str | None, str | None, list[str]]:
+def render_name(
+    rng: random.Random, person: SimPerson, variation: float = 0.5
+) -> tuple[str | None, str | None, list[str]]:
     """(given_name, family_name, aliases) as one record writes this person.
 
     With probability ``variation`` the record departs from the canonical form

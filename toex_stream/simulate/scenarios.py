@@ -30,8 +30,8 @@ from toex_stream.simulate import text
 from toex_stream.simulate.people import (
     FAMILY_NAMES,
     PersonFactory,
-    SimRandom,
     SimPerson,
+    SimRandom,
     fold,
     render_dob,
     render_name,
@@ -235,7 +235,9 @@ def headdress(seed: int, events: int) -> Scenario:
         people.person("HD", "HU", "female", (19, 29), today, family_name=rng.choice(families + [None]))
         for _ in range(n_women)
     ]
-    working_names = ["Bella", "Lili", "Vivi", "Niki", "Dora", "Kitti", "Anna", "Szandi", "Gina", "Reni", "Zsazsa", "Timi"]
+    working_names = [
+        "Bella", "Lili", "Vivi", "Niki", "Dora", "Kitti", "Anna", "Szandi", "Gina", "Reni", "Zsazsa", "Timi"
+    ]
     hashes = {w.person_id: [f"{rng.getrandbits(64):016x}" for _ in range(3)] for w in women}
     names = {w.person_id: rng.choice([w.given_name, fold(w.given_name), working_names[i % len(working_names)]])
              for i, w in enumerate(women)}
@@ -318,7 +320,9 @@ def headdress(seed: int, events: int) -> Scenario:
             "source_evaluation": grading[0],
             "intelligence_assessment": grading[1],
             "handling_code": grading[2],
-            "subjects": [_person_json(rng, boss, "suspect", when.date(), phones=rng.sample(boss.phones, 1), variation=0.9)],
+            "subjects": [
+                _person_json(rng, boss, "suspect", when.date(), phones=rng.sample(boss.phones, 1), variation=0.9)
+            ],
             "locations": [{"text": t.name, "postcode": None, "town": t.name} for t in rng.sample(WEST_MIDLANDS, 2)],
             "text": text.controller_intel(rng, [t.name for t in WEST_MIDLANDS]),
             "threat_tags": ["msht", "sexual_exploitation"],
@@ -453,7 +457,9 @@ def booker(seed: int, events: int) -> Scenario:
     members = {g.person_id: "controller" for g in gang} | {w.person_id: "victim" for w in workers}
     network = Network("booker", "EMSOU", ["northamptonshire", "leicestershire"], members)
     northampton = NORTHAMPTONSHIRE[0]
-    leader.town, leader.postcode, leader.address = northampton.name, northampton.postcode(rng), "4 Mill Street, Northampton"
+    leader.town, leader.postcode, leader.address = (
+        northampton.name, northampton.postcode(rng), "4 Mill Street, Northampton"
+    )
     namesake = people.person("BK", "RO", "male", (20, 70), today, family_name=leader.family_name)
     namesake.given_name = leader.given_name
     nominals = [
@@ -493,7 +499,8 @@ def background(seed: int, events: int, span_days: int = 42) -> Scenario:
         person.town, person.postcode, person.address = town.name, town.postcode(rng), _address(rng, town)["text"]
     nominals = [
         NominalRecord(f"{towns[p.town].force_code[:3].upper()}-N-{i:05d}", p,
-                      rng.choice([[], [], ["visor_registered"], ["missing_person"]]), towns[p.town].force_code, p.phones)
+                      rng.choice([[], [], ["visor_registered"], ["missing_person"]]), towns[p.town].force_code,
+                      p.phones)
         for i, p in enumerate(nominal_people, start=50_000)
     ]
 

@@ -73,7 +73,9 @@ def network_advert(rng: random.Random, working_name: str, age: int, town: str, n
     return title, " ".join(phrases)
 
 
-def background_advert(rng: random.Random, working_name: str, age: int, town: str, national_phone: str) -> tuple[str, str]:
+def background_advert(
+    rng: random.Random, working_name: str, age: int, town: str, national_phone: str
+) -> tuple[str, str]:
     """An ordinary advert: mostly independence markers, with the odd indicator real adverts carry."""
     title = f"{working_name}, {age} - {town}"
     phrases = [rng.choice(INDEPENDENT), rng.choice(GENERIC)]

@@ -41,8 +41,8 @@ from sqlalchemy.orm import Session
 
 from toex_stream import contract
 from toex_stream.normalise import normalise_email, normalise_phone, normalise_postcode
-from toex_stream.settings import Settings
 from toex_stream.provisional import is_provisional, provisional_nominal
+from toex_stream.settings import Settings
 from toex_stream.store import (
     IdentifierKind,
     MatchDecision,

@@ -18,8 +18,8 @@ from alembic import context
 from sqlalchemy import Connection, create_engine
 
 from toex_stream.alerting import outbox_models, silences  # noqa: F401 - register the alert tables on Base
-from toex_stream.replay import audit  # noqa: F401 - and the replay audit table
 from toex_stream.intake import models as intake_models  # noqa: F401 - and the intake tables
+from toex_stream.replay import audit  # noqa: F401 - and the replay audit table
 from toex_stream.store.models import Base
 
 
