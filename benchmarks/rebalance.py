@@ -92,7 +92,8 @@ def heals_in(folder: Path) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=50)
-    parser.add_argument("--events", type=int, default=40, help="referrals per round, half at the join, half at the leave")
+    parser.add_argument("--events", type=int, default=40,
+                        help="referrals per round, half at the join, half at the leave")
     parser.add_argument("--wait", type=float, default=30.0, help="seconds each round waits for its events")
     parser.add_argument("--seed", type=int, default=1, help="how long the second worker holds its partitions")
     args = parser.parse_args()

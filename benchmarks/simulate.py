@@ -36,7 +36,8 @@ def main() -> None:
     started_broker = broker.up()
     try:
         ensure_topics(settings.kafka_bootstrap, topics.ALL)
-        sent, seconds = run(simulate(args.scenario, args.events, args.seed), KafkaSink(settings.kafka_bootstrap), rate=None)
+        sent, seconds = run(simulate(args.scenario, args.events, args.seed), KafkaSink(settings.kafka_bootstrap),
+                            rate=None)
     finally:
         if started_broker:
             broker.down()

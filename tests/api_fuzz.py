@@ -1,4 +1,4 @@
-"""Schemathesis against ``toex-stream intake serve`` on a real broker: the suite's short run and the benchmark's long one.
+"""Schemathesis against ``toex-stream intake serve`` on a real broker: the suite's short run, the benchmark's long one.
 
 The intake runs as a partner reaches it (its own process, its own port, a
 partner token), and ``schemathesis run --checks all`` tests it from the
@@ -90,7 +90,8 @@ def fuzz_intake(settings: Settings, workdir: Path, seconds: int, seed: int) -> F
            "TOEX_INTAKE_BURST": "1000000", "NO_COLOR": "1"}
     workdir.mkdir(parents=True, exist_ok=True)
     with open(workdir / "intake.log", "ab") as log:
-        server = subprocess.Popen([str(Path(sys.executable).with_name("toex-stream")), "intake", "serve", "--port", str(port)],
+        server = subprocess.Popen([str(Path(sys.executable).with_name("toex-stream")),
+                                   "intake", "serve", "--port", str(port)],
                                   env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                   start_new_session=True)
     base = f"http://127.0.0.1:{port}"

@@ -61,7 +61,8 @@ def test_a_child_referral_alerts_its_region_once_without_personal_data(kafka, wo
         examples: list[contract.TrainingExample] = []
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and not examples:
-            examples += [e for e in (contract.TrainingExample.model_validate_json(m.value()) for m in training.poll(0.5))
+            examples += [e for e in (contract.TrainingExample.model_validate_json(m.value())
+                                     for m in training.poll(0.5))
                          if e.nominal_id in alert.nominal_ids]
     assert examples and all(e.label and e.outcome == "safeguarded" for e in examples)
     deadline = time.monotonic() + 30

@@ -70,7 +70,7 @@ def referrals_keyed(reader: TopicReader, key: str, seconds: float) -> list[contr
     return found
 
 
-# -- receipts on SQLite and PostgreSQL (no broker) -----------------------------------------------------------------------------
+# -- receipts on SQLite and PostgreSQL (no broker) ------------------------------------------------
 
 
 def test_receipts_are_reserved_once_confirmed_released_and_processed_on_both_databases(

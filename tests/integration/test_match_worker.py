@@ -37,7 +37,8 @@ def referral_about(referral: dict, tag: str, given: str | None, family: str | No
     return {**event, "subjects": [subject]}
 
 
-def results_for(reader: TopicReader, mention_ids: set[str], timeout: float = 90) -> dict[str, list[contract.MatchResult]]:
+def results_for(reader: TopicReader, mention_ids: set[str],
+                timeout: float = 90) -> dict[str, list[contract.MatchResult]]:
     found: dict[str, list[contract.MatchResult]] = {}
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and not mention_ids <= found.keys():

@@ -19,7 +19,8 @@ from toex_stream.settings import Settings, settings_env
 
 pytestmark = pytest.mark.integration
 
-CSV = """record_id,given_name,family_name,date_of_birth,gender,nationality,phone,email,address,postcode,flags,owning_force
+CSV = """record_id,given_name,family_name,date_of_birth,gender,nationality,phone,email,address,\
+postcode,flags,owning_force
 NHP-T-9,Ionuț,Căpraru,1969-07-30,male,RO,07700 900 999,,4 Mill Street,NN1 1AA,ocg_member,northamptonshire
 NHP-T-10,Ana,Popa,1990-02-30,female,RO,,,,,,northamptonshire
 """

@@ -1,4 +1,4 @@
-"""Replay against the live pipeline: the same range gives the live decisions; a lower threshold, exactly its extra alerts.
+"""Replay against the live pipeline: the range gives the live decisions; a lower threshold, exactly its extra alerts.
 
 The session worker serves every integration test and the topics are shared:
 this test's events carry ids no other test uses, are sent one by one (so the

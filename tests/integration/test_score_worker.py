@@ -78,7 +78,8 @@ def test_scores_carry_reasons_and_outcomes_train_every_worker_which_resumes_afte
                                         outcome="safeguarded", analyst_id="analyst-1",
                                         at=dt.datetime(2026, 11, 2, tzinfo=dt.timezone.utc))
             produce_and_wait(producer, contract.TOPIC_FEEDBACK, b"WMP-S-1", outcome.model_dump_json().encode())
-        assert wait_for_metric(port, "toex_model_labels", expected) == expected, "the second worker learnt every outcome"
+        assert wait_for_metric(port, "toex_model_labels", expected) == expected, \
+            "the second worker learnt every outcome"
         assert (second_dir / "models" / "checkpoint.pkl").exists()
     finally:
         process.kill()  # mid-stream, no clean shutdown
@@ -89,6 +90,7 @@ def test_scores_carry_reasons_and_outcomes_train_every_worker_which_resumes_afte
         assert wait_for_metric(port, "toex_model_labels", expected) == expected
         # Restored from its checkpoint (one example per threat scored), not relearnt from the topic.
         log = (tmp_path / "restarted.log").read_text()
-        assert re.search(rf"models restored at training offset \d+: .*'msht': 'msht@v\d+/l{expected}'", log), log[-2000:]
+        assert re.search(rf"models restored at training offset \d+: .*'msht': 'msht@v\d+/l{expected}'", log), \
+            log[-2000:]
     finally:
         stop_process_group(restarted)
