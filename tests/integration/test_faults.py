@@ -1,0 +1,45 @@
+"""A short bad day: a worker killed mid-stream and the chat API failing, with nothing lost or posted twice.
+
+The same harness as ``python benchmarks/faults.py`` (tests/fault_harness.py),
+seeded and small: a broker, a chat server and two workers of their own (the
+group id is fixed, so workers on the session broker would join the session
+worker's group), a simulated stream at 20 events a second, one kill -9, five
+seconds of HTTP 500 from the chat API while alerts are being posted.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.fault_harness import ChatFailure, bad_day, fail_chat, kill_worker
+from toex_stream.simulate import simulate
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.mark.rebalances
+@pytest.mark.timeout(240)
+def test_a_worker_killed_and_chat_failing_lose_nothing_and_post_nothing_twice(tmp_path: Path) -> None:
+    simulation = simulate("mixed", events=200, seed=3)
+    # The headdress network's sixty adverts alert one channel some sixty times, which at
+    # Slack's one message a second per channel outlasts the stream by a minute: left out.
+    events = [e for e in simulation.events() if e.network != "headdress"]
+    steps = [kill_worker(2, "worker-b", restart_after_s=2), fail_chat(4, [ChatFailure(500, 5)], once_posting=True)]
+
+    report = bad_day(tmp_path, events, simulation.nominals, rate=20, steps=steps, quiesce_timeout=60)
+
+    shown = json.dumps(report, indent=2)
+    print(shown)  # the figures, with -s
+    assert report["events_sent"] == len(events) and report["send_failures"] == 0, shown
+    assert report["duplicate_top_level_posts"] == 0, shown
+    assert [e["cause"] for e in report["worker_exits"]] == ["sigkill by the harness"], shown
+    assert report["observed"] == len(events) and report["lost_observations"] == 0, shown
+    assert report["decided"] == report["mentions"] and report["lost_decisions"] == 0, shown
+    assert report["alerts"] > 0 and report["alerts_posted"] == report["alerts"], shown
+    _kill, chat = report["faults"]
+    assert chat["failed_calls"], f"the chat API's failures hit no call, so they tested nothing:\n{shown}"
+    assert chat["recovered_in_s"] is not None, shown
+    assert report["quiescent"] and report["problems"] == [] and report["warnings"] == [], shown
