@@ -152,7 +152,10 @@ class FakeSlack:
 
     def alert_posts(self, alert_id: str) -> list[dict[str, Any]]:
         """Top-level messages whose metadata carries ``alert_id``."""
-        return [m for m in self.top_level() if ((m.get("metadata") or {}).get("event_payload") or {}).get("alert_id") == alert_id]
+        return [
+            m for m in self.top_level()
+            if ((m.get("metadata") or {}).get("event_payload") or {}).get("alert_id") == alert_id
+        ]  # fmt: skip
 
     def successful_calls(self, method: str) -> list[Call]:
         return [c for c in self.calls if c.method == method and c.status == 200]

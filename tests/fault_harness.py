@@ -505,9 +505,11 @@ def wait_for_quiescence(rig: Rig, timeout: float) -> dict[str, Any]:
             drained = _now()
         if caught_up is None or drained is None:
             time.sleep(2)
-    since = lambda moment: round(moment - began, 1) if moment is not None else None
-    quiet = {"quiescent": caught_up is not None and drained is not None,
-             "caught_up_in_s": since(caught_up), "outbox_drained_in_s": since(drained)}
+    quiet: dict[str, Any] = {
+        "quiescent": caught_up is not None and drained is not None,
+        "caught_up_in_s": round(caught_up - began, 1) if caught_up is not None else None,
+        "outbox_drained_in_s": round(drained - began, 1) if drained is not None else None,
+    }
     if caught_up is None:
         quiet["lagging_partitions"] = lagging
     if drained is None:
