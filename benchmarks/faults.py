@@ -32,9 +32,11 @@ top-level post in its channel (exactly one), and any worker that stopped by
 itself. Per fault: when the group was whole again (``back_in_s``), when the
 last event it held up came out (``recovered_in_s``), and the events it cost.
 
-Exits 1 if anything was lost, posted twice, or stopped by itself, or the group
-never committed every message. An outbox still sending when the wait ends is a
-warning: its messages are kept, and go out at one a second per channel.
+Exits 1 if anything was lost or posted twice, an alert was not posted by the
+end of the wait (``alerts_still_queued`` says how many were only late, kept in
+the outbox), a worker stopped by itself, or the group never committed every
+message. Updates still in the outbox when the wait ends are a warning: they go
+out at one message a second per channel.
 ``tests/integration/test_faults.py`` runs a short day with the same harness.
 """
 

@@ -599,18 +599,18 @@ def count(rig: Rig, stream: EventStream, tail: ObservationTail, faults: list[dic
 
 def count_alerts(rig: Rig) -> dict[str, Any]:
     """Every alert (on toex.alerts, or in the database) against the chat server's top-level posts."""
-    since = dt.datetime.fromtimestamp(rig.wall_origin - 3600, dt.timezone.utc)  # this run's rows, not older ones
+    since = dt.datetime.fromtimestamp(rig.wall_origin, dt.timezone.utc)  # this run's rows, in a reused database too
     on_topic = {contract.Alert.model_validate_json(value).alert_id
                 for value in read_topic(rig.bootstrap, contract.TOPIC_ALERTS)}
     engine = build_engine(Settings(database_url=rig.database_url))
     with Session(engine) as session:
         stored = set(session.scalars(select(AlertRow.alert_id).where(AlertRow.updated_at >= since)))
-        queued = session.execute(select(OutboxRow.alert_id, OutboxRow.receiver)
+        queued = session.execute(select(OutboxRow.alert_id, OutboxRow.receiver, OutboxRow.delivered_at)
                                  .where(OutboxRow.kind == "post", OutboxRow.created_at >= since)).all()
     engine.dispose()
     receivers = {r.name: r for r in load_routes(rig.routes_file).receivers}
     wanted: dict[str, set[str]] = defaultdict(set)  # alert -> the channels its post should be in
-    for alert_id, receiver in queued:
+    for alert_id, receiver, _delivered in queued:
         if receivers[receiver].kind == "slack":
             name = receivers[receiver].channel or ""
             wanted[alert_id].add(rig.slack.channels.get(name.lstrip("#"), name))
@@ -619,7 +619,8 @@ def count_alerts(rig: Rig) -> dict[str, Any]:
         metadata = message.get("metadata") or {}
         if metadata.get("event_type") == SLACK_EVENT_TYPE:
             posts[(metadata["event_payload"]["alert_id"], message["channel"])] += 1
-    queued_ids = {alert_id for alert_id, _ in queued}
+    queued_ids = {alert_id for alert_id, _receiver, _delivered in queued}
+    still_queued = {alert_id for alert_id, _receiver, delivered in queued if delivered is None}
     alerts = on_topic | stored | queued_ids
     # An alert never queued has reached no channel: it counts as not posted, whatever its route.
     not_for_chat = {a for a in queued_ids if a not in wanted}
@@ -629,6 +630,7 @@ def count_alerts(rig: Rig) -> dict[str, Any]:
         "alerts": len(alerts),
         "alerts_posted": len(posted),
         "alerts_not_posted": len(for_chat - posted),
+        "alerts_still_queued": len((for_chat - posted) & still_queued),  # late, kept in the outbox
         "alerts_not_queued": len(alerts - queued_ids),
         "alerts_not_for_chat": len(not_for_chat),
         "duplicate_top_level_posts": sum(n - 1 for n in posts.values() if n > 1),
@@ -725,10 +727,12 @@ def _aware(moment: dt.datetime) -> dt.datetime:
 def verdict(report: dict[str, Any]) -> tuple[list[str], list[str]]:
     """Problems (anything lost, posted twice, stopped by itself, or left unread) and warnings, in words."""
     problems = []
-    for key in ("send_failures", "lost_observations", "lost_decisions", "alerts_not_posted",
-                "duplicate_top_level_posts"):
+    for key in ("send_failures", "lost_observations", "lost_decisions", "duplicate_top_level_posts"):
         if report.get(key):
             problems.append(f"{key}: {report[key]}")
+    if report.get("alerts_not_posted"):
+        problems.append(f"alerts_not_posted: {report['alerts_not_posted']}, of which {report['alerts_still_queued']} "
+                        "still queued in the outbox when the wait ended (late, not lost)")
     stopped = [e for e in report["worker_exits"] if e["cause"] == "exited by itself"]
     if stopped:
         problems.append(f"workers stopped by themselves: {stopped}")
