@@ -212,7 +212,7 @@ def register(app: faust.App, services: Services) -> None:
         """Send what the outbox holds as it falls due; nothing is marked delivered until a channel has it."""
         try:
             await sender.run_once()
-        except Exception:  # noqa: BLE001 - undelivered items stay in the outbox for the next tick
+        except Exception:  # undelivered items stay in the outbox for the next tick
             log.exception("alert delivery failed; the outbox keeps the items")
 
     @app.timer(interval=1.0)
@@ -249,13 +249,13 @@ def register(app: faust.App, services: Services) -> None:
         try:
             services.scorer.learn(contract.TrainingExample.model_validate_json(record.value or b""))
             services.metrics.processed("training")
-        except Exception as exc:  # noqa: BLE001 - learning must go on past a bad example, on every worker
+        except Exception as exc:  # learning must go on past a bad example, on every worker
             kind: DeadLetterKind = "schema" if isinstance(exc, ValidationError) else "internal"
             services.metrics.agent_error("training", "contract" if kind == "schema" else "internal")
             log.error("training example at %s[%d]@%d not learnt: %s", record.topic, record.partition,
                       record.offset, type(exc).__name__)
             if app.is_leader():
-                await reject(record, kind, f"not a usable training example: {type(exc).__name__}")  # type: ignore[arg-type]
+                await reject(record, kind, f"not a usable training example: {type(exc).__name__}")
 
     @app.task
     async def follow_training() -> None:

@@ -86,7 +86,7 @@ class Policy:
                 await step(message)
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # noqa: BLE001 - the one place every agent's errors are decided
+            except Exception as exc:  # the one place every agent's errors are decided
                 decision, kind = on_processing_error(exc)
                 self.metrics.agent_error(agent, kind)
                 attempt += 1

@@ -149,6 +149,15 @@ class LedgerTransport(faust_aiokafka.Transport):
     Consumer: ClassVar[Any] = LedgerConsumer
 
 
+def ledger_consumer(app: faust.App) -> LedgerConsumer:
+    """The app's consumer: a LedgerConsumer, which the app's LedgerTransport makes (see ToexApp)."""
+    consumer = app.consumer
+    if not isinstance(consumer, LedgerConsumer):
+        raise TypeError(f"the app's consumer is a {type(consumer).__name__}, not a LedgerConsumer: "
+                        "build the app with streams.app.build_app")
+    return consumer
+
+
 class OrderedRecovery(Recovery):
     """Recovery that seeks before any partition is read again, with the agents' queues emptied first."""
 
@@ -231,7 +240,7 @@ async def consume(app: faust.App, stream: faust.StreamT, handle: Handler) -> Non
     record it gave up unprocessed: the commit stays behind it, and the healer
     or the partition's next owner reads it again.
     """
-    consumer: LedgerConsumer = app.consumer  # type: ignore[assignment]
+    consumer = ledger_consumer(app)
     async for event in stream.events():
         message = event.message
         consumer.begin(message.tp)
@@ -244,7 +253,7 @@ async def consume(app: faust.App, stream: faust.StreamT, handle: Handler) -> Non
 
 def report_partitions(app: faust.App, metrics: WorkerMetrics) -> None:
     """Each assigned partition's lag (log end minus the commit point) and uncommittable processed records."""
-    consumer: LedgerConsumer = app.consumer  # type: ignore[assignment]
+    consumer = ledger_consumer(app)
     ledger = consumer.ledger
     reported = set(ledger.partitions())
     for tp in reported:
@@ -277,7 +286,7 @@ async def heal_stalled_partitions(app: faust.App, bootstrap: str, on_heal: Any =
     """Seek back each partition whose commit is stuck behind a missing offset (see the commit rule)."""
     if app.rebalancing:
         return
-    consumer: LedgerConsumer = app.consumer  # type: ignore[assignment]
+    consumer = ledger_consumer(app)
     ledger = consumer.ledger
     ends = {tp: consumer.highwater(tp) or 0 for tp in ledger.partitions()}
     for stall in list(ledger.stalled(ends, consumer.idle)):

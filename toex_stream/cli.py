@@ -8,7 +8,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 from pydantic import ValidationError
@@ -23,6 +23,11 @@ from toex_stream.intake.cli import intake_app, partners_app
 from toex_stream.replay.cli import HELP as replay_help
 from toex_stream.replay.cli import replay as replay_command
 from toex_stream.settings import Settings
+
+if TYPE_CHECKING:  # imported where used: the command line starts faster
+    from toex_stream.alerting.lifecycle import AlertLifecycle, FeedbackPublisher, LifecycleChange
+    from toex_stream.alerting.outbox import Outbox
+    from toex_stream.alerting.silences import Silences
 
 app = typer.Typer(
     help="Event-streaming referral and alerting for policing organised exploitation.",
@@ -122,7 +127,7 @@ def submit(
             f"{file}: cannot tell what this is (no referral_id, advert_id or intel_id); "
             "pass --type referral|advert|intel"
         )
-    model = contract.TOPIC_MODELS[topic]
+    model = contract.INPUT_MODELS[topic]
     try:
         event = model.model_validate_json(raw)
     except ValidationError as exc:
@@ -134,7 +139,7 @@ def submit(
     settings = _settings()
     if topic not in existing_topics(settings.kafka_bootstrap):
         raise ToexError(f"topic {topic} does not exist yet: start the worker once (`toex-stream worker`) to create it")
-    key = contract.event_key(event)  # type: ignore[arg-type]
+    key = contract.event_key(event)
     producer = durable_producer(settings.kafka_bootstrap, **{"message.timeout.ms": 30_000})
     delivered = produce_and_wait(producer, topic, key.encode(), raw)
     console.print(
@@ -269,13 +274,13 @@ def nominals_import(
 OutcomeChoice = Literal["confirmed", "not_relevant", "duplicate", "safeguarded", "arrest"]
 
 
-def _outbox() -> Outbox:  # noqa: F821
+def _outbox() -> Outbox:
     from toex_stream.alerting.outbox import Outbox
 
     return Outbox(_database())
 
 
-def _feedback_publisher(settings: Settings) -> FeedbackPublisher:  # noqa: F821
+def _feedback_publisher(settings: Settings) -> FeedbackPublisher:
     """Publishes outcomes on toex.feedback and waits for Kafka; the producer is made on first use (ack needs none)."""
     from toex_stream.kafka_io import durable_producer, produce_and_wait
 
@@ -290,7 +295,7 @@ def _feedback_publisher(settings: Settings) -> FeedbackPublisher:  # noqa: F821
     return publish
 
 
-def _lifecycle() -> AlertLifecycle:  # noqa: F821
+def _lifecycle() -> AlertLifecycle:
     """The alert lifecycle over the settings' database, routes file and Kafka: the same use case as the dashboard's."""
     from toex_stream.alerting.lifecycle import AlertLifecycle
     from toex_stream.alerting.routing import load_routes
@@ -299,7 +304,7 @@ def _lifecycle() -> AlertLifecycle:  # noqa: F821
     return AlertLifecycle(_outbox(), load_routes(settings.routes_file), _feedback_publisher(settings))
 
 
-def _report_not_told(change: LifecycleChange) -> None:  # noqa: F821
+def _report_not_told(change: LifecycleChange) -> None:
     if change.receivers_not_told:
         err_console.print(f"[yellow]warning:[/] not in the routes now, so not told: "
                           f"{escape(', '.join(change.receivers_not_told))}", highlight=False)
@@ -318,7 +323,8 @@ def alerts_list(
     table.add_column("alert", no_wrap=True)  # the reference an analyst copies: never broken
     for column in ("created", "band", "region", "threat", "score", "status", "assignee", "top reason"):
         table.add_column(column)
-    for alert in outbox.list_alerts(status=status, region=region):  # type: ignore[arg-type]
+    # --status has always taken any text: an unknown status lists no alerts (it is an SQL filter), not an error.
+    for alert in outbox.list_alerts(status=status, region=region):  # type: ignore[arg-type]  # free text on purpose
         details = outbox.alert_details(alert.alert_id) or {}
         table.add_row(alert.alert_id, alert.created_at.strftime("%Y-%m-%d %H:%M"), alert.band, alert.region,
                       alert.threat, f"{alert.risk_score:.2f}", details.get("status", alert.status),
@@ -359,7 +365,7 @@ def alerts_close(
 # -- silences -----------------------------------------------------------------------
 
 
-def _silences() -> Silences:  # noqa: F821
+def _silences() -> Silences:
     from toex_stream.alerting.silences import Silences
 
     return Silences(_database())

@@ -450,6 +450,13 @@ class DeadLetter(_TopLevel):
 
 InputEvent = Referral | Advert | IntelReport
 
+# The input topics' models: what TOPIC_MODELS holds for them, typed so that decoding yields an InputEvent.
+INPUT_MODELS: dict[str, type[Referral] | type[Advert] | type[IntelReport]] = {
+    TOPIC_REFERRALS: Referral,
+    TOPIC_ADVERTS: Advert,
+    TOPIC_INTEL: IntelReport,
+}
+
 TOPIC_MODELS: dict[str, type[_TopLevel]] = {
     TOPIC_REFERRALS: Referral,
     TOPIC_ADVERTS: Advert,

@@ -22,9 +22,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from toex_stream.contract import (
+    INPUT_MODELS,
     INPUT_TOPICS,
     TOPIC_DEADLETTER,
-    TOPIC_MODELS,
     TOPIC_OBSERVATIONS,
     DeadLetter,
     Observation,
@@ -33,7 +33,7 @@ from toex_stream.contract import (
 )
 from toex_stream.demo_scenario import run_scenario
 from toex_stream.errors import ToexError
-from toex_stream.kafka_io import TopicReader, durable_producer, existing_topics, produce_and_wait
+from toex_stream.kafka_io import TopicReader, durable_producer, existing_topics, produce_and_wait, topic_and_value
 from toex_stream.localkafka import LocalKafka
 from toex_stream.processes import start_worker, stop_process_group
 from toex_stream.settings import Settings
@@ -58,8 +58,8 @@ def demo_inputs(examples_dir: Path) -> list[DemoInput]:
         topic = detect_topic(json.loads(raw))
         if topic is None:
             raise ToexError(f"{path}: not a referral, advert or intelligence report")
-        event = TOPIC_MODELS[topic].model_validate_json(raw)
-        inputs.append(DemoInput(path.name, topic, event_key(event).encode(), raw))  # type: ignore[arg-type]
+        event = INPUT_MODELS[topic].model_validate_json(raw)
+        inputs.append(DemoInput(path.name, topic, event_key(event).encode(), raw))
     by_topic = {i.topic: i for i in inputs}
     referral, advert = by_topic["toex.referrals"].value, by_topic["toex.adverts"].value
     bad_enum = json.loads(referral)
@@ -126,7 +126,7 @@ def run_demo(
                 if worker.poll() is not None:
                     raise ToexError(f"the worker exited (code {worker.returncode}); see {worker_log}")
                 for message in reader.poll(timeout=1.0):
-                    (topic, partition, offset), outcome, detail = describe(message.topic(), message.value())
+                    (topic, partition, offset), outcome, detail = describe(*topic_and_value(message))
                     console.print(escape(f"{topic}[{partition}]@{offset}:"), outcome, detail)
     except KeyboardInterrupt:
         console.print("\nstopping")
@@ -158,7 +158,7 @@ def _send_and_show(
         if worker.poll() is not None:
             raise ToexError(f"the worker exited (code {worker.returncode}); see {settings.data_dir / 'worker.log'}")
         for message in reader.poll(timeout=1.0):
-            position, outcome, detail = describe(message.topic(), message.value())
+            position, outcome, detail = describe(*topic_and_value(message))
             if position in sent:
                 outcomes[position] = (outcome, detail)
     table = Table(title="What happened to each event", show_lines=True)

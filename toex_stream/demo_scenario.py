@@ -20,7 +20,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from toex_stream import contract
-from toex_stream.kafka_io import NominalPublisher, TopicReader
+from toex_stream.kafka_io import NominalPublisher, TopicReader, topic_and_value
 from toex_stream.nominal_import import import_nominals
 from toex_stream.settings import Settings
 from toex_stream.simulate import KafkaSink, run, simulate, write_nominals
@@ -107,7 +107,7 @@ def run_scenario(settings: Settings, console: Console, scenario: str = "headdres
         with Live(_view(watch, 0, len(simulated)), console=console, refresh_per_second=4) as live:
             while True:
                 for message in reader.poll(timeout=0.25):
-                    watch.take(message.topic(), message.value())
+                    watch.take(*topic_and_value(message))
                 live.update(_view(watch, progress["sent"], len(simulated)))
                 done = not sender.is_alive()
                 quiet = time.monotonic() - watch.last_news > QUIET_SECONDS

@@ -20,10 +20,7 @@ from collections.abc import Iterable
 from pydantic import ValidationError
 
 from toex_stream.contract import (
-    TOPIC_ADVERTS,
-    TOPIC_INTEL,
-    TOPIC_MODELS,
-    TOPIC_REFERRALS,
+    INPUT_MODELS,
     Address,
     Advert,
     DeadLetter,
@@ -38,6 +35,7 @@ from toex_stream.contract import (
     Person,
     Place,
     Referral,
+    Source,
     event_key,
 )
 from toex_stream.errors import ToexError
@@ -66,8 +64,8 @@ def decode_event(topic: str, value: bytes | None) -> InputEvent:
     Raises :class:`RejectedEvent` naming what is wrong: not UTF-8, not JSON, or
     the fields that break the contract (paths and messages, never the values).
     """
-    model = TOPIC_MODELS.get(topic)
-    if model is None or topic not in (TOPIC_REFERRALS, TOPIC_ADVERTS, TOPIC_INTEL):
+    model = INPUT_MODELS.get(topic)
+    if model is None:
         raise RejectedEvent("internal", f"{topic!r} is not an input topic")
     if not value:
         raise RejectedEvent("invalid_json", "the value is empty (a null or zero-length message)")
@@ -78,7 +76,7 @@ def decode_event(topic: str, value: bytes | None) -> InputEvent:
             "not_utf8", f"the value is not valid UTF-8 (byte {exc.start} cannot be decoded)"
         ) from None
     try:
-        return model.model_validate_json(text)  # type: ignore[return-value]
+        return model.model_validate_json(text)
     except ValidationError as exc:
         raise _rejection(model.__name__, exc) from None
 
@@ -227,6 +225,7 @@ def observe(event: InputEvent, *, topic: str, key: str, partition: int, offset: 
     subjects = event.subjects
     mentions = [_mention(person, f"{ref}#{i}") for i, person in enumerate(subjects)]
     addresses = list(event.locations) + [a for person in subjects for a in person.addresses]
+    source: Source
     if isinstance(event, Referral):
         source, occurred_at, force_code = "referral", event.submitted_at, None
     else:
@@ -287,11 +286,11 @@ def enrich(
         # The contract's key, not whatever key the producer set: the observation id
         # must be the same for the same event however it was sent.
         return observe(event, topic=topic, key=event_key(event), partition=partition, offset=offset)
-    except Exception as exc:  # noqa: BLE001 - a bug must cost one event a dead letter, not the worker
+    except Exception as exc:  # a bug must cost one event a dead letter, not the worker
         # The exception's text may quote personal data: keep only its type.
         kind = type(exc).__name__
-        rejection = RejectedEvent("internal", f"enrich failed on a valid event ({kind}); report it as a bug")
+        internal = RejectedEvent("internal", f"enrich failed on a valid event ({kind}); report it as a bug")
         log.error("enrich failed topic=%s partition=%d offset=%d error=%s", topic, partition, offset, kind)
         return dead_letter(
-            topic=topic, partition=partition, offset=offset, key=key, value=value, rejection=rejection
+            topic=topic, partition=partition, offset=offset, key=key, value=value, rejection=internal
         )

@@ -164,23 +164,43 @@ class Delivered:
     offset: int
 
 
+def position(message: Message) -> tuple[str, int, int]:
+    """Topic, partition and offset of a message the client consumed or delivered.
+
+    The client sets all three on every such message; its types leave them
+    optional because a ``Message`` can also be made by hand.
+    """
+    topic, partition, offset = message.topic(), message.partition(), message.offset()
+    if topic is None or partition is None or offset is None:
+        raise KafkaUnavailable(f"the client returned a message without a position: {topic}[{partition}]@{offset}")
+    return topic, partition, offset
+
+
+def topic_and_value(message: Message) -> tuple[str, bytes]:
+    """Topic and value of a consumed message from a topic that holds no tombstones (null values)."""
+    topic, value = message.topic(), message.value()
+    if topic is None or value is None:
+        raise ToexError(f"a message on {topic} has no value, but that topic should hold none without one")
+    return topic, value
+
+
 def produce_and_wait(
     producer: Producer, topic: str, key: bytes | None, value: bytes | None, timeout: float = 30.0
 ) -> Delivered:
     """Send one message (a null value is a tombstone) and wait for the broker's acknowledgement."""
-    outcome: dict[str, object] = {}
+    outcome: list[tuple[KafkaError | None, Message]] = []
 
-    def on_delivery(err: object, msg: object) -> None:
-        outcome["err"], outcome["msg"] = err, msg
+    def on_delivery(err: KafkaError | None, msg: Message) -> None:
+        outcome.append((err, msg))
 
     producer.produce(topic, key=key, value=value, on_delivery=on_delivery)
     producer.flush(timeout)
-    if "msg" not in outcome:
+    if not outcome:
         raise KafkaUnavailable(f"Kafka did not acknowledge the write to {topic} within {timeout:.0f} s")
-    if outcome["err"] is not None:
-        raise KafkaUnavailable(f"Kafka refused the write to {topic}: {outcome['err']}")
-    msg = outcome["msg"]
-    return Delivered(msg.topic(), msg.partition(), msg.offset())  # type: ignore[attr-defined]
+    err, msg = outcome[0]
+    if err is not None:
+        raise KafkaUnavailable(f"Kafka refused the write to {topic}: {err}")
+    return Delivered(*position(msg))
 
 
 class TopicReader:
@@ -229,8 +249,9 @@ class TopicReader:
         """The messages that arrived within ``timeout`` seconds (errors raise)."""
         messages = self._consumer.consume(num_messages=max_messages, timeout=timeout)
         for message in messages:
-            if message.error() is not None and not message.error().name() == "_PARTITION_EOF":
-                raise KafkaUnavailable(f"reading {message.topic()}: {message.error()}")
+            error = message.error()
+            if error is not None and not error.name() == "_PARTITION_EOF":
+                raise KafkaUnavailable(f"reading {message.topic()}: {error}")
         return [m for m in messages if m.error() is None]
 
     def close(self) -> None:

@@ -113,7 +113,7 @@ SECRETS_DIR = Path("/run/secrets")
 
 def load_settings() -> Settings:
     """Read the settings from the environment (and Docker secrets); call once at an entry point."""
-    return Settings(_secrets_dir=SECRETS_DIR if SECRETS_DIR.is_dir() else None)  # type: ignore[call-arg]
+    return Settings(_secrets_dir=SECRETS_DIR if SECRETS_DIR.is_dir() else None)
 
 
 def settings_env(settings: Settings) -> dict[str, str]:

@@ -11,6 +11,7 @@ import io
 from typing import Any
 
 import yaml
+from pydantic_core import ErrorDetails
 
 from toex_stream.errors import ToexError
 
@@ -64,7 +65,7 @@ def line_of(root: yaml.Node | None, loc: tuple[int | str, ...]) -> int | None:
     return line
 
 
-def yaml_message(error: dict[str, Any]) -> str:
+def yaml_message(error: ErrorDetails) -> str:
     message = str(error["msg"])
     for prefix in ("Value error, ", "Assertion failed, "):
         message = message.removeprefix(prefix)
@@ -78,7 +79,7 @@ def yaml_message(error: dict[str, Any]) -> str:
 def _named(text: str, name: str) -> io.StringIO:
     # PyYAML names the stream in its error marks: the file name reads better than '<unicode string>'.
     stream = io.StringIO(text)
-    stream.name = name  # type: ignore[misc]
+    stream.name = name
     return stream
 
 
@@ -88,7 +89,7 @@ def read_mapping(text: str, name: str, error: type[ToexError], what: str) -> tup
     ``what`` says what the file should hold, e.g. "a profile is a YAML mapping of id, name, ...".
     """
     try:
-        document = yaml.load(_named(text, name), Loader=UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+        document = yaml.load(_named(text, name), Loader=UniqueKeyLoader)  # safe: a SafeLoader subclass
         root = yaml.compose(_named(text, name), Loader=yaml.SafeLoader)
     except yaml.YAMLError as problem:
         raise error(f"{name}: not valid YAML: {problem}") from None

@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -158,10 +158,11 @@ class AlertLifecycle:
         """
         alert = self._existing(alert_id)
         now = self._clock()
+        nominal_ids: Sequence[str | None] = alert.nominal_ids or [None]  # an alert on no nominal: one outcome
         feedback = tuple(
             Feedback(schema_version=1, alert_id=alert_id, nominal_id=nominal_id, outcome=outcome, analyst_id=by,
                      at=now, note=note)
-            for nominal_id in alert.nominal_ids or [None]
+            for nominal_id in nominal_ids
         )
         for outcome_of_one in feedback:
             self._publish(feedback_key(outcome_of_one), outcome_of_one)

@@ -35,17 +35,16 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, cast
 
-from sqlalchemy import Engine, and_, case, func, insert, or_, select, update
+from sqlalchemy import CursorResult, Engine, and_, case, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
-from toex_stream.alerting.outbox_models import AlertRow, AuditRow, LeaseRow, OutboxRow
+from toex_stream.alerting.outbox_models import AlertRow, AuditRow, LeaseRow, OutboxKind, OutboxRow
 from toex_stream.contract import Alert, AlertStatus, EventRef, Reason
 from toex_stream.errors import ToexError
 
-OutboxKind = Literal["post", "update"]
 MAX_ERROR_CHARS = 2000
 # The lease the outbox sender holds; migration 0006 makes its row.
 SENDER_LEASE = "outbox-sender"
@@ -114,7 +113,7 @@ def _item(row: OutboxRow, thread: tuple[str | None, str | None] = (None, None)) 
         id=row.id,
         alert_id=row.alert_id,
         receiver=row.receiver,
-        kind=row.kind,  # type: ignore[arg-type]
+        kind=row.kind,
         version=row.version,
         route=row.route,
         payload=row.payload,
@@ -135,16 +134,16 @@ def _alert(row: AlertRow) -> Alert:
         schema_version=1,
         alert_id=row.alert_id,
         created_at=row.created_at,
-        region=row.region,  # type: ignore[arg-type]
+        region=row.region,
         force_code=row.force_code,
         threat=row.threat,
-        band=row.band,  # type: ignore[arg-type]
+        band=row.band,
         risk_score=row.risk_score,
         nominal_ids=list(row.nominal_ids),
         event_refs=[EventRef(**ref) for ref in row.event_refs],
         reasons=[Reason(**reason) for reason in row.reasons],
         model_version=row.model_version,
-        status=row.status,  # type: ignore[arg-type]
+        status=row.status,
     )
 
 
@@ -342,12 +341,13 @@ class Outbox:
     ) -> bool:
         """Record the delivery (and its audit entry, in the same transaction); False if already delivered."""
         with Session(self._engine) as session, session.begin():
-            result = session.execute(
+            # Typed Result, but DML without RETURNING gives a CursorResult, which has rowcount (SQLAlchemy docs)
+            result = cast("CursorResult[Any]", session.execute(
                 update(OutboxRow)
                 .where(and_(OutboxRow.id == item_id, OutboxRow.delivered_at.is_(None)))
                 .values(delivered_at=at, slack_channel=slack_channel, slack_ts=slack_ts, last_error=None)
-            )
-            if result.rowcount == 0:  # type: ignore[attr-defined]
+            ))
+            if result.rowcount == 0:
                 return False
             if audit is not None:
                 session.add(_audit_row(audit))

@@ -11,14 +11,17 @@ be compared like the nominal store's (import this module before comparing).
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import JSON, CheckConstraint, Float, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
+from toex_stream.contract import AlertStatus, Band, Region
 from toex_stream.store.models import Base, UtcDateTime
 
-__all__ = ["AlertRow", "AuditRow", "Base", "LeaseRow", "OutboxRow"]
+__all__ = ["AlertRow", "AuditRow", "Base", "LeaseRow", "OutboxKind", "OutboxRow"]
+
+OutboxKind = Literal["post", "update"]
 
 
 class AlertRow(Base):
@@ -29,16 +32,16 @@ class AlertRow(Base):
 
     alert_id: Mapped[str] = mapped_column(String(128), primary_key=True)
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
-    region: Mapped[str] = mapped_column(String(16), index=True)
+    region: Mapped[Region] = mapped_column(String(16), index=True)
     force_code: Mapped[str | None] = mapped_column(String(64))
     threat: Mapped[str] = mapped_column(String(32))
-    band: Mapped[str] = mapped_column(String(16))
+    band: Mapped[Band] = mapped_column(String(16))
     risk_score: Mapped[float] = mapped_column(Float)
     nominal_ids: Mapped[list[str]] = mapped_column(JSON)
     event_refs: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     reasons: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     model_version: Mapped[str] = mapped_column(String(64))
-    status: Mapped[str] = mapped_column(String(16), index=True)
+    status: Mapped[AlertStatus] = mapped_column(String(16), index=True)
     assignee: Mapped[str | None] = mapped_column(String(128))
     outcome: Mapped[str | None] = mapped_column(String(32))
     updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
@@ -65,7 +68,7 @@ class OutboxRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     alert_id: Mapped[str] = mapped_column(String(128))
     receiver: Mapped[str] = mapped_column(String(128))
-    kind: Mapped[str] = mapped_column(String(8))
+    kind: Mapped[OutboxKind] = mapped_column(String(8))
     version: Mapped[int] = mapped_column(Integer)
     route: Mapped[str | None] = mapped_column(String(128))
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)

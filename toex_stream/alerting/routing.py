@@ -29,7 +29,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal, TypeVar, get_args
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
@@ -209,7 +209,10 @@ class InhibitRule(_Config):
         return _matches(self.target_match, self.target_match_re, labels)
 
 
-def _matches(exact: Mapping[str, str], regex: Mapping[str, str], labels: Mapping[str, str]) -> bool:
+_Label = TypeVar("_Label", bound=str)
+
+
+def _matches(exact: Mapping[_Label, str], regex: Mapping[_Label, str], labels: Mapping[str, str]) -> bool:
     # Patterns are anchored, as in Alertmanager: 'high' does not match 'highest'. re caches compiled patterns.
     return all(labels.get(label, "") == value for label, value in exact.items()) and all(
         re.fullmatch(pattern, labels.get(label, "")) is not None for label, pattern in regex.items()
@@ -230,8 +233,8 @@ class RouteMatch:
 
 @dataclass(frozen=True)
 class _Node:
-    match: Mapping[str, str]
-    match_re: Mapping[str, str]
+    match: Mapping[RouteLabel, str]
+    match_re: Mapping[RouteLabel, str]
     continue_: bool
     resolved: RouteMatch
     children: tuple[_Node, ...]

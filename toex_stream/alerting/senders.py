@@ -296,7 +296,8 @@ class SlackNotifier:
             response = await self.client.conversations_list(
                 types="public_channel,private_channel", exclude_archived=True, limit=1000, cursor=cursor
             )
-            for channel in response.get("channels", []):
+            channels: list[dict[str, Any]] = response.get("channels", [])
+            for channel in channels:
                 if channel.get("name") == name:
                     self._channel_id = channel["id"]
                     return self._channel_id
@@ -497,7 +498,7 @@ class OutboxSender:
         attempt = _with_thread(attempt, item)
         try:
             result = await notifier.send(attempt)
-        except Exception as exc:  # noqa: BLE001 - a notifier's bug must not stop the others; the item is kept
+        except Exception as exc:  # a notifier's bug must not stop the others; the item is kept
             log.exception("alert %s to %s: notifier failed", item.alert_id, item.receiver)
             result = DeliveryResult.failed(f"{type(exc).__name__}: {exc}")
         if not result.ok:

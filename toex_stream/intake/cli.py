@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
 
 from toex_stream.errors import ToexError
 
+if TYPE_CHECKING:
+    from toex_stream.intake.store import IntakeStore
+
 partners_app = typer.Typer(help="Partner organisations and their API tokens for the intake.", no_args_is_help=True)
 intake_app = typer.Typer(help="The partner intake API and form, apart from the worker.", no_args_is_help=True)
 
 
-def _store() -> IntakeStore:  # noqa: F821 - imported lazily, the CLI starts faster
+def _store() -> IntakeStore:  # imported lazily: the CLI starts faster
     from toex_stream.cli_support import cli_database as _database
     from toex_stream.intake.store import IntakeStore
 

@@ -22,8 +22,9 @@ import hmac
 import re
 import secrets
 from dataclasses import dataclass
+from typing import Any, cast
 
-from sqlalchemy import Engine, delete, select, update
+from sqlalchemy import CursorResult, Engine, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -119,10 +120,11 @@ class IntakeStore:
     def revoke_partner(self, partner_id: str) -> bool:
         """Revoke the partner's token at once; False when there is no such partner or it was revoked already."""
         with Session(self._engine) as session, session.begin():
-            changed = session.execute(
+            # Typed Result, but DML without RETURNING gives a CursorResult, which has rowcount (SQLAlchemy docs)
+            changed = cast("CursorResult[Any]", session.execute(
                 update(PartnerRow).where(PartnerRow.partner_id == partner_id, PartnerRow.revoked_at.is_(None))
                 .values(revoked_at=_now())
-            )
+            ))
             return bool(changed.rowcount)
 
     def authenticate(self, token: str) -> Partner | None:
@@ -194,9 +196,10 @@ class IntakeStore:
         intake's own confirmation.
         """
         with Session(self._engine) as session, session.begin():
-            changed = session.execute(update(ReceiptRow).where(
+            # Typed Result, but DML without RETURNING gives a CursorResult, which has rowcount (SQLAlchemy docs)
+            changed = cast("CursorResult[Any]", session.execute(update(ReceiptRow).where(
                 ReceiptRow.partner_id == partner_id, ReceiptRow.referral_id == referral_id,
-            ).values(status="processed", matched=matched, updated_at=_now()))
+            ).values(status="processed", matched=matched, updated_at=_now())))
             return bool(changed.rowcount)
 
 

@@ -60,8 +60,8 @@ def errors_response(problems: list[Problem], status: int, headers: dict[str, str
 
 def receipt_response(receipt: Receipt, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
     body = ReceiptBody(reference=receipt.reference, referral_id=receipt.referral_id,
-                       received_at=receipt.received_at, status=receipt.status,  # type: ignore[arg-type]
-                       matched=receipt.matched, updated_at=receipt.updated_at)
+                       received_at=receipt.received_at, matched=receipt.matched, updated_at=receipt.updated_at,
+                       status=receipt.status)  # type: ignore[arg-type]  # never "pending" here, and pydantic checks
     return web.json_response(body.model_dump(mode="json"), status=status, headers=headers)
 
 
@@ -85,7 +85,7 @@ def guarded(handler: Callable[[Intake, web.Request], Awaitable[web.StreamRespons
             return errors_response([Problem("", str(down))], 503, {"Retry-After": str(down.retry_after)})
         except web.HTTPException:
             raise
-        except Exception as exc:  # noqa: BLE001 - the last guard: logged without the request's content
+        except Exception as exc:  # the last guard: logged without the request's content
             error_id = uuid.uuid4().hex[:12]
             log.exception("intake error %s on %s %s (%s)", error_id, request.method, request.path,
                           type(exc).__name__)
@@ -198,7 +198,7 @@ async def post_form(intake: Intake, request: web.Request) -> web.StreamResponse:
 
 
 MAX_BODY_KEY = web.AppKey("toex_intake_max_body", int)
-READY_KEY = web.AppKey("toex_ready", Callable[[], bool])
+READY_KEY = web.AppKey[Callable[[], bool]]("toex_ready")  # subscripted: a Callable is no class to pass
 
 
 # What the intake serves, and nothing else: (method, path). HEAD is answered wherever GET is.

@@ -108,7 +108,9 @@ class MatchIndex:
 
     def holders(self, kind: Literal["p", "e"], value: str) -> list[str]:
         """Ids of the nominals holding a phone (``"p"``) or email (``"e"``)."""
-        return [self.records[p].record_id for p in self.buckets.get((kind, value), ())]  # type: ignore[union-attr]
+        # A bucket holds only live positions: remove() takes a record out of its buckets before clearing it.
+        positions = self.buckets.get((kind, value), ())
+        return [self.records[p].record_id for p in positions]  # type: ignore[union-attr]  # live: see above
 
     def live(self) -> list[MatchRecord]:
         return [r for r in self.records if r is not None]
@@ -122,7 +124,7 @@ class MatchIndex:
             bucket = self.buckets.get(key)
             if bucket is not None and len(bucket) <= MAX_BUCKET:
                 shared.update(bucket)
-        return [self.records[p] for p, _ in shared.most_common(limit)]  # type: ignore[misc]
+        return [self.records[p] for p, _ in shared.most_common(limit)]  # type: ignore[misc]  # live, see holders()
 
 
 @dataclass

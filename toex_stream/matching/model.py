@@ -358,7 +358,7 @@ class FellegiSunter:
 
     def count_terms(self, records: Iterable[MatchRecord]) -> None:
         """Term frequencies of the values an exact agreement can be on."""
-        counts = {f: Counter() for f in TF_FIELDS}
+        counts: dict[str, Counter[str]] = {f: Counter() for f in TF_FIELDS}
         population = 0
         for record in records:
             population += 1

@@ -82,7 +82,7 @@ def resolve_observation(observation: contract.Observation, matcher: Matcher) -> 
             review_nominal_id=decision.nominal_id if decision.decision == "possible_match" else None,
             probability=min(1.0, max(0.0, decision.probability)),
             prior_weight=decision.prior_weight,
-            weights=[contract.MatchWeight(**w.as_dict()) for w in decision.weights],  # type: ignore[arg-type]
+            weights=[contract.MatchWeight.model_validate(w.as_dict()) for w in decision.weights],
             candidates=decision.candidates,
             model_version=decision.model_version,
             places=list(observation.places),

@@ -173,12 +173,12 @@ def differences(replayed: Outcomes, recorded: Outcomes, tolerance: float = SCORE
                           "causes": _or_state(_score_causes(replayed, recorded, key))})
     routes_differ = bool(replayed.config.get("routes_sha256") and recorded.config.get("routes_sha256")
                          and replayed.config["routes_sha256"] != recorded.config["routes_sha256"])
-    for key in sorted(replayed.alerts.keys() | recorded.alerts.keys()):
-        mine, theirs = replayed.alerts.get(key, set()), recorded.alerts.get(key, set())
-        if mine == theirs:
+    for event, nominal, threat in sorted(replayed.alerts.keys() | recorded.alerts.keys()):
+        replay_alerts = replayed.alerts.get((event, nominal, threat), set())
+        recorded_alerts = recorded.alerts.get((event, nominal, threat), set())
+        if replay_alerts == recorded_alerts:
             continue
-        event, nominal, threat = key
-        causes: list[str] = []
+        causes = []
         if event not in recorded.events or event not in replayed.events:
             causes = ["not recorded"]
         else:
@@ -188,7 +188,7 @@ def differences(replayed: Outcomes, recorded: Outcomes, tolerance: float = SCORE
             if routes_differ:
                 causes.append("routes")
         found.append({"kind": "difference", "what": "alert", "event": event, "nominal_id": nominal, "threat": threat,
-                      "replay": [{"alert_id": a, "band": b} for a, b in sorted(mine - theirs)],
-                      "recorded": [{"alert_id": a, "band": b} for a, b in sorted(theirs - mine)],
+                      "replay": [{"alert_id": a, "band": b} for a, b in sorted(replay_alerts - recorded_alerts)],
+                      "recorded": [{"alert_id": a, "band": b} for a, b in sorted(recorded_alerts - replay_alerts)],
                       "causes": _or_state(causes)})
     return found

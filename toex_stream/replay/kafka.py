@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from toex_stream.errors import ToexError
-from toex_stream.kafka_io import KafkaUnavailable, existing_topics
+from toex_stream.kafka_io import KafkaUnavailable, existing_topics, position
 from toex_stream.replay.core import InputMessage
 
 _QUIET = {"log_level": 0}
@@ -158,25 +158,27 @@ class RangeReader:
                     raise KafkaUnavailable(f"no messages from {self.bootstrap} for {timeout_s:.0f} s while replaying")
                 read = 0
                 for message in batch:
-                    where = (message.topic(), message.partition())
                     error = message.error()
                     if error is not None:
+                        topic_of, partition_of = message.topic(), message.partition()
                         if error.name() != "_PARTITION_EOF":
-                            raise KafkaUnavailable(f"reading {where[0]}[{where[1]}]: {error}")
-                        todo.pop(where, None)  # nothing more there (a compacted topic has gaps)
+                            raise KafkaUnavailable(f"reading {topic_of}[{partition_of}]: {error}")
+                        if topic_of is not None and partition_of is not None:
+                            todo.pop((topic_of, partition_of), None)  # nothing more there (a compacted topic has gaps)
                         continue
+                    topic, partition, offset = position(message)
+                    where = (topic, partition)
                     wanted = todo.get(where)
                     if wanted is None:
                         continue
-                    if message.offset() >= wanted.end:  # the offset before the end was compacted away
+                    if offset >= wanted.end:  # the offset before the end was compacted away
                         del todo[where]
                         continue
                     read += 1
                     _, timestamp = message.timestamp()
                     if low <= timestamp <= high:
-                        yield InputMessage(message.topic(), message.key(), message.value(), message.partition(),
-                                           message.offset(), timestamp)
-                    if message.offset() + 1 >= wanted.end:
+                        yield InputMessage(topic, message.key(), message.value(), partition, offset, timestamp)
+                    if offset + 1 >= wanted.end:
                         del todo[where]
                 if progress is not None and read:
                     progress(read)

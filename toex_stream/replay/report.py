@@ -16,7 +16,7 @@ import csv
 import json
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import IO, Literal, Protocol, get_args
+from typing import IO, Literal, Protocol, TypeGuard, get_args
 
 from rich.console import Console
 from rich.markup import escape
@@ -37,6 +37,10 @@ CSV_COLUMNS = [
 DIFFERENCE_COLUMNS = ["what", "event", "mention_id", "nominal_id", "threat", "replay", "recorded", "causes"]
 
 
+def _is_format(name: str) -> TypeGuard[Format]:
+    return name in get_args(Format)
+
+
 class ReportError(ToexError):
     """The report cannot be written or read as asked."""
 
@@ -48,11 +52,11 @@ def report_format(out: Path | None, chosen: str | None) -> Format:
     ('csv', 'table', 'csv')
     """
     if chosen is not None:
-        if chosen not in get_args(Format):
+        if not _is_format(chosen):
             raise ReportError(f"--format {chosen!r}: choose jsonl, csv or table")
         if chosen != "table" and out is None:
             raise ReportError(f"--format {chosen} needs --out FILE")
-        return chosen  # type: ignore[return-value]
+        return chosen
     if out is None:
         raise ReportError("give --out FILE (.jsonl or .csv) or --format table")
     found = _SUFFIXES.get(out.suffix.lower())

@@ -121,7 +121,8 @@ def run_replay(settings: Settings, request: ReplayRequest, engine: Engine | None
         if request.compare == "live":
             wanted += OUTPUT_TOPICS
         reader.check_topics(wanted)
-        training = (contract.TrainingExample.model_validate_json(m.value) for m in
+        # A null value fails validation, as it does in the worker (streams/agents.py learn_from).
+        training = (contract.TrainingExample.model_validate_json(m.value or b"") for m in
                     _read_all(reader, contract.TOPIC_TRAINING, None, _END_OF_TIME, progress)) \
             if needs_training_topic(request.model) else ()
         scorer = replay_scorer(profiles, request.model, settings.data_dir, training)
@@ -144,7 +145,7 @@ def run_replay(settings: Settings, request: ReplayRequest, engine: Engine | None
         stream.sort(key=replay_order)
         inputs = sum(1 for m in stream if m.topic != contract.TOPIC_NOMINALS)
         history = sum(1 for m in stream if m.topic != contract.TOPIC_NOMINALS and m.timestamp_ms < start_ms)
-        header = {
+        header: Record = {
             "kind": "replay", "from": iso_ms(request.start), "to": iso_ms(request.end),
             "topics": list(request.topics), "model": request.model,
             "configuration": configuration(scorer, routes, matcher),

@@ -37,19 +37,20 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from toex_stream.errors import ToexError
 from toex_stream.scoring.feature_names import INDICATOR_CATEGORIES
 
-try:  # the regular-expression parser, to index each term by the literal text its matches begin with
+# The regular-expression parser, to index each term by the literal text its matches begin with.
+if TYPE_CHECKING:  # typeshed describes it under its old names, which since 3.11 re-export re._parser's
+    import sre_constants as _c
+    import sre_parse as _parser
+else:  # the old names warn (deprecated) when imported
     import re._constants as _c
     import re._parser as _parser
-except ImportError:  # pragma: no cover - before Python 3.11
-    import sre_constants as _c  # type: ignore[no-redef]
-    import sre_parse as _parser  # type: ignore[no-redef]
 
 log = logging.getLogger(__name__)
 
@@ -298,8 +299,8 @@ class _TermIndex:
                 if tries is None:
                     self._settle(text, place, candidates[prefix], None, first_seen)
                     continue
-                for n, match in tries:
-                    if n not in first_seen and match(text, place):
+                for n, matches_at in tries:
+                    if n not in first_seen and matches_at(text, place):
                         first_seen[n] = place
         order = sorted(first_seen, key=lambda n: (self.category_rank[n], first_seen[n], n))
         return [self.hits[n] for n in order]
@@ -370,7 +371,8 @@ def _required(pattern: str) -> tuple[Callable[[str], Any], ...]:
     character of it, which the regex engine does in a tight loop.
     """
     try:
-        items = list(_parser.parse(pattern).data)
+        # (opcode, argument) pairs, as _starts takes them: the argument's type depends on the opcode's value.
+        items: list[Any] = list(_parser.parse(pattern).data)
     except Exception:
         return ()
     literals: list[str] = []

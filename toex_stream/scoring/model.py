@@ -17,9 +17,11 @@ from __future__ import annotations
 import logging
 import pickle
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from river import drift, linear_model, optim, preprocessing
 
+from toex_stream.contract import Band
 from toex_stream.scoring.profiles import ThreatProfile, logistic
 
 log = logging.getLogger(__name__)
@@ -37,14 +39,22 @@ class Reason:
 @dataclass(frozen=True)
 class RiskScore:
     probability: float
-    band: str
+    band: Band
     reasons: tuple[Reason, ...]
     profile_version: str
     model_version: str
     learned_share: float  # how much of the score came from the learned model (0..1)
 
 
-def _pipeline() -> object:
+class Learner(Protocol):
+    """What the model uses of its River pipeline: its steps by name, and learning one example."""
+
+    def __getitem__(self, step: str) -> Any: ...  # River's Pipeline is not annotated: a step of any kind
+
+    def learn_one(self, x: dict[str, float], y: bool) -> None: ...
+
+
+def _pipeline() -> Learner:
     return preprocessing.StandardScaler() | linear_model.LogisticRegression(
         optimizer=optim.SGD(0.05), l2=0.001, intercept_lr=0.05
     )
@@ -78,7 +88,7 @@ class RiskModel:
     """One threat profile's model: cold start, online learner, blend, explanation."""
 
     profile: ThreatProfile
-    learner: object = field(default_factory=_pipeline)
+    learner: Learner = field(default_factory=_pipeline)
     labels: int = 0
     drift: DriftMonitor = field(default_factory=DriftMonitor)
 
@@ -94,7 +104,8 @@ class RiskModel:
         return self.profile.learning.learned_share(self.labels)
 
     def _learned_contributions(self, x: dict[str, float]) -> tuple[float, dict[str, float]]:
-        scaler, regression = self.learner["StandardScaler"], self.learner["LogisticRegression"]  # type: ignore[index]
+        scaler: preprocessing.StandardScaler = self.learner["StandardScaler"]
+        regression: linear_model.LogisticRegression = self.learner["LogisticRegression"]
         scaled = scaler.transform_one(x)
         weights = regression.weights  # a property that copies: read it once
         contributions = {k: weights.get(k, 0.0) * v for k, v in scaled.items()}
@@ -130,7 +141,7 @@ class RiskModel:
         return RiskScore(probability, band, reasons, self.profile.version_id, self.version, share)
 
     def learn(self, features: dict[str, float], positive: bool) -> None:
-        self.learner.learn_one(self.profile.transform(features), positive)  # type: ignore[attr-defined]
+        self.learner.learn_one(self.profile.transform(features), positive)
         self.labels += 1
         self.drift.label(self.profile.id, positive)
 
@@ -141,7 +152,7 @@ class RiskModel:
         return pickle.dumps({"profile": self.profile.version_id, "learner": self.learner, "labels": self.labels})
 
     def restore(self, blob: bytes) -> None:
-        state = pickle.loads(blob)  # noqa: S301 - our own checkpoint file, never outside input
+        state = pickle.loads(blob)  # safe: our own checkpoint file, never outside input
         if state["profile"] != self.profile.version_id:
             log.warning("checkpoint is for %s, not %s: starting from cold", state["profile"], self.profile.version_id)
             return

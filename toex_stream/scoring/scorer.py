@@ -31,7 +31,7 @@ def label_of(outcome: str) -> bool | None:
     return None
 
 
-def _where(places: list[contract.Place]) -> tuple[str, str | None]:
+def _where(places: list[contract.Place]) -> tuple[contract.Region, str | None]:
     for place in places:
         if place.region != "UNKNOWN":
             return place.region, place.force_code
@@ -72,13 +72,13 @@ class Scorer:
                 profile_version=risk.profile_version,
                 model_version=risk.model_version,
                 risk_score=round(risk.probability, 6),
-                band=risk.band,  # type: ignore[arg-type]
+                band=risk.band,
                 reasons=[contract.Reason(feature=r.feature, contribution=r.contribution, text=r.text)
                          for r in risk.reasons],
                 event_ref=match.event_ref,
                 mention_id=match.mention_id,
                 occurred_at=match.occurred_at,
-                region=region,  # type: ignore[arg-type]
+                region=region,
                 force_code=force_code,
                 event_count=int(values["adverts_30d"] + values["referrals_30d"] + values["intel_30d"]),
                 features={k: v for k, v in values.items() if v},

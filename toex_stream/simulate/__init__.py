@@ -80,7 +80,7 @@ class JsonLinesSink:
     """``{"topic", "key", "value"}`` per line, as DESIGN.md gives for ``simulate --out``."""
 
     def __init__(self, path: Path) -> None:
-        self._file: IO[bytes] = open(path, "wb")  # noqa: SIM115 - closed in close()
+        self._file: IO[bytes] = open(path, "wb")  # closed in close()
 
     def send(self, event: SimEvent, payload: bytes) -> None:
         self._file.write(
@@ -98,10 +98,11 @@ class KafkaSink:
     def __init__(self, bootstrap: str) -> None:
         from toex_stream.kafka_io import durable_producer
 
-        self._producer = durable_producer(
-            bootstrap, **{"linger.ms": 20, "batch.size": 1_000_000, "compression.type": "lz4",
-                          "queue.buffering.max.messages": 500_000, "message.timeout.ms": 60_000}
-        )
+        config: dict[str, str | int] = {
+            "linger.ms": 20, "batch.size": 1_000_000, "compression.type": "lz4",
+            "queue.buffering.max.messages": 500_000, "message.timeout.ms": 60_000,
+        }
+        self._producer = durable_producer(bootstrap, **config)
         self.failed = 0
         self._first_error: str | None = None
 
@@ -144,7 +145,7 @@ class TruthWriter:
     """JSON lines: the networks, the nominal records' people, then every event as it is sent."""
 
     def __init__(self, path: Path, simulation: Simulation) -> None:
-        self._file = open(path, "wb")  # noqa: SIM115 - closed in close()
+        self._file = open(path, "wb")  # closed in close()
         for network in simulation.networks:
             self._write(network.truth())
         for record in simulation.nominals:

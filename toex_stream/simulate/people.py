@@ -13,6 +13,12 @@ import datetime as dt
 import random
 import unicodedata
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, TypeVar
+
+if TYPE_CHECKING:
+    from _typeshed import SupportsLenAndGetItem
+
+_T = TypeVar("_T")
 
 GIVEN_NAMES: dict[str, dict[str, list[str]]] = {
     "HU": {
@@ -105,17 +111,17 @@ class SimRandom(random.Random):
     True
     """
 
-    def choice(self, seq):  # type: ignore[no-untyped-def, override]
+    def choice(self, seq: SupportsLenAndGetItem[_T]) -> _T:
         return seq[int(self.random() * len(seq))]
 
-    def randrange(self, start, stop=None, step=1):  # type: ignore[no-untyped-def, override]
+    def randrange(self, start: int, stop: int | None = None, step: int = 1) -> int:
         if stop is None:
             start, stop = 0, start
         if step != 1:
             return super().randrange(start, stop, step)
         return start + int(self.random() * (stop - start))
 
-    def randint(self, a, b):  # type: ignore[no-untyped-def, override]
+    def randint(self, a: int, b: int) -> int:
         return a + int(self.random() * (b - a + 1))
 
 
@@ -224,7 +230,8 @@ def render_name(
     With probability ``variation`` the record departs from the canonical form
     in one of the ways real records do.
     """
-    given, family, aliases = person.given_name, person.family_name, []
+    given, family = person.given_name, person.family_name
+    aliases: list[str] = []
     if person.nationality == "RO" and rng.random() < 0.3:
         # Systems on legacy code pages still write ş and ţ (cedilla) for ș and ț.
         given, family = given.translate(_ROMANIAN_CEDILLA), family.translate(_ROMANIAN_CEDILLA)

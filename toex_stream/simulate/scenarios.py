@@ -312,7 +312,7 @@ def headdress(seed: int, events: int) -> Scenario:
     # Intelligence from two forces names the same controller.
     for force, grading, share in (("west-midlands", (2, "B", "P"), 0.45), ("staffordshire", (2, "C", "P"), 0.75)):
         when = START + dt.timedelta(days=span_days * share)
-        report = {
+        report: dict[str, Any] = {
             "schema_version": 1,
             "intel_id": f"{force[:3].upper()}-INT-{rng.randrange(10**5):05d}",
             "force_code": force,
@@ -436,7 +436,7 @@ def booker(seed: int, events: int) -> Scenario:
     ):
         when = START + dt.timedelta(days=span_days * share)
         town, house = rng.choice(houses)
-        report = {
+        report: dict[str, Any] = {
             "schema_version": 1,
             "intel_id": f"{force[:3].upper()}-INT-{rng.randrange(10**5):05d}",
             "force_code": force,
@@ -494,14 +494,16 @@ def background(seed: int, events: int, span_days: int = 42) -> Scenario:
         people.person("BG", rng.choice(nationalities), rng.choice(["male", "female"]), (18, 70), today)
         for _ in range(max(20, events // 100))
     ]
+    homes: list[Town] = []
     for person in nominal_people:
         town = rng.choice(ALL_TOWNS)
         person.town, person.postcode, person.address = town.name, town.postcode(rng), _address(rng, town)["text"]
+        homes.append(town)
     nominals = [
-        NominalRecord(f"{towns[p.town].force_code[:3].upper()}-N-{i:05d}", p,
-                      rng.choice([[], [], ["visor_registered"], ["missing_person"]]), towns[p.town].force_code,
+        NominalRecord(f"{home.force_code[:3].upper()}-N-{i:05d}", p,
+                      rng.choice([[], [], ["visor_registered"], ["missing_person"]]), home.force_code,
                       p.phones)
-        for i, p in enumerate(nominal_people, start=50_000)
+        for i, (p, home) in enumerate(zip(nominal_people, homes, strict=True), start=50_000)
     ]
 
     def stream() -> Iterator[SimEvent]:
@@ -593,7 +595,7 @@ def _background_intel(
 ) -> SimEvent:
     subjects, ids = _background_subjects(rng, when, people, known, "suspect")
     town = rng.choice(ALL_TOWNS)
-    report = {
+    report: dict[str, Any] = {
         "schema_version": 1,
         "intel_id": f"BG-INT-{i:07d}",
         "force_code": town.force_code,

@@ -31,6 +31,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from toex_stream.store import DecisionKind, IdentifierKind, SourceKind
+
 # Named constraints, so that migrations can refer to them on every database.
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -121,7 +123,7 @@ class IdentifierRow(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     nominal_id: Mapped[str] = mapped_column(String(128), _nominal_fk(), index=True)
-    kind: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[IdentifierKind] = mapped_column(String(16))
     position: Mapped[int] = mapped_column(Integer)
     value: Mapped[str] = mapped_column(String(254))
     normalised: Mapped[str] = mapped_column(String(254))
@@ -133,7 +135,7 @@ class ProvenanceRow(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     nominal_id: Mapped[str] = mapped_column(String(128), _nominal_fk(), index=True)
-    source_kind: Mapped[str] = mapped_column(String(16))
+    source_kind: Mapped[SourceKind] = mapped_column(String(16))
     source_ref: Mapped[str] = mapped_column(Text)
     recorded_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
 
@@ -154,7 +156,7 @@ class MatchDecisionRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     mention_id: Mapped[str] = mapped_column(String(128))
     nominal_id: Mapped[str | None] = mapped_column(String(128), index=True)
-    decision: Mapped[str] = mapped_column(String(16))
+    decision: Mapped[DecisionKind] = mapped_column(String(16))
     probability: Mapped[float] = mapped_column(Float)
     weights: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     model_version: Mapped[str] = mapped_column(String(64))

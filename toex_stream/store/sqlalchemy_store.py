@@ -29,12 +29,25 @@ import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, Row, Table, bindparam, create_engine, delete, event, func, insert, select, update
+from sqlalchemy import (
+    CursorResult,
+    Engine,
+    Row,
+    Table,
+    bindparam,
+    create_engine,
+    delete,
+    event,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
@@ -121,7 +134,7 @@ def migrate(engine: Engine) -> None:
 
 # -- what is stored for a nominal ----------------------------------------------------------
 
-_ADDRESS_PARTS: dict[str, str] = {"address": "text", "postcode": "postcode", "town": "town"}
+_ADDRESS_PARTS: dict[IdentifierKind, str] = {"address": "text", "postcode": "postcode", "town": "town"}
 _NON_WORD = re.compile(r"[\W_]+")
 
 
@@ -185,7 +198,7 @@ def _identifier_rows(nominal: contract.Nominal) -> list[dict[str, Any]]:
         for kind, part in _ADDRESS_PARTS.items():
             value = getattr(address, part)
             if value:
-                rows.append(row(kind, i, value))  # type: ignore[arg-type]
+                rows.append(row(kind, i, value))
     return rows
 
 
@@ -245,7 +258,7 @@ def _decision(row: MatchDecisionRow) -> MatchDecision:
     return MatchDecision(
         mention_id=row.mention_id,
         nominal_id=row.nominal_id,
-        decision=row.decision,  # type: ignore[arg-type]
+        decision=row.decision,
         probability=row.probability,
         weights=row.weights,
         model_version=row.model_version,
@@ -365,8 +378,10 @@ class SqlAlchemyNominalStore:
     def erase_nominal(self, nominal_id: str) -> bool:
         # Aliases, identifiers and provenance go with it (ON DELETE CASCADE).
         with Session(self._engine) as session, session.begin():
-            result = session.execute(delete(NominalRow).where(NominalRow.nominal_id == nominal_id))
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+            # Typed Result, but DML without RETURNING gives a CursorResult, which has rowcount (SQLAlchemy docs)
+            statement = delete(NominalRow).where(NominalRow.nominal_id == nominal_id)
+            result = cast("CursorResult[Any]", session.execute(statement))
+        return bool(result.rowcount)
 
     # -- reading nominals --
 
@@ -458,7 +473,7 @@ class SqlAlchemyNominalStore:
         query = select(ProvenanceRow).where(ProvenanceRow.nominal_id == nominal_id).order_by(ProvenanceRow.id)
         with Session(self._engine) as session:
             return [
-                Provenance(row.source_kind, row.source_ref, row.recorded_at)  # type: ignore[arg-type]
+                Provenance(row.source_kind, row.source_ref, row.recorded_at)
                 for row in session.scalars(query)
             ]
 
