@@ -25,6 +25,7 @@ test: lint
 lint: $(STAMP)
 	$(BIN)/ruff check toex_stream streams tests benchmarks
 	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit toex_stream
@@ -42,4 +43,4 @@ kafka-down: $(STAMP)
 	$(BIN)/toex-stream kafka down
 
 clean:
-	rm -rf $(VENV) .toex .pytest_cache
+	rm -rf $(VENV) .toex .pytest_cache .mypy_cache
