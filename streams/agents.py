@@ -29,6 +29,7 @@ from toex_stream.alerting.outbox import Outbox
 from toex_stream.alerting.routing import RoutesFile
 from toex_stream.alerting.senders import Notifier, OutboxSender
 from toex_stream.alerting.silences import Silences
+from toex_stream.clock import utc_now
 from toex_stream.contract import INPUT_TOPICS, DeadLetter, DeadLetterKind
 from toex_stream.enrich import RejectedEvent, dead_letter, enrich
 from toex_stream.intake import record_referral_outcome
@@ -162,7 +163,7 @@ def register(app: faust.App, services: Services) -> None:
             await asyncio.to_thread(services.store.record_decision, MatchDecision(
                 mention_id=result.mention_id, nominal_id=result.nominal_id, decision=result.decision,
                 probability=result.probability, weights=[w.model_dump() for w in result.weights],
-                model_version=result.model_version, decided_at=dt.datetime.now(dt.timezone.utc),
+                model_version=result.model_version, decided_at=utc_now(),
             ))
             await matches.send(key=result.nominal_id.encode(), value=result.model_dump_json().encode())
         if services.receipts is not None and observation.source == "referral":  # no thread hop for the rest
@@ -191,7 +192,7 @@ def register(app: faust.App, services: Services) -> None:
         active = await asyncio.to_thread(services.silences.active)
         decisions, suppressed = nominal_alert_decisions(
             score, alert_groups, services.routes.current(), services.scorer.profiles(), active,
-            silence_time=dt.datetime.now(dt.timezone.utc),
+            silence_time=utc_now(),
         )
         for quiet in suppressed:
             log.info("alert for a %s score %s on route %s", score.band, quiet.why, quiet.route_path)
@@ -338,7 +339,7 @@ def enqueue_alert(services: Services, decision: AlertDecision, score: contract.S
     services.outbox.save_alert(decision.alert)
     receiver = decision.route.receiver
     wait = max(0.0, (decision.notify_at - score.occurred_at).total_seconds())
-    not_before = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=wait)
+    not_before = utc_now() + dt.timedelta(seconds=wait)
     change = None if decision.action == "open" else f"{decision.action}: band {decision.alert.band}"
     payload = render(receiver.kind, decision.alert, change=change,
                      include_personal_data=receiver.include_personal_data)

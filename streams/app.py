@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import logging
 
 import faust
@@ -13,6 +12,7 @@ from streams import agents
 from streams.agents import Services
 from streams.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from streams.runtime import OrderedTableManager, ToexApp
+from toex_stream.clock import utc_now
 from toex_stream.intake.service import Intake
 from toex_stream.intake.web import HEALTH_ROUTE, INTAKE_ROUTES, add_health_route, add_intake_routes, served_routes
 from toex_stream.settings import Settings
@@ -86,7 +86,7 @@ def build_app(settings: Settings, services: Services, intake: Intake | None = No
     add_health_route(web_app, ready=services.nominals_loaded.is_set)
 
     async def metrics(_request: web.Request) -> web.Response:
-        backlog = await asyncio.to_thread(services.outbox.backlog, dt.datetime.now(dt.timezone.utc))
+        backlog = await asyncio.to_thread(services.outbox.backlog, utc_now())
         # Rendered here, on the event loop where the agents change the models: no lock needed.
         return web.Response(body=services.metrics.render(services.scorer, backlog),
                             headers={"Content-Type": METRICS_CONTENT_TYPE})

@@ -18,6 +18,7 @@ from toex_stream import contract
 from toex_stream.cli_support import cli_database as _database
 from toex_stream.cli_support import cli_settings as _settings
 from toex_stream.cli_support import console, err_console
+from toex_stream.clock import utc_now
 from toex_stream.errors import ToexError
 from toex_stream.intake.cli import intake_app, partners_app
 from toex_stream.replay.cli import HELP as replay_help
@@ -395,9 +396,8 @@ def silences_add(
 @silences_app.command("list")
 def silences_list() -> None:
     """Every silence, with who set it and until when."""
-    import datetime as dt
 
-    now = dt.datetime.now(dt.timezone.utc)
+    now = utc_now()
     for silence in _silences().all():
         state = "active" if silence.active(now) else "ended"
         console.print(escape(f"{silence.silence_id} {state} {silence.matchers} {silence.starts_at:%Y-%m-%d %H:%M}"

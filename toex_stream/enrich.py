@@ -19,6 +19,7 @@ from collections.abc import Iterable
 
 from pydantic import ValidationError
 
+from toex_stream.clock import utc_now
 from toex_stream.contract import (
     INPUT_MODELS,
     Address,
@@ -268,7 +269,7 @@ def dead_letter(
         kind=rejection.kind,
         reason=rejection.reason,
         errors=rejection.errors,
-        failed_at=now or dt.datetime.now(dt.timezone.utc),
+        failed_at=now or utc_now(),
     )
 
 

@@ -37,6 +37,7 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from toex_stream import contract
+from toex_stream.clock import utc_now
 from toex_stream.errors import ToexError
 from toex_stream.matching.dates import DateProblem, read_date
 from toex_stream.store import NominalStore, Provenance
@@ -333,7 +334,7 @@ def import_nominals(
     importing again sends it. ``progress(n)`` is told each time ``n`` more rows
     were handled.
     """
-    imported_at = dt.datetime.now(dt.timezone.utc)
+    imported_at = utc_now()
     before_commit = _publisher(publish, flush)
     report = ImportReport()
     first_line: dict[str, int] = {}

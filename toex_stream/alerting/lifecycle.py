@@ -47,6 +47,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from toex_stream.alerting.messages import render
 from toex_stream.alerting.routing import RoutesFile, RoutingConfig, RoutingError
+from toex_stream.clock import utc_now
 from toex_stream.contract import Alert, AlertStatus, Feedback, Outcome
 from toex_stream.errors import ToexError
 
@@ -112,10 +113,6 @@ class LifecycleChange:
     feedback: tuple[Feedback, ...] = ()
 
 
-def _utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
-
-
 class AlertLifecycle:
     """Acknowledge, assign and close alerts; each change is stored, then queued for every channel that has the alert.
 
@@ -130,7 +127,7 @@ class AlertLifecycle:
         routes: RoutingConfig | RoutesFile,
         publish_feedback: FeedbackPublisher,
         *,
-        clock: Callable[[], dt.datetime] = _utc_now,
+        clock: Callable[[], dt.datetime] = utc_now,
     ) -> None:
         self._outbox = outbox
         self._routes = routes

@@ -27,12 +27,6 @@ from toex_stream.contract import Alert, Reason
 
 MARKING = "OFFICIAL-SENSITIVE"
 MAX_REASONS = 3
-BAND_EMOJI = {
-    "low": ":white_circle:",
-    "medium": ":large_yellow_circle:",
-    "high": ":large_orange_circle:",
-    "critical": ":red_circle:",
-}
 BAND_COLOUR = {"low": "Default", "medium": "Warning", "high": "Attention", "critical": "Attention"}
 
 __all__ = ["MARKING", "describe", "headline", "log_line", "render", "slack_alert", "slack_update", "teams_alert"]

@@ -42,6 +42,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
 from toex_stream.alerting.outbox_models import AlertRow, AuditRow, LeaseRow, OutboxKind, OutboxRow
+from toex_stream.clock import utc_now
 from toex_stream.contract import Alert, AlertStatus, EventRef, Reason
 from toex_stream.errors import ToexError
 
@@ -63,10 +64,6 @@ class Backlog:
 
 class OutboxError(ToexError):
     """An outbox operation named something that is not there or not allowed."""
-
-
-def _utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
 
 
 @dataclass(frozen=True)
@@ -157,7 +154,7 @@ class Outbox:
 
     def save_alert(self, alert: Alert, at: dt.datetime | None = None) -> bool:
         """Store ``alert``; True if it is new. A stored alert keeps its status, assignee and outcome."""
-        now = at or _utc_now()
+        now = at or utc_now()
         with Session(self._engine) as session, session.begin():
             row = session.get(AlertRow, alert.alert_id)
             created = row is None
@@ -223,7 +220,7 @@ class Outbox:
                 row.assignee = assignee
             if outcome is not None:
                 row.outcome = outcome
-            row.updated_at = at or _utc_now()
+            row.updated_at = at or utc_now()
 
     # -- the outbox -------------------------------------------------------------------------
 
@@ -247,7 +244,7 @@ class Outbox:
             version=version,
             route=route,
             payload=payload,
-            created_at=_utc_now(),
+            created_at=utc_now(),
             not_before=not_before,
             attempts=0,
         )
@@ -305,7 +302,7 @@ class Outbox:
             return [_item(row) for row in session.scalars(query)]
 
     def pending_count(self) -> int:
-        return self.backlog(_utc_now()).pending
+        return self.backlog(utc_now()).pending
 
     def backlog(self, now: dt.datetime) -> Backlog:
         """How much is undelivered, how much of it has failed, and how long the oldest has waited."""

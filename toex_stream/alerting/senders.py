@@ -43,6 +43,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from toex_stream.alerting.outbox import AuditEntry, Outbox, OutboxItem
+from toex_stream.clock import utc_now
 from toex_stream.errors import ToexError
 from toex_stream.settings import Settings
 
@@ -88,10 +89,6 @@ __all__ = [
 
 class AlertingError(ToexError):
     """Alert delivery is misconfigured (no token, an unknown receiver)."""
-
-
-def _utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
 
 
 def process_holder() -> str:
@@ -418,7 +415,7 @@ class OutboxSender:
         batch_size: int = 100,
         holder: str | None = None,
         lease_ttl_s: float = DEFAULT_LEASE_TTL_S,
-        clock: Callable[[], dt.datetime] = _utc_now,
+        clock: Callable[[], dt.datetime] = utc_now,
     ) -> None:
         if lease_ttl_s <= 0:
             raise AlertingError(f"lease_ttl_s={lease_ttl_s} must be positive: give the seconds a lease lasts")

@@ -10,6 +10,7 @@ from sqlalchemy import JSON, DateTime, Engine, String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from toex_stream.alerting.routing import Silence
+from toex_stream.clock import utc_now
 from toex_stream.store.models import Base
 
 
@@ -44,7 +45,7 @@ class Silences:
 
     def add(self, matchers: dict[str, str], duration: dt.timedelta, created_by: str, comment: str = "",
             starts_at: dt.datetime | None = None) -> Silence:
-        starts = starts_at or dt.datetime.now(dt.timezone.utc)
+        starts = starts_at or utc_now()
         silence = Silence(silence_id=f"sil-{uuid.uuid4().hex[:12]}", matchers=matchers, starts_at=starts,
                           ends_at=starts + duration, created_by=created_by, comment=comment)
         with Session(self._engine) as session, session.begin():
@@ -55,7 +56,7 @@ class Silences:
         return silence
 
     def expire(self, silence_id: str, at: dt.datetime | None = None) -> bool:
-        now = at or dt.datetime.now(dt.timezone.utc)
+        now = at or utc_now()
         with Session(self._engine) as session, session.begin():
             row = session.get(SilenceRow, silence_id)
             if row is None:
@@ -72,7 +73,7 @@ class Silences:
         """Silences not yet ended (the caller checks each against the alert's time)."""
         if self._cached is not None and time.monotonic() - self._cached[0] < self._cache_seconds:
             return self._cached[1]
-        now = dt.datetime.now(dt.timezone.utc)
+        now = utc_now()
         with Session(self._engine) as session:
             rows = session.scalars(select(SilenceRow).where(SilenceRow.ends_at > now))
             current = [_silence(r) for r in rows]

@@ -24,7 +24,6 @@ need one, plus the cookie's HttpOnly, Secure and SameSite flags.)
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from html import escape
 from typing import Any, get_args
@@ -32,6 +31,7 @@ from urllib.parse import parse_qs
 
 from aiohttp import web
 
+from toex_stream.clock import utc_now
 from toex_stream.contract import ExploitationType, Gender, Role, Urgency
 from toex_stream.intake.rules import Problem, Refused
 from toex_stream.intake.store import Receipt
@@ -98,7 +98,7 @@ def referral_body(values: Values) -> dict[str, Any]:
     body: dict[str, Any] = {
         "schema_version": 1,
         "referral_id": _one(values, "referral_id"),
-        "submitted_at": dt.datetime.now(dt.timezone.utc).isoformat(),
+        "submitted_at": utc_now().isoformat(),
         "exploitation_types": [v for v in values.get("exploitation_types", []) if v],
         "urgency": _one(values, "urgency") or None,
         "consent_to_share": _one(values, "consent_to_share") == "yes",

@@ -28,15 +28,12 @@ from sqlalchemy import CursorResult, Engine, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from toex_stream.clock import utc_now
 from toex_stream.intake.errors import IntakeError
 from toex_stream.intake.models import PartnerRow, ReceiptRow
 
 TOKEN_PREFIX = "toex_"
 _PARTNER_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}[a-z0-9]$|^[a-z0-9]$")
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
 
 
 def hash_token(token: str) -> str:
@@ -103,7 +100,7 @@ class IntakeStore:
             raise IntakeError(f"partner id {partner_id!r} must be 1 to 64 lower-case letters, digits and hyphens, "
                               "not starting or ending with a hyphen; pass --partner-id")
         token = new_token()
-        partner = Partner(partner_id, name, _now())
+        partner = Partner(partner_id, name, utc_now())
         try:
             with Session(self._engine) as session, session.begin():
                 session.add(PartnerRow(partner_id=partner_id, name=name, token_hash=hash_token(token),
@@ -123,7 +120,7 @@ class IntakeStore:
             # Typed Result, but DML without RETURNING gives a CursorResult, which has rowcount (SQLAlchemy docs)
             changed = cast("CursorResult[Any]", session.execute(
                 update(PartnerRow).where(PartnerRow.partner_id == partner_id, PartnerRow.revoked_at.is_(None))
-                .values(revoked_at=_now())
+                .values(revoked_at=utc_now())
             ))
             return bool(changed.rowcount)
 
@@ -157,7 +154,7 @@ class IntakeStore:
         The unique (partner_id, referral_id) constraint settles a race between two
         processes: the loser reads the winner's row.
         """
-        now = _now()
+        now = utc_now()
         row = ReceiptRow(partner_id=partner_id, referral_id=referral_id, reference=new_reference(),
                          received_at=now, status="pending", matched=None, updated_at=now)
         try:
@@ -177,7 +174,7 @@ class IntakeStore:
         with Session(self._engine) as session, session.begin():
             session.execute(update(ReceiptRow).where(
                 ReceiptRow.reference == receipt.reference, ReceiptRow.status == "pending",
-            ).values(status="received", updated_at=_now()))
+            ).values(status="received", updated_at=utc_now()))
         confirmed = self.receipt(receipt.partner_id, receipt.referral_id)
         if confirmed is None:
             raise IntakeError(f"receipt {receipt.reference} vanished while it was confirmed")
@@ -199,7 +196,7 @@ class IntakeStore:
             # Typed Result, but DML without RETURNING gives a CursorResult, which has rowcount (SQLAlchemy docs)
             changed = cast("CursorResult[Any]", session.execute(update(ReceiptRow).where(
                 ReceiptRow.partner_id == partner_id, ReceiptRow.referral_id == referral_id,
-            ).values(status="processed", matched=matched, updated_at=_now())))
+            ).values(status="processed", matched=matched, updated_at=utc_now())))
             return bool(changed.rowcount)
 
 

@@ -17,6 +17,7 @@ from sqlalchemy import Engine
 from toex_stream import contract
 from toex_stream.alerting.routing import load_routes
 from toex_stream.alerting.silences import Silences
+from toex_stream.clock import utc_now
 from toex_stream.errors import ToexError
 from toex_stream.replay.audit import ReplayAudit, record_replay
 from toex_stream.replay.compare import Outcomes, add_replayed, differences, live_outcomes, outcomes_of_report
@@ -177,7 +178,7 @@ def run_replay(settings: Settings, request: ReplayRequest, engine: Engine | None
     if engine is not None:
         result.audit_id = record_replay(engine, ReplayAudit(
             # What was read, history included: the audit is of the data a person saw.
-            at=dt.datetime.now(dt.timezone.utc), who=request.who, range_from=request.start - request.history,
+            at=utc_now(), who=request.who, range_from=request.start - request.history,
             range_to=request.end,
             topics=list(request.topics), reason=request.reason, model=request.model,
             profile=str(request.profile or settings.profiles_dir or "bundled"),

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from toex_stream import contract
+from toex_stream.clock import utc_now
 from toex_stream.errors import ToexError
 
 SourceKind = Literal["import", "event", "topic"]
@@ -33,10 +34,6 @@ class StoreError(ToexError):
     """The nominal store cannot be reached, migrated or written."""
 
 
-def _utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
-
-
 @dataclass(frozen=True)
 class Provenance:
     """Where a nominal's current content came from.
@@ -47,7 +44,7 @@ class Provenance:
 
     source_kind: SourceKind
     source_ref: str
-    recorded_at: dt.datetime = field(default_factory=_utc_now)
+    recorded_at: dt.datetime = field(default_factory=utc_now)
 
 
 @dataclass(frozen=True)
