@@ -8,7 +8,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from pydantic import ValidationError
@@ -57,12 +57,7 @@ app.add_typer(intake_app, name="intake")
 
 
 DEFAULT_SIMULATION_RATE = 200.0  # events per second to Kafka: watchable, and far below the worker's pace
-InputType = Literal["referral", "advert", "intel"]
-TYPE_TOPICS: dict[str, str] = {
-    "referral": contract.TOPIC_REFERRALS,
-    "advert": contract.TOPIC_ADVERTS,
-    "intel": contract.TOPIC_INTEL,
-}
+InputType = contract.Source
 
 
 # -- kafka ------------------------------------------------------------------------
@@ -122,7 +117,7 @@ def submit(
         decoded = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ToexError(f"{file} is not valid JSON: {exc}") from None
-    topic = TYPE_TOPICS[type_] if type_ else contract.detect_topic(decoded)
+    topic = contract.SOURCE_TOPICS[type_] if type_ else contract.detect_topic(decoded)
     if topic is None:
         raise ToexError(
             f"{file}: cannot tell what this is (no referral_id, advert_id or intel_id); "
@@ -272,7 +267,7 @@ def nominals_import(
 
 # -- alerts -------------------------------------------------------------------------
 
-OutcomeChoice = Literal["confirmed", "not_relevant", "duplicate", "safeguarded", "arrest"]
+OutcomeChoice = contract.Outcome
 
 
 def _outbox() -> Outbox:

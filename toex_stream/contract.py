@@ -138,6 +138,8 @@ Region = Literal[
     "UNKNOWN",
 ]
 Source = Literal["referral", "advert", "intel"]
+# Which topic each kind of input event goes to: the one map (the command line's --type uses it).
+SOURCE_TOPICS: dict[str, str] = {"referral": TOPIC_REFERRALS, "advert": TOPIC_ADVERTS, "intel": TOPIC_INTEL}
 
 
 class _Model(BaseModel):

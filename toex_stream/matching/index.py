@@ -19,7 +19,7 @@ from toex_stream import contract
 from toex_stream.matching.model import FellegiSunter, FieldWeight, Levels, compare
 from toex_stream.matching.records import MatchRecord, blocking_keys, record_from_nominal
 
-Decision = Literal["match", "possible_match", "new"]
+Decision = contract.MatchDecisionKind  # one definition, in the contract
 
 # A key shared by more nominals than this says little (a common name in a common
 # year, a switchboard); the other keys still find the right candidates.

@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, get_args
 
 from toex_stream import contract
 from toex_stream.clock import utc_now
@@ -23,7 +23,7 @@ from toex_stream.errors import ToexError
 
 SourceKind = Literal["import", "event", "topic"]
 IdentifierKind = Literal["phone", "email", "address", "postcode", "town"]
-DecisionKind = Literal["match", "possible_match", "new"]
+DecisionKind = contract.MatchDecisionKind  # one definition, in the contract
 UpsertOutcome = Literal["created", "updated", "unchanged"]
 
 # A provisional nominal carries this flag: the flag travels with it on toex.nominals, so
@@ -65,7 +65,7 @@ class MatchDecision:
     decided_at: dt.datetime
 
     def __post_init__(self) -> None:
-        if self.decision not in ("match", "possible_match", "new"):
+        if self.decision not in get_args(contract.MatchDecisionKind):
             raise ValueError(f"decision {self.decision!r} must be 'match', 'possible_match' or 'new'")
         if not 0.0 <= self.probability <= 1.0:
             raise ValueError(f"probability {self.probability} must be between 0 and 1")
