@@ -127,10 +127,7 @@ def submit(
     try:
         event = model.model_validate_json(raw)
     except ValidationError as exc:
-        lines = [
-            f"  {'.'.join(str(p) for p in e['loc']) or '(value)'}: {e['msg']}"
-            for e in exc.errors(include_url=False, include_input=False)
-        ]
+        lines = [f"  {e.path}: {e.message}" for e in contract.field_errors(exc)]
         raise ToexError(f"{file} is not a valid {model.__name__}; nothing was sent:\n" + "\n".join(lines)) from None
     settings = _settings()
     if topic not in existing_topics(settings.kafka_bootstrap):

@@ -28,6 +28,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    ValidationError,
     WithJsonSchema,
 )
 
@@ -434,6 +435,22 @@ DeadLetterKind = Literal["not_utf8", "invalid_json", "schema", "internal"]
 class FieldError(_Model):
     path: str = Field(description="Dotted path of the field, e.g. 'subjects.0.nationality'.")
     message: str
+
+
+
+def field_errors(error: ValidationError) -> list[FieldError]:
+    """Every field a validation refused, as a dotted path and pydantic's message, never the value refused.
+
+    The one formatter of validation errors: dead letters, the command line and the nominal import use it.
+
+    >>> try:
+    ...     Person.model_validate({"role": "boss", "age": -1})
+    ... except ValidationError as exc:
+    ...     print([error.path for error in field_errors(exc)])
+    ['age', 'role']
+    """
+    return [FieldError(path=".".join(str(part) for part in detail["loc"]) or "(value)", message=detail["msg"])
+            for detail in error.errors(include_url=False, include_input=False, include_context=False)]
 
 
 class DeadLetter(_TopLevel):

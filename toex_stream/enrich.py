@@ -38,6 +38,7 @@ from toex_stream.contract import (
     Referral,
     Source,
     event_key,
+    field_errors,
 )
 from toex_stream.errors import ToexError
 from toex_stream.geo import resolve
@@ -89,10 +90,7 @@ def _rejection(model_name: str, exc: ValidationError) -> RejectedEvent:
         return RejectedEvent("invalid_json", f"the value is not valid JSON: {problem}")
     if details and details[0]["type"] == "model_type":
         return RejectedEvent("schema", f"the value must be a JSON object (a {model_name})")
-    errors = [
-        FieldError(path=".".join(str(part) for part in d["loc"]) or "(value)", message=d["msg"])
-        for d in details
-    ]
+    errors = field_errors(exc)
     shown = "; ".join(f"{e.path}: {e.message}" for e in errors[:MAX_REASON_ERRORS])
     more = f" (and {len(errors) - MAX_REASON_ERRORS} more)" if len(errors) > MAX_REASON_ERRORS else ""
     noun = "error" if len(errors) == 1 else "errors"

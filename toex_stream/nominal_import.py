@@ -413,10 +413,7 @@ def apply_nominal_message(
     try:
         nominal = contract.Nominal.model_validate_json(value)
     except ValidationError as exc:
-        reasons = "; ".join(
-            f"{'.'.join(str(part) for part in error['loc']) or '(value)'}: {error['msg']}"
-            for error in exc.errors(include_url=False, include_input=False, include_context=False)
-        )
+        reasons = "; ".join(f"{error.path}: {error.message}" for error in contract.field_errors(exc))
         raise InvalidNominalMessage(f"not a valid Nominal: {reasons}") from None
     if nominal.nominal_id != nominal_id:
         raise InvalidNominalMessage(
