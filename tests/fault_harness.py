@@ -232,10 +232,14 @@ def operate(folder: Path, nominals: list[NominalRecord], database_url: str | Non
             raise RuntimeError(f"the workers did not become ready and share the partitions; see {folder}/*.log")
         yield rig
     finally:
-        for worker in workers.values():
+        stopping = []
+        for worker in workers.values():  # side by side: each may take seconds to shut down cleanly
             worker.stopping = True
             if worker.process is not None:
-                stop_process_group(worker.process)
+                stopping.append(threading.Thread(target=stop_process_group, args=(worker.process,)))
+                stopping[-1].start()
+        for thread in stopping:
+            thread.join()
         broker.down()
         slack.stop()
 
@@ -504,7 +508,7 @@ def wait_for_quiescence(rig: Rig, timeout: float) -> dict[str, Any]:
         if caught_up is not None and not any(outbox_pending(rig).values()):
             drained = _now()
         if caught_up is None or drained is None:
-            time.sleep(2)
+            time.sleep(1)
     quiet: dict[str, Any] = {
         "quiescent": caught_up is not None and drained is not None,
         "caught_up_in_s": round(caught_up - began, 1) if caught_up is not None else None,
