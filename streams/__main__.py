@@ -75,7 +75,7 @@ def build_worker_app(settings: Settings) -> faust.App:
 
 def main() -> None:
     settings = load_settings()
-    ensure_topics(settings.kafka_bootstrap, topics.ALL)
+    ensure_topics(settings.kafka_bootstrap, topics.ALL + topics.CHANGELOGS)
     app = build_worker_app(settings)
     worker = faust.Worker(app, loglevel=settings.log_level.lower())
     worker.execute_from_commandline()

@@ -96,9 +96,9 @@ def register(app: faust.App, services: Services) -> None:
     # What is known of each nominal over 30 days: RocksDB, backed by a changelog, and
     # co-partitioned with toex.matches and toex.feedback (both keyed by nominal_id).
     # No key_type/value_type: plain dicts, JSON in the changelog.
-    nominal_state = app.Table("nominal-state", default=dict, partitions=topics.MATCHES.partitions)
+    nominal_state = app.Table(topics.NOMINAL_STATE_TABLE, default=dict, partitions=topics.MATCHES.partitions)
     # Each nominal's alert groups (route, group key, threat): co-partitioned with toex.scores.
-    alert_groups = app.Table("alert-groups", default=dict, partitions=topics.SCORES.partitions)
+    alert_groups = app.Table(topics.ALERT_GROUPS_TABLE, default=dict, partitions=topics.SCORES.partitions)
 
     async def send_dead_letter(message: Message, letter: DeadLetter) -> None:
         # Where and why only: the value itself is personal data and stays on the topic.

@@ -8,7 +8,7 @@ import logging
 import faust
 from aiohttp import web
 
-from streams import agents
+from streams import agents, topics
 from streams.agents import Services
 from streams.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from streams.runtime import OrderedTableManager, ToexApp
@@ -19,7 +19,7 @@ from toex_stream.settings import Settings
 
 log = logging.getLogger(__name__)
 
-APP_ID = "toex-stream"
+APP_ID = topics.APP_ID
 
 METRICS_ROUTE = ("GET", "/metrics")
 # Everything the worker's port (TOEX_WEB_PORT) serves: the partner intake, health and metrics. The

@@ -31,6 +31,7 @@ from typing import Literal, TypeVar
 import faust
 from aiokafka.errors import KafkaError as AioKafkaError
 from confluent_kafka import KafkaException
+from faust.exceptions import PartitionsMismatch
 from faust.types import Message
 from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
@@ -56,7 +57,7 @@ def on_processing_error(exc: BaseException) -> tuple[Decision, AgentErrorKind]:
         return "dead_letter", "contract"
     if isinstance(exc, SQLAlchemyError):
         return "stall", "database"
-    if isinstance(exc, (AioKafkaError, KafkaException, OSError, asyncio.TimeoutError)):
+    if isinstance(exc, (AioKafkaError, KafkaException, OSError, asyncio.TimeoutError, PartitionsMismatch)):
         return "retry", "transient"
     return "retry", "internal"
 

@@ -25,6 +25,28 @@ from toex_stream.topics import (
 )
 
 __all__ = [
-    "ADVERTS", "ALERTS", "ALL", "DAY_MS", "DEADLETTER", "FEEDBACK", "INTEL", "MATCHES", "NOMINALS",
-    "OBSERVATIONS", "PARTITIONS", "REFERRALS", "SCORES", "TRAINING", "TopicSpec",
+    "ADVERTS", "ALERTS", "ALL", "APP_ID", "CHANGELOGS", "DAY_MS", "DEADLETTER", "FEEDBACK", "INTEL", "MATCHES",
+    "NOMINALS", "OBSERVATIONS", "PARTITIONS", "REFERRALS", "SCORES", "TRAINING", "TopicSpec", "changelog",
+    "ALERT_GROUPS_TABLE", "NOMINAL_STATE_TABLE",
 ]  # fmt: skip
+
+# The Faust app's id: its consumer group, and the prefix of its tables' changelog topics.
+APP_ID = "toex-stream"
+# What is known of each nominal over 30 days, co-partitioned with toex.matches and toex.feedback.
+NOMINAL_STATE_TABLE = "nominal-state"
+# Each nominal's alert groups, co-partitioned with toex.scores.
+ALERT_GROUPS_TABLE = "alert-groups"
+
+
+def changelog(table: str) -> str:
+    """The changelog topic Faust names for ``table``."""
+    return f"{APP_ID}-{table}-changelog"
+
+
+# Created with the other topics before the worker starts, not by Faust as its tables start: a
+# changelog created while the consumer is already reading metadata can be seen with too few
+# partitions for minutes, and every table access then fails with PartitionsMismatch.
+CHANGELOGS: list[TopicSpec] = [
+    TopicSpec(changelog(NOMINAL_STATE_TABLE), MATCHES.partitions, cleanup_policy="compact"),
+    TopicSpec(changelog(ALERT_GROUPS_TABLE), SCORES.partitions, cleanup_policy="compact"),
+]
