@@ -66,13 +66,7 @@ def run_worker(settings: Settings, stock: bool, seconds: float, quiet_s: float) 
 
     Returns the sent keys, the observed ones, and the group's (committed, end) offsets per partition.
     """
-    producer = durable_producer(settings.kafka_bootstrap)
-    sent = set()
-    for n in range(EVENTS):
-        event = {**example("referral"), "referral_id": f"rule-{n}-{uuid.uuid4().hex[:8]}"}
-        key = f"{event['partner_id']}:{event['referral_id']}"
-        produce_and_wait(producer, contract.TOPIC_REFERRALS, key.encode(), json.dumps(event).encode())
-        sent.add(key)
+    sent = send_referrals(settings, "rule", EVENTS)
     env = {**os.environ, **settings_env(settings), "TOEX_TEST_DROP": "7:3",
            "TOEX_TEST_STOCK_FAUST": "1" if stock else "0"}
     log_file = settings.data_dir / f"worker-{'stock' if stock else 'fixed'}.log"
