@@ -245,9 +245,15 @@ def store(store_engine: Engine) -> SqlAlchemyNominalStore:
 
 
 @pytest.fixture
-def sqlite_store(tmp_path: Path) -> Iterator[SqlAlchemyNominalStore]:
-    """A migrated nominal store on a fresh SQLite file: for fast unit tests."""
+def sqlite_engine(tmp_path: Path) -> Iterator[Engine]:
+    """A migrated database on a fresh SQLite file, ``tmp_path / "toex.sqlite3"``: for fast unit tests."""
     engine = build_engine(Settings(database_url=f"sqlite:///{tmp_path / 'toex.sqlite3'}"))
     migrate(engine)
-    yield SqlAlchemyNominalStore(engine)
+    yield engine
     engine.dispose()
+
+
+@pytest.fixture
+def sqlite_store(sqlite_engine: Engine) -> SqlAlchemyNominalStore:
+    """A migrated nominal store on a fresh SQLite file: for fast unit tests."""
+    return SqlAlchemyNominalStore(sqlite_engine)

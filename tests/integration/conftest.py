@@ -18,15 +18,18 @@ from pathlib import Path
 
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
+from sqlalchemy import Engine
 
 from streams.app import APP_ID
 from tests.conftest import example, free_port
 from tests.fake_slack import FakeSlack
 from toex_stream import contract
+from toex_stream.alerting.outbox import Outbox
 from toex_stream.kafka_io import Delivered, TopicReader, broker_reachable, durable_producer, produce_and_wait
 from toex_stream.localkafka import LocalKafka
 from toex_stream.processes import start_worker, stop_process_group
 from toex_stream.settings import Settings
+from toex_stream.store.sqlalchemy_store import migrate
 
 OUTPUT_TOPICS = [contract.TOPIC_OBSERVATIONS, contract.TOPIC_DEADLETTER]
 
@@ -143,6 +146,20 @@ def worker(kafka: Settings) -> Iterator[subprocess.Popen[bytes]]:
         yield process
     finally:
         stop_process_group(process)
+
+
+@pytest.fixture
+def outbox(store_engine: Engine) -> Outbox:
+    """The alert outbox on a fresh, migrated database (SQLite and PostgreSQL: ``store_engine``'s params)."""
+    migrate(store_engine)
+    return Outbox(store_engine)
+
+
+@pytest.fixture
+def slack() -> Iterator[FakeSlack]:
+    """A Slack-compatible Web API of the test's own, on loopback."""
+    with FakeSlack() as server:
+        yield server
 
 
 @pytest.fixture

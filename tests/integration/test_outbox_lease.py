@@ -11,12 +11,11 @@ import asyncio
 import datetime as dt
 import threading
 from collections import Counter
-from collections.abc import Iterator
 
-import pytest
 from sqlalchemy import Engine, select
 
 from tests.fake_slack import FakeSlack
+from tests.unit.test_outbox_lease import Clock
 from toex_stream.alerting.outbox import SENDER_LEASE, Outbox, OutboxItem
 from toex_stream.alerting.outbox_models import LeaseRow
 from toex_stream.alerting.senders import (
@@ -26,42 +25,13 @@ from toex_stream.alerting.senders import (
     SlackNotifier,
     build_slack_client,
 )
+from toex_stream.clock import utc_now
 from toex_stream.settings import Settings
-from toex_stream.store.sqlalchemy_store import migrate
 
 CHANNEL = "C0ERSOU01"
 RECEIVER = "ersou-slack"
 TTL_S = 10.0
 RACE_TIMEOUT_S = 60.0
-
-
-class Clock:
-    """The senders' wall clock, moved on by the test."""
-
-    def __init__(self, start: dt.datetime) -> None:
-        self.now = start
-
-    def __call__(self) -> dt.datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += dt.timedelta(seconds=seconds)
-
-
-@pytest.fixture
-def outbox(store_engine: Engine) -> Outbox:
-    migrate(store_engine)
-    return Outbox(store_engine)
-
-
-@pytest.fixture
-def slack() -> Iterator[FakeSlack]:
-    with FakeSlack() as server:
-        yield server
-
-
-def now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
 
 
 def run_at_once(workers: list[threading.Thread]) -> None:
@@ -82,7 +52,7 @@ def test_the_migration_leaves_the_lease_untaken(outbox: Outbox, store_engine: En
 
 
 def test_the_lease_goes_to_one_holder_at_a_time_with_a_higher_token_whenever_it_changes_hands(outbox: Outbox) -> None:
-    at = now()
+    at = utc_now()
 
     def later(seconds: float) -> dt.datetime:
         return at + dt.timedelta(seconds=seconds)
@@ -105,7 +75,7 @@ def test_the_lease_goes_to_one_holder_at_a_time_with_a_higher_token_whenever_it_
 
 def test_senders_racing_for_a_lapsed_lease_never_both_get_it(outbox: Outbox) -> None:
     holders = [f"worker-{n}" for n in range(6)]
-    at = now()
+    at = utc_now()
     holder, token = None, 0
     for _ in range(8):
         at += dt.timedelta(seconds=TTL_S + 1)  # whoever held it let it lapse
@@ -162,7 +132,7 @@ def test_senders_on_two_workers_running_at_once_post_every_alert_exactly_once(ou
     channel = RecordingChannel()
     alert_ids = [f"ALERT-{n:04d}" for n in range(60)]
     for alert_id in alert_ids[:30]:
-        outbox.enqueue(alert_id, RECEIVER, "post", 0, {"text": alert_id}, now())
+        outbox.enqueue(alert_id, RECEIVER, "post", 0, {"text": alert_id}, utc_now())
     queued_more = threading.Event()
     start = threading.Barrier(2)
     delivered: dict[str, int] = {}
@@ -186,7 +156,7 @@ def test_senders_on_two_workers_running_at_once_post_every_alert_exactly_once(ou
     for thread in workers:
         thread.start()
     for alert_id in alert_ids[30:]:
-        outbox.enqueue(alert_id, RECEIVER, "post", 0, {"text": alert_id}, now())
+        outbox.enqueue(alert_id, RECEIVER, "post", 0, {"text": alert_id}, utc_now())
     queued_more.set()
     for thread in workers:
         thread.join(RACE_TIMEOUT_S)
@@ -195,7 +165,7 @@ def test_senders_on_two_workers_running_at_once_post_every_alert_exactly_once(ou
     assert Counter(alert_id for alert_id, _ in channel.posts) == Counter(alert_ids)  # each exactly once
     assert sorted(delivered.values()) == [0, 60]  # by the one sender that took the lease
     assert len({sender for _, sender in channel.posts}) == 1
-    assert outbox.backlog(now()).pending == 0
+    assert outbox.backlog(utc_now()).pending == 0
 
 
 # -- a takeover while a Slack post is in flight ----------------------------------------------------------
@@ -227,7 +197,7 @@ def slack_notifier(slack: FakeSlack) -> SlackNotifier:
 def test_a_slack_post_in_flight_at_a_takeover_is_found_in_the_channel_and_nothing_after_it_is_sent(
     outbox: Outbox, slack: FakeSlack
 ) -> None:
-    clock = Clock(now())
+    clock = Clock(utc_now())
     alert_ids = ["ALERT-0001", "ALERT-0002", "ALERT-0003"]
     for alert_id in alert_ids:
         outbox.enqueue(alert_id, RECEIVER, "post", 0, {"text": f"alert {alert_id}"}, clock())

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
-from collections.abc import Iterator
 
 import pytest
 from pydantic import SecretStr
@@ -29,7 +28,6 @@ from toex_stream.alerting.senders import (
 )
 from toex_stream.contract import Alert, EventRef, Reason
 from toex_stream.settings import Settings
-from toex_stream.store.sqlalchemy_store import migrate
 
 CHANNEL = "C0ERSOU01"
 RECEIVER = "ersou-slack"
@@ -58,18 +56,6 @@ def make_alert(number: int, band: str = "high") -> Alert:
         ],
         model_version="logreg-2026-11-01",
     )
-
-
-@pytest.fixture
-def outbox(store_engine: Engine) -> Outbox:
-    migrate(store_engine)
-    return Outbox(store_engine)
-
-
-@pytest.fixture
-def slack() -> Iterator[FakeSlack]:
-    with FakeSlack() as server:
-        yield server
 
 
 def sender(slack: FakeSlack, outbox: Outbox, interval: float = 0.1, channel: str = CHANNEL) -> OutboxSender:

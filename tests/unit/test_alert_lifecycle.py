@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
@@ -30,8 +29,6 @@ from toex_stream.alerting.routing import RoutesFile, load_routes
 from toex_stream.contract import Alert, EventRef, Feedback, Reason
 from toex_stream.errors import ToexError
 from toex_stream.kafka_io import KafkaUnavailable
-from toex_stream.settings import Settings
-from toex_stream.store.sqlalchemy_store import build_engine, migrate
 
 AT = dt.datetime(2026, 11, 1, 9, 30, tzinfo=dt.timezone.utc)
 ALERT_ID = "ALERT-ERSOU-0001"
@@ -81,20 +78,13 @@ def routes_file(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def database_url(tmp_path: Path) -> str:
+    """The database ``sqlite_engine`` migrated, for the command line to use."""
     return f"sqlite:///{tmp_path / 'toex.sqlite3'}"
 
 
 @pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    engine = build_engine(Settings(database_url=database_url))
-    migrate(engine)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
-def outbox(engine: Engine) -> Outbox:
-    return Outbox(engine)
+def outbox(sqlite_engine: Engine) -> Outbox:
+    return Outbox(sqlite_engine)
 
 
 @pytest.fixture

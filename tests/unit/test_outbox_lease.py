@@ -11,9 +11,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import os
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, Row, select
@@ -21,8 +19,6 @@ from sqlalchemy import Engine, Row, select
 from toex_stream.alerting.outbox import SENDER_LEASE, Outbox, OutboxItem
 from toex_stream.alerting.outbox_models import LeaseRow
 from toex_stream.alerting.senders import AlertingError, DeliveryResult, OutboxSender
-from toex_stream.settings import Settings
-from toex_stream.store.sqlalchemy_store import build_engine, migrate
 
 RECEIVER = "ersou-slack"
 OTHER_RECEIVER = "nersou-slack"
@@ -74,16 +70,8 @@ class Poster:
 
 
 @pytest.fixture
-def engine(tmp_path: Path) -> Iterator[Engine]:
-    engine = build_engine(Settings(database_url=f"sqlite:///{tmp_path / 'toex.sqlite3'}"))
-    migrate(engine)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
-def outbox(engine: Engine) -> Outbox:
-    return Outbox(engine)
+def outbox(sqlite_engine: Engine) -> Outbox:
+    return Outbox(sqlite_engine)
 
 
 @pytest.fixture
@@ -100,14 +88,14 @@ def sender(outbox: Outbox, clock: Clock, holder: str, *posters: tuple[str, Poste
     return OutboxSender(outbox, dict(posters), holder=holder, lease_ttl_s=TTL_S, clock=clock)
 
 
-def lease(engine: Engine) -> Row[tuple[str, str | None, int, dt.datetime | None]]:
+def lease(sqlite_engine: Engine) -> Row[tuple[str, str | None, int, dt.datetime | None]]:
     """The sender's lease as the table holds it."""
-    with engine.connect() as connection:
+    with sqlite_engine.connect() as connection:
         return connection.execute(select(LeaseRow).where(LeaseRow.name == SENDER_LEASE)).one()
 
 
 def test_a_sender_without_the_lease_posts_nothing_and_leaves_the_items_untouched(
-    engine: Engine, outbox: Outbox, clock: Clock
+    sqlite_engine: Engine, outbox: Outbox, clock: Clock
 ) -> None:
     channel = Channel()
     first = sender(outbox, clock, "worker-1", (RECEIVER, Poster(channel, "first")))
@@ -125,24 +113,24 @@ def test_a_sender_without_the_lease_posts_nothing_and_leaves_the_items_untouched
     # The holder renews its lease each round, and delivers what the other could not.
     assert asyncio.run(first.run_once()) == 1
     assert channel.posts == [("A-1", "first"), ("A-2", "first"), ("A-3", "first")]
-    assert (lease(engine).holder, lease(engine).token) == ("worker-1", 1)
+    assert (lease(sqlite_engine).holder, lease(sqlite_engine).token) == ("worker-1", 1)
 
 
 def test_once_the_lease_lapses_the_other_sender_takes_over_with_a_higher_token(
-    engine: Engine, outbox: Outbox, clock: Clock
+    sqlite_engine: Engine, outbox: Outbox, clock: Clock
 ) -> None:
     channel = Channel()
     first = sender(outbox, clock, "worker-1", (RECEIVER, Poster(channel, "first")))
     second = sender(outbox, clock, "worker-2", (RECEIVER, Poster(channel, "second")))
     queue(outbox, clock, "A-1")
     assert asyncio.run(first.run_once()) == 1
-    renewed_until = lease(engine).expires_at
+    renewed_until = lease(sqlite_engine).expires_at
 
     clock.advance(TTL_S + 1)  # the first worker stopped delivering (it lost leadership, or hangs)
     queue(outbox, clock, "A-2")
     assert asyncio.run(second.run_once()) == 1
-    assert (lease(engine).holder, lease(engine).token) == ("worker-2", 2)
-    assert lease(engine).expires_at == clock() + dt.timedelta(seconds=TTL_S) > renewed_until
+    assert (lease(sqlite_engine).holder, lease(sqlite_engine).token) == ("worker-2", 2)
+    assert lease(sqlite_engine).expires_at == clock() + dt.timedelta(seconds=TTL_S) > renewed_until
 
     # The first wakes and tries again while the second's lease is live: it sends nothing.
     queue(outbox, clock, "A-3")
@@ -150,7 +138,7 @@ def test_once_the_lease_lapses_the_other_sender_takes_over_with_a_higher_token(
     assert channel.posts == [("A-1", "first"), ("A-2", "second")]
     assert asyncio.run(second.run_once()) == 1
     assert channel.senders_of("A-3") == ["second"]
-    assert lease(engine).token == 2  # renewing does not change the token
+    assert lease(sqlite_engine).token == 2  # renewing does not change the token
 
 
 def test_two_senders_running_at_once_post_every_item_exactly_once(outbox: Outbox, clock: Clock) -> None:
@@ -242,7 +230,7 @@ def test_a_lost_lease_stops_every_receiver_after_the_message_it_had_in_flight(ou
 
 
 def test_senders_built_without_a_holder_in_one_process_share_the_lease(
-    engine: Engine, outbox: Outbox, clock: Clock
+    sqlite_engine: Engine, outbox: Outbox, clock: Clock
 ) -> None:
     # As streams/agents.py builds it: a sender rebuilt in the same worker must not wait out its own lease.
     channel = Channel()
@@ -256,7 +244,7 @@ def test_senders_built_without_a_holder_in_one_process_share_the_lease(
 
     assert after_restart.holder == before_restart.holder and f":{os.getpid()}:" in after_restart.holder
     assert channel.posts == [("A-1", "worker"), ("A-2", "worker")]
-    assert lease(engine).token == 1
+    assert lease(sqlite_engine).token == 1
 
 
 def test_a_lease_that_cannot_work_is_refused_where_it_is_configured(outbox: Outbox) -> None:
