@@ -13,19 +13,23 @@ from toex_stream.kafka_io import TopicReader, durable_producer
 pytestmark = pytest.mark.integration
 
 
-def test_a_child_referral_alerts_its_region_once_without_personal_data(kafka, worker, referral, fake_slack):
-    event = with_ids(referral, "child")
-    event["subject_is_child"] = True  # always critical
+def child_referral_alerts(kafka, referral: dict, tag: str) -> tuple[dict, list[contract.Alert]]:
+    """Send a referral about a child (always critical); the alerts about it on toex.alerts, within 90 s."""
+    event = with_ids(referral, tag)
+    event["subject_is_child"] = True
     producer = durable_producer(kafka.kafka_bootstrap)
+    found: list[contract.Alert] = []
     with TopicReader(kafka.kafka_bootstrap, [contract.TOPIC_ALERTS]) as alerts:
         send(producer, contract.TOPIC_REFERRALS, event)
-        found: list[contract.Alert] = []
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline and not found:
-            for message in alerts.poll(timeout=0.5):
-                alert = contract.Alert.model_validate_json(message.value())
-                if any(ref.key.endswith(event["referral_id"]) for ref in alert.event_refs):
-                    found.append(alert)
+            found += [alert for alert in (contract.Alert.model_validate_json(m.value()) for m in alerts.poll(0.5))
+                      if any(ref.key.endswith(event["referral_id"]) for ref in alert.event_refs)]
+    return event, found
+
+
+def test_a_child_referral_alerts_its_region_once_without_personal_data(kafka, worker, referral, fake_slack):
+    event, found = child_referral_alerts(kafka, referral, "child")
     assert found, "an alert on toex.alerts"
     alert = found[0]
     assert (alert.band, alert.region) == ("critical", "ROCUWM")  # the example is in Birmingham
@@ -107,16 +111,7 @@ def test_acknowledging_from_the_command_line_replies_in_the_alerts_slack_thread(
     from tests.unit.test_cli import toex
     from toex_stream.settings import settings_env
 
-    event = with_ids(referral, "acknowledged")
-    event["subject_is_child"] = True  # always critical
-    producer = durable_producer(kafka.kafka_bootstrap)
-    with TopicReader(kafka.kafka_bootstrap, [contract.TOPIC_ALERTS]) as alerts:
-        send(producer, contract.TOPIC_REFERRALS, event)
-        found: list[contract.Alert] = []
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline and not found:
-            found += [a for a in (contract.Alert.model_validate_json(m.value()) for m in alerts.poll(0.5))
-                      if any(ref.key.endswith(event["referral_id"]) for ref in a.event_refs)]
+    event, found = child_referral_alerts(kafka, referral, "acknowledged")
     assert found, "an alert on toex.alerts"
     alert = found[0]
     deadline = time.monotonic() + 60
