@@ -121,10 +121,10 @@ class LedgerConsumer(faust_aiokafka.Consumer):
         starts = await self.earliest_offsets(*missing) if missing else {}
         for tp in streams:
             offset = committed.get(tp)
-            has_commit = offset is not None and offset >= 0
-            target = offset if offset is not None and offset >= 0 else starts.get(tp, 0)
+            commit = offset if offset is not None and offset >= 0 else None
+            target = commit if commit is not None else starts.get(tp, 0)
             await self.seek(tp, target)
-            self._committed_offset[tp] = offset if has_commit else None
+            self._committed_offset[tp] = commit
             self.ledger.set_baseline(tp, target, generation)
 
     # -- what the agents have in hand ---------------------------------------------------------------
