@@ -1,12 +1,17 @@
-"""The stream agents. Each decodes, calls the core, and sends; none holds domain logic."""
+"""The stream agents: each decodes, calls its pipeline step (:mod:`toex_stream.pipeline`), and applies the effects.
+
+:class:`Agents` holds one small step per agent; :func:`register` puts them on
+the Faust app with the error policy and the commit rule around each, and adds
+the timers (alert delivery, stalled-partition healing) and the followers
+(training examples, nominals) every worker runs.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import functools
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -21,26 +26,25 @@ from sqlalchemy.exc import SQLAlchemyError
 from streams import topics
 from streams.metrics import WorkerMetrics, build_metrics
 from streams.policy import Policy, until_done
-from streams.runtime import Handler, consume, heal_stalled_partitions, report_partitions
-from toex_stream import contract
-from toex_stream.alerting.decide import AlertDecision, close_groups, nominal_alert_decisions
-from toex_stream.alerting.messages import render
+from streams.runtime import consume, heal_stalled_partitions, report_partitions
+from toex_stream import contract, pipeline
+from toex_stream.alerting.decide import NominalGroups
+from toex_stream.alerting.lifecycle import queue_alert
 from toex_stream.alerting.outbox import Outbox
 from toex_stream.alerting.routing import RoutesFile
 from toex_stream.alerting.senders import Notifier, OutboxSender
 from toex_stream.alerting.silences import Silences
 from toex_stream.clock import utc_now
-from toex_stream.contract import INPUT_TOPICS, DeadLetter, DeadLetterKind
-from toex_stream.enrich import RejectedEvent, dead_letter, enrich
+from toex_stream.contract import INPUT_TOPICS, DeadLetterKind
 from toex_stream.intake import record_referral_outcome
 from toex_stream.intake.store import IntakeStore
 from toex_stream.matching.index import Matcher
 from toex_stream.matching.model_files import write_model
-from toex_stream.matching.resolve import resolve_observation
 from toex_stream.nominal_import import InvalidNominalMessage, apply_nominal_message
+from toex_stream.pipeline import Effects, Raw
 from toex_stream.scoring.checkpoint import restore_models, write_models
 from toex_stream.scoring.scorer import Scorer
-from toex_stream.scoring.state import new_state
+from toex_stream.scoring.state import State
 from toex_stream.store import MatchDecision, NominalStore, Provenance
 
 log = logging.getLogger(__name__)
@@ -49,6 +53,9 @@ M = TypeVar("M", bound=pydantic.BaseModel)
 
 
 AGENTS = ("enrich", "match", "score", "alert", "feedback", "training", "nominals")
+# Every topic an agent sends to.
+OUTPUT_TOPICS = (contract.TOPIC_OBSERVATIONS, contract.TOPIC_MATCHES, contract.TOPIC_NOMINALS, contract.TOPIC_SCORES,
+                 contract.TOPIC_ALERTS, contract.TOPIC_TRAINING, contract.TOPIC_DEADLETTER)
 
 
 @dataclass
@@ -78,131 +85,130 @@ class Services:
 
 
 
-def _raw_topic(app: faust.App, name: str) -> faust.TopicT:
-    return app.topic(name, key_serializer="raw", value_serializer="raw")
+Send = Callable[[str, bytes | None, bytes], Awaitable[object]]
+
+
+@dataclass
+class Agents:
+    """One small step per agent: decode, call the pipeline's step, apply its effects.
+
+    ``send`` puts a message on a topic (Faust's producer in the worker, a list
+    in a test); the tables are Faust tables in the worker and plain dicts in a
+    test, so each step runs without a broker.
+    """
+
+    services: Services
+    send: Send
+    # What is known of each nominal over 30 days (the scorer's state), co-partitioned with toex.matches.
+    nominal_state: MutableMapping[str, State]
+    # Each nominal's alert groups (route, group key, threat), co-partitioned with toex.scores.
+    alert_groups: MutableMapping[str, NominalGroups]
+
+    async def enrich(self, message: Raw) -> None:
+        await self.apply(pipeline.enrich_step([message]).effects)
+
+    async def match(self, message: Raw) -> None:
+        decoded = pipeline.decode_step([message], contract.Observation)
+        step = pipeline.resolve_step(_present(decoded.outcomes), self.services.matcher)
+        await self.apply(decoded.effects, step.effects)
+
+    async def score(self, message: Raw) -> None:
+        decoded = pipeline.decode_step([message], contract.MatchResult)
+        step = pipeline.score_step(_present(decoded.outcomes), self.nominal_state, self.services.scorer)
+        await self.apply(decoded.effects, step.effects)
+
+    async def alert(self, message: Raw) -> None:
+        decoded = pipeline.decode_step([message], contract.Score)
+        active = await asyncio.to_thread(self.services.silences.active)
+        step = pipeline.decide_step(_present(decoded.outcomes), self.alert_groups, self.services.routes.current(),
+                                    self.services.scorer.profiles(), active, silence_time=utc_now())
+        await self.apply(decoded.effects, step.effects)
+
+    async def feedback(self, message: Raw) -> None:
+        step = pipeline.feedback_step([message], self.alert_groups, self.nominal_state, self.services.scorer)
+        if not step.effects.dead_letters and not any(step.outcomes):
+            log.info("feedback at %s[%d]@%d teaches nothing (no scored state for its nominal)",
+                     message.topic, message.partition, message.offset)
+        await self.apply(step.effects)
+
+    async def reject(self, message: Raw, kind: DeadLetterKind, reason: str) -> None:
+        """Send ``message`` to the dead letters (the error policy's way out for a record no step can handle)."""
+        await self.apply(Effects(dead_letters=[pipeline.reject(message, kind, reason)]))
+
+    async def apply(self, *effects: Effects) -> None:
+        """Rows first (in a thread: a blocked event loop misses heartbeats), then the messages, then receipts."""
+        for part in effects:
+            if part.has_rows():
+                await asyncio.to_thread(write_rows, self.services, part)
+            for rejected in part.dead_letters:
+                letter = rejected.letter
+                # Where and why only: the value itself is personal data and stays on the topic.
+                log.warning("dead letter topic=%s partition=%d offset=%d kind=%s",
+                            letter.source_topic, letter.partition, letter.offset, letter.kind)
+                self.services.metrics.dead_letter(letter.source_topic, letter.kind)
+                await self.send(contract.TOPIC_DEADLETTER, rejected.key, letter.model_dump_json().encode())
+            for out in part.sends:
+                await self.send(out.topic, out.key, out.value)
+            for score, quiet in part.suppressed:
+                log.info("alert for a %s score %s on route %s", score.band, quiet.why, quiet.route_path)
+            if self.services.receipts is not None:
+                for observation, results in part.referrals:
+                    await mark_referral_processed(self.services.receipts, observation, results)
+
+
+def write_rows(services: Services, effects: Effects) -> None:
+    """The effects' rows: provisional nominals, match decisions with their weights, alerts and their messages."""
+    for nominal, mention_id in effects.provisional:
+        services.store.upsert_nominal(nominal, Provenance("event", mention_id))
+    for result in effects.decisions:
+        services.store.record_decision(MatchDecision(
+            mention_id=result.mention_id, nominal_id=result.nominal_id, decision=result.decision,
+            probability=result.probability, weights=[w.model_dump() for w in result.weights],
+            model_version=result.model_version, decided_at=utc_now(),
+        ))
+    for decision, score in effects.alerts:
+        queue_alert(services.outbox, decision, score, now=utc_now())
+
+
+def _present(items: list[M | None]) -> list[M]:
+    return [item for item in items if item is not None]
 
 
 def register(app: faust.App, services: Services) -> None:
-    """Declare the topics and agents on ``app``."""
-    inputs = app.topic(*INPUT_TOPICS, key_serializer="raw", value_serializer="raw")  # one agent, three topics
-    observations = _raw_topic(app, topics.OBSERVATIONS.name)
-    matches = _raw_topic(app, topics.MATCHES.name)
-    nominals = _raw_topic(app, topics.NOMINALS.name)
-    deadletter = _raw_topic(app, topics.DEADLETTER.name)
-    scores = _raw_topic(app, topics.SCORES.name)
-    feedback = _raw_topic(app, topics.FEEDBACK.name)
-    training = _raw_topic(app, topics.TRAINING.name)
-    alerts = _raw_topic(app, topics.ALERTS.name)
-    # What is known of each nominal over 30 days: RocksDB, backed by a changelog, and
-    # co-partitioned with toex.matches and toex.feedback (both keyed by nominal_id).
-    # No key_type/value_type: plain dicts, JSON in the changelog.
-    nominal_state = app.Table(topics.NOMINAL_STATE_TABLE, default=dict, partitions=topics.MATCHES.partitions)
-    # Each nominal's alert groups (route, group key, threat): co-partitioned with toex.scores.
-    alert_groups = app.Table(topics.ALERT_GROUPS_TABLE, default=dict, partitions=topics.SCORES.partitions)
+    """Declare the topics, tables, agents, timers and followers on ``app``."""
+    outputs = {name: app.topic(name, key_serializer="raw", value_serializer="raw") for name in OUTPUT_TOPICS}
 
-    async def send_dead_letter(message: Message, letter: DeadLetter) -> None:
-        # Where and why only: the value itself is personal data and stays on the topic.
-        log.warning(
-            "dead letter topic=%s partition=%d offset=%d kind=%s",
-            message.topic, message.partition, message.offset, letter.kind,
-        )
-        services.metrics.dead_letter(message.topic, letter.kind)
-        await deadletter.send(key=message.key, value=letter.model_dump_json().encode())
+    async def send(topic: str, key: bytes | None, value: bytes) -> None:
+        await outputs[topic].send(key=key, value=value)
 
-    async def reject(message: Message, kind: DeadLetterKind, reason: str) -> None:
-        await send_dead_letter(message, dead_letter(
-            topic=message.topic, partition=message.partition, offset=message.offset, key=message.key,
-            value=message.value, rejection=RejectedEvent(kind, reason)))
+    # RocksDB, backed by changelogs. No key_type/value_type: plain dicts, JSON in the changelog.
+    agents = Agents(
+        services, send,
+        nominal_state=app.Table(topics.NOMINAL_STATE_TABLE, default=dict, partitions=topics.MATCHES.partitions),
+        alert_groups=app.Table(topics.ALERT_GROUPS_TABLE, default=dict, partitions=topics.SCORES.partitions),
+    )
+    policy = Policy(app, services.metrics, agents.reject)
 
-    policy = Policy(app, services.metrics, reject)
+    def agent(name: str, step: Callable[[Message], Awaitable[None]], *sources: str,
+              after: asyncio.Event | None = None) -> None:
+        # Concurrency 1: with more, Faust can commit an offset past an unfinished event
+        # (faust-streaming #606), and an event must never vanish.
+        channel = app.topic(*sources, key_serializer="raw", value_serializer="raw")
+        handle = functools.partial(policy.process, name, step=step)
 
-    def handled_by(agent: str, step: Callable[[Message], Awaitable[None]]) -> Handler:
-        return functools.partial(policy.process, agent, step=step)
+        async def run(stream: faust.StreamT) -> None:
+            if after is not None:
+                await after.wait()
+            await consume(app, stream, handle)
 
-    # Concurrency 1 everywhere: with more, Faust can commit an offset past an
-    # unfinished event (faust-streaming #606), and an event must never vanish.
-    async def enrich_one(message: Message) -> None:
-        outcome = enrich(message.topic, message.key, message.value, partition=message.partition,
-                         offset=message.offset)
-        if isinstance(outcome, DeadLetter):
-            await send_dead_letter(message, outcome)
-        else:
-            await observations.send(key=outcome.observation_id.encode(), value=outcome.model_dump_json().encode())
+        app.agent(channel, name=name, concurrency=1)(run)
 
-    @app.agent(inputs, name="enrich", concurrency=1)
-    async def enrich_agent(stream: faust.StreamT) -> None:
-        await consume(app, stream, handled_by("enrich", enrich_one))
-
-    async def decode(message: Message, model: type[M]) -> M | None:
-        """The message's value as ``model``, or None after sending it to the dead letters."""
-        try:
-            return model.model_validate_json(message.value or b"")
-        except ValidationError as exc:
-            kind: DeadLetterKind = "invalid_json" if exc.errors()[0]["type"] == "json_invalid" else "schema"
-            reason = f"not a {model.__name__} ({exc.error_count()} errors)"
-            letter = dead_letter(topic=message.topic, partition=message.partition, offset=message.offset,
-                                 key=message.key, value=message.value, rejection=RejectedEvent(kind, reason))
-            await send_dead_letter(message, letter)
-            return None
-
-    async def match_one(message: Message) -> None:
-        observation = await decode(message, contract.Observation)
-        if observation is None:
-            return
-        resolved = []
-        for resolution in resolve_observation(observation, services.matcher):
-            result = resolution.result
-            resolved.append(result)
-            if resolution.created is not None:
-                # Database calls run in a thread: a blocked event loop misses heartbeats.
-                await asyncio.to_thread(services.store.upsert_nominal, resolution.created,
-                                        Provenance("event", result.mention_id))
-                # Every worker's index learns of it through the compacted topic.
-                await nominals.send(key=resolution.created.nominal_id.encode(),
-                                    value=resolution.created.model_dump_json().encode())
-            await asyncio.to_thread(services.store.record_decision, MatchDecision(
-                mention_id=result.mention_id, nominal_id=result.nominal_id, decision=result.decision,
-                probability=result.probability, weights=[w.model_dump() for w in result.weights],
-                model_version=result.model_version, decided_at=utc_now(),
-            ))
-            await matches.send(key=result.nominal_id.encode(), value=result.model_dump_json().encode())
-        if services.receipts is not None and observation.source == "referral":  # no thread hop for the rest
-            await mark_referral_processed(services.receipts, observation, resolved)
-
-    @app.agent(observations, name="match", concurrency=1)
-    async def match_agent(stream: faust.StreamT) -> None:
-        await services.nominals_loaded.wait()
-        await consume(app, stream, handled_by("match", match_one))
-
-    async def score_one(message: Message) -> None:
-        match = await decode(message, contract.MatchResult)
-        if match is None:
-            return
-        for score in services.scorer.score_nominal(nominal_state, match):
-            await scores.send(key=match.nominal_id.encode(), value=score.model_dump_json().encode())
-
-    @app.agent(matches, name="score", concurrency=1)
-    async def score_agent(stream: faust.StreamT) -> None:
-        await consume(app, stream, handled_by("score", score_one))
-
-    async def alert_one(message: Message) -> None:
-        score = await decode(message, contract.Score)
-        if score is None:
-            return
-        active = await asyncio.to_thread(services.silences.active)
-        decisions, suppressed = nominal_alert_decisions(
-            score, alert_groups, services.routes.current(), services.scorer.profiles(), active,
-            silence_time=utc_now(),
-        )
-        for quiet in suppressed:
-            log.info("alert for a %s score %s on route %s", score.band, quiet.why, quiet.route_path)
-        for decision in decisions:
-            await asyncio.to_thread(enqueue_alert, services, decision, score)
-            await alerts.send(key=decision.alert.alert_id.encode(), value=decision.alert.model_dump_json().encode())
-
-    @app.agent(scores, name="alert", concurrency=1)
-    async def alert_agent(stream: faust.StreamT) -> None:
-        await consume(app, stream, handled_by("alert", alert_one))
+    agent("enrich", agents.enrich, *INPUT_TOPICS)  # one agent, three topics
+    # Matching waits until this worker's index holds every nominal.
+    agent("match", agents.match, contract.TOPIC_OBSERVATIONS, after=services.nominals_loaded)
+    agent("score", agents.score, contract.TOPIC_MATCHES)
+    agent("alert", agents.alert, contract.TOPIC_SCORES)
+    agent("feedback", agents.feedback, contract.TOPIC_FEEDBACK)
 
     # One sender at a time holds the outbox lease (a fencing token in the database); on the leader
     # only as well, so fewer workers ask for it.
@@ -222,103 +228,89 @@ def register(app: faust.App, services: Services) -> None:
         await heal_stalled_partitions(app, services.bootstrap, on_heal=lambda tp: services.metrics.healed(tp.topic))
         report_partitions(app, services.metrics)
 
-    async def feedback_one(message: Message) -> None:
-        outcome = await decode(message, contract.Feedback)
-        if outcome is None:
-            return
-        if outcome.nominal_id is None or (message.key or b"").decode(errors="replace") != outcome.nominal_id:
-            await reject(message, "schema",
-                         "feedback must name a nominal_id and be keyed by it, to reach its features")
-            return
-        groups = dict(alert_groups.get(outcome.nominal_id) or {})
-        if close_groups(groups, outcome.alert_id):
-            alert_groups[outcome.nominal_id] = groups  # the next alerting score opens a new episode
-        state = nominal_state.get(outcome.nominal_id) or new_state()
-        examples = services.scorer.training_examples(state, outcome)
-        if not examples:
-            log.info("feedback for alert %s teaches nothing (outcome %s, no scored state for its nominal)",
-                     outcome.alert_id, outcome.outcome)
-        for example in examples:
-            await training.send(key=example.nominal_id.encode(), value=example.model_dump_json().encode())
-
-    @app.agent(feedback, name="feedback", concurrency=1)
-    async def feedback_agent(stream: faust.StreamT) -> None:
-        await consume(app, stream, handled_by("feedback", feedback_one))
-
-    async def learn_from(record: ConsumerRecord) -> None:
-        """One training example; a poison one is counted, dead-lettered once (by the leader), and passed."""
-        try:
-            services.scorer.learn(contract.TrainingExample.model_validate_json(record.value or b""))
-            services.metrics.processed("training")
-        except Exception as exc:  # learning must go on past a bad example, on every worker
-            kind: DeadLetterKind = "schema" if isinstance(exc, ValidationError) else "internal"
-            services.metrics.agent_error("training", "contract" if kind == "schema" else "internal")
-            log.error("training example at %s[%d]@%d not learnt: %s", record.topic, record.partition,
-                      record.offset, type(exc).__name__)
-            if app.is_leader():
-                await reject(record, kind, f"not a usable training example: {type(exc).__name__}")
+    @app.task
+    async def training() -> None:
+        await follow_training(app, services, agents)
 
     @app.task
-    async def follow_training() -> None:
-        """Learn from every training example, in topic order, on every worker; checkpoint as it goes."""
-        start = restore_checkpoint(services)
-        consumer = AIOKafkaConsumer(bootstrap_servers=services.bootstrap, group_id=None,
-                                    enable_auto_commit=False, auto_offset_reset="earliest")
-        await consumer.start()
-        try:
-            partition = TopicPartition(topics.TRAINING.name, 0)
-            consumer.assign([partition])
-            consumer.seek(partition, start)
-            while True:
-                batches = await consumer.getmany(timeout_ms=500, max_records=500)
-                records = batches.get(partition, [])
+    async def nominals() -> None:
+        await follow_nominals(services)
+
+
+async def learn_from(app: faust.App, services: Services, agents: Agents, record: ConsumerRecord) -> None:
+    """One training example; a poison one is counted, dead-lettered once (by the leader), and passed."""
+    try:
+        services.scorer.learn(contract.TrainingExample.model_validate_json(record.value or b""))
+        services.metrics.processed("training")
+    except Exception as exc:  # learning must go on past a bad example, on every worker
+        kind: DeadLetterKind = "schema" if isinstance(exc, ValidationError) else "internal"
+        services.metrics.agent_error("training", "contract" if kind == "schema" else "internal")
+        log.error("training example at %s[%d]@%d not learnt: %s", record.topic, record.partition,
+                  record.offset, type(exc).__name__)
+        if app.is_leader():
+            await agents.reject(record, kind, f"not a usable training example: {type(exc).__name__}")
+
+
+async def follow_training(app: faust.App, services: Services, agents: Agents) -> None:
+    """Learn from every training example, in topic order, on every worker; checkpoint as it goes."""
+    start = restore_checkpoint(services)
+    consumer = AIOKafkaConsumer(bootstrap_servers=services.bootstrap, group_id=None,
+                                enable_auto_commit=False, auto_offset_reset="earliest")
+    await consumer.start()
+    try:
+        partition = TopicPartition(topics.TRAINING.name, 0)
+        consumer.assign([partition])
+        consumer.seek(partition, start)
+        while True:
+            batches = await consumer.getmany(timeout_ms=500, max_records=500)
+            records = batches.get(partition, [])
+            for record in records:
+                await learn_from(app, services, agents, record)
+            if records:
+                await asyncio.to_thread(write_checkpoint, services, records[-1].offset + 1)
+                log.info("learnt %d outcomes; models %s", len(records), services.scorer.versions())
+    finally:
+        await consumer.stop()
+
+
+async def follow_nominals(services: Services) -> None:
+    """Read all of toex.nominals into the store and this worker's index, then keep following it.
+
+    Outside any consumer group: every worker needs every nominal to match
+    against, whichever partitions of the observations it is assigned.
+    """
+    consumer = AIOKafkaConsumer(bootstrap_servers=services.bootstrap, group_id=None,
+                                enable_auto_commit=False, auto_offset_reset="earliest")
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(topics.NOMINALS.name, p) for p in range(topics.NOMINALS.partitions)]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        applied = 0
+        while True:
+            if not services.nominals_loaded.is_set() and await _caught_up(consumer, ends):
+                if services.estimate_u_on_load:
+                    services.matcher.model.estimate_u(services.matcher.index.live())
+                if services.match_model_file is not None:
+                    await asyncio.to_thread(write_model, services.matcher.model, services.match_model_file)
+                services.nominals_loaded.set()
+                log.info("nominals loaded: %d messages applied, %d in the index", applied,
+                         len(services.matcher.index))
+            batches = await consumer.getmany(timeout_ms=500, max_records=1000)
+            for records in batches.values():
                 for record in records:
-                    await learn_from(record)
-                if records:
-                    await asyncio.to_thread(write_checkpoint, services, records[-1].offset + 1)
-                    log.info("learnt %d outcomes; models %s", len(records), services.scorer.versions())
-        finally:
-            await consumer.stop()
-
-    @app.task
-    async def follow_nominals() -> None:
-        """Read all of toex.nominals into the store and this worker's index, then keep following it.
-
-        Outside any consumer group: every worker needs every nominal to match
-        against, whichever partitions of the observations it is assigned.
-        """
-        consumer = AIOKafkaConsumer(bootstrap_servers=services.bootstrap, group_id=None,
-                                    enable_auto_commit=False, auto_offset_reset="earliest")
-        await consumer.start()
-        try:
-            partitions = [TopicPartition(topics.NOMINALS.name, p) for p in range(topics.NOMINALS.partitions)]
-            consumer.assign(partitions)
-            await consumer.seek_to_beginning(*partitions)
-            ends = await consumer.end_offsets(partitions)
-            applied = 0
-            while True:
-                if not services.nominals_loaded.is_set() and await _caught_up(consumer, ends):
-                    if services.estimate_u_on_load:
-                        services.matcher.model.estimate_u(services.matcher.index.live())
-                    if services.match_model_file is not None:
-                        await asyncio.to_thread(write_model, services.matcher.model, services.match_model_file)
-                    services.nominals_loaded.set()
-                    log.info("nominals loaded: %d messages applied, %d in the index", applied,
-                             len(services.matcher.index))
-                batches = await consumer.getmany(timeout_ms=500, max_records=1000)
-                for records in batches.values():
-                    for record in records:
-                        # The store in a thread; the index only here, where the match agent reads it.
-                        # A database outage stalls the follower (and so matching); it never skips a nominal.
-                        outcome = await until_done(functools.partial(
-                            asyncio.to_thread, _store_nominal, services.store, record.key, record.value,
-                            f"{record.topic}:{record.partition}:{record.offset}",
-                        ), "nominals", services.metrics)
-                        if outcome is not None:
-                            services.matcher.follow(record.key, record.value)
-                        applied += 1
-        finally:
-            await consumer.stop()
+                    # The store in a thread; the index only here, where the match agent reads it.
+                    # A database outage stalls the follower (and so matching); it never skips a nominal.
+                    outcome = await until_done(functools.partial(
+                        asyncio.to_thread, _store_nominal, services.store, record.key, record.value,
+                        f"{record.topic}:{record.partition}:{record.offset}",
+                    ), "nominals", services.metrics)
+                    if outcome is not None:
+                        services.matcher.follow(record.key, record.value)
+                    applied += 1
+    finally:
+        await consumer.stop()
 
 
 async def mark_referral_processed(receipts: IntakeStore, observation: contract.Observation,
@@ -329,24 +321,6 @@ async def mark_referral_processed(receipts: IntakeStore, observation: contract.O
     except SQLAlchemyError as exc:
         log.warning("receipt of %s not updated (%s): its status stays 'received'", observation.observation_id,
                     type(exc).__name__)
-
-
-def enqueue_alert(services: Services, decision: AlertDecision, score: contract.Score) -> None:
-    """Store the alert and queue its message for the route's receiver.
-
-    The decision's time is event time; delivery waits the same delay from now.
-    """
-    services.outbox.save_alert(decision.alert)
-    receiver = decision.route.receiver
-    wait = max(0.0, (decision.notify_at - score.occurred_at).total_seconds())
-    not_before = utc_now() + dt.timedelta(seconds=wait)
-    change = None if decision.action == "open" else f"{decision.action}: band {decision.alert.band}"
-    payload = render(receiver.kind, decision.alert, change=change,
-                     include_personal_data=receiver.include_personal_data)
-    services.outbox.enqueue(
-        decision.alert.alert_id, receiver.name, "post" if decision.action == "open" else "update",
-        int(decision.notify_at.timestamp()), payload, not_before, route=decision.route.route_path,
-    )
 
 
 def restore_checkpoint(services: Services) -> int:

@@ -1,6 +1,6 @@
 """The alert lifecycle: acknowledge, assign and close tell each channel the alert went to, in its own form.
 
-An alert is created here as the alert agent creates it (``streams.agents.enqueue_alert``
+An alert is created here as the alert agent creates it (``toex_stream.alerting.lifecycle.queue_alert``
 with the decisions the routes file gives), in a SQLite outbox. The routes send
 ERSOU alerts to a Teams channel (not cleared for personal data) and to a Slack
 channel cleared to see nominal ids. What an analyst does from the command line
@@ -20,12 +20,11 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import Engine
 
-from streams.agents import enqueue_alert
 from tests.unit.test_cli import toex
 from toex_stream.alerting.decide import AlertDecision
-from toex_stream.alerting.lifecycle import AlertLifecycle
+from toex_stream.alerting.lifecycle import AlertLifecycle, queue_alert
 from toex_stream.alerting.outbox import Outbox, OutboxItem
-from toex_stream.alerting.routing import RoutesFile, load_routes
+from toex_stream.alerting.routes_file import RoutesFile, load_routes
 from toex_stream.contract import Alert, EventRef, Feedback, Reason
 from toex_stream.errors import ToexError
 from toex_stream.kafka_io import KafkaUnavailable
@@ -97,7 +96,7 @@ def alert(outbox: Outbox, routes_file: Path) -> Alert:
     score = SimpleNamespace(occurred_at=AT)  # the agent reads only the score's event time
     for match in matches:
         decision = AlertDecision(action="open", alert=alert, route=match, notify_at=AT + dt.timedelta(seconds=30))
-        enqueue_alert(SimpleNamespace(outbox=outbox), decision, score)  # type: ignore[arg-type]
+        queue_alert(outbox, decision, score, now=AT)
     return alert
 
 

@@ -1,6 +1,8 @@
-"""The alert lifecycle: acknowledge, assign and close an alert, and tell every channel that was sent it.
+"""The alert lifecycle: open an alert, acknowledge, assign and close it, and tell every channel that was sent it.
 
-One use case for every entry point: ``toex-stream alerts ack|assign|close`` and
+The alert agent opens (and updates) alerts with :func:`queue_alert`: the alert
+stored, and its message queued for the route's receiver in that receiver's
+form. Then one use case for every entry point: ``toex-stream alerts ack|assign|close`` and
 the dashboard call :class:`AlertLifecycle`, so a change reaches each channel as
 the alert agent would have written it. The receivers are the ones the alert
 was actually queued for: the agent stores, per outbox item, the receiver its
@@ -18,7 +20,7 @@ when Kafka does not take it, nothing has changed and the analyst can try again.
 >>> import datetime as dt
 >>> from sqlalchemy import create_engine
 >>> from toex_stream.alerting.outbox import Outbox
->>> from toex_stream.alerting.routing import load_routes
+>>> from toex_stream.alerting.routes_file import load_routes
 >>> from toex_stream.store.models import Base
 >>> engine = create_engine("sqlite://"); Base.metadata.create_all(engine); outbox = Outbox(engine)
 >>> at = dt.datetime(2026, 11, 1, tzinfo=dt.timezone.utc)
@@ -46,15 +48,21 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 from toex_stream.alerting.messages import render
-from toex_stream.alerting.routing import RoutesFile, RoutingConfig, RoutingError
+from toex_stream.alerting.routes import RoutingConfig, RoutingError
+from toex_stream.alerting.routes_file import RoutesFile
 from toex_stream.clock import utc_now
 from toex_stream.contract import Alert, AlertStatus, Feedback, Outcome
 from toex_stream.errors import ToexError
 
 if TYPE_CHECKING:
+    from toex_stream.alerting.decide import AlertDecision
     from toex_stream.alerting.outbox import OutboxItem, OutboxKind
+    from toex_stream.contract import Score
 
-__all__ = ["AlertLifecycle", "AlertNotFound", "AlertRecords", "FeedbackPublisher", "LifecycleChange", "feedback_key"]
+__all__ = [
+    "AlertLifecycle", "AlertNotFound", "AlertQueue", "AlertRecords", "FeedbackPublisher", "LifecycleChange",
+    "feedback_key", "queue_alert",
+]
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +87,35 @@ class AlertRecords(Protocol):
 
     def enqueue(self, alert_id: str, receiver: str, kind: OutboxKind, version: int, payload: dict[str, Any],
                 not_before: dt.datetime, route: str | None = None) -> bool: ...
+
+
+class AlertQueue(Protocol):
+    """What opening an alert needs of the outbox."""
+
+    def save_alert(self, alert: Alert) -> bool: ...
+
+    def enqueue(self, alert_id: str, receiver: str, kind: OutboxKind, version: int, payload: dict[str, Any],
+                not_before: dt.datetime, route: str | None = None) -> bool: ...
+
+
+def queue_alert(outbox: AlertQueue, decision: AlertDecision, score: Score, now: dt.datetime) -> None:
+    """Store the alert a decision opened or changed, and queue its message for the route's receiver.
+
+    The decision's time is event time; delivery waits the same delay from
+    ``now``. The version is the decision's event time in seconds, as every
+    change to an alert is versioned.
+    """
+    outbox.save_alert(decision.alert)
+    receiver = decision.route.receiver
+    wait = max(0.0, (decision.notify_at - score.occurred_at).total_seconds())
+    change = None if decision.action == "open" else f"{decision.action}: band {decision.alert.band}"
+    payload = render(receiver.kind, decision.alert, change=change,
+                     include_personal_data=receiver.include_personal_data)
+    outbox.enqueue(
+        decision.alert.alert_id, receiver.name, "post" if decision.action == "open" else "update",
+        int(decision.notify_at.timestamp()), payload, now + dt.timedelta(seconds=wait),
+        route=decision.route.route_path,
+    )
 
 
 class FeedbackPublisher(Protocol):

@@ -1,14 +1,13 @@
 """The replay pipeline: the agents' core calls, in order, on decoded input messages, in a sandbox.
 
-:class:`Replayer` runs each input message through exactly what the live
-agents call — :func:`~toex_stream.enrich.enrich`,
-:func:`~toex_stream.matching.resolve.resolve_observation`,
-:meth:`~toex_stream.scoring.scorer.Scorer.score_nominal` and
-:func:`~toex_stream.alerting.decide.nominal_alert_decisions` — and returns one
-report record per event: the observation, each mention's match decision with
-its weights, the scores with their reasons, and the alert decisions. Nothing is
-sent or stored: the matcher index, the scoring states and the alert groups are
-its own, in memory.
+:class:`Replayer` runs each input message through the steps the live agents
+run, from :mod:`toex_stream.pipeline` (enrich, resolve, score, decide), and
+returns one report record per event: the observation, each mention's match
+decision with its weights, the scores with their reasons, and the alert
+decisions. It applies the steps' effects to its sandbox: a provisional nominal
+joins its own index (as the worker's nominal follower adds it when it reads it
+back); nothing is sent or stored. The matcher index, the scoring states and
+the alert groups are its own, in memory.
 
 Every time it uses is event time or the message's timestamp, never the wall
 clock, so the same messages with the same models and configuration give the
@@ -48,12 +47,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from toex_stream import contract
-from toex_stream.alerting.decide import NominalGroups, nominal_alert_decisions
+from toex_stream.alerting.decide import NominalGroups
 from toex_stream.alerting.routing import RoutingConfig, Silence
-from toex_stream.enrich import enrich
 from toex_stream.matching.index import Matcher
 from toex_stream.matching.records import record_from_nominal
-from toex_stream.matching.resolve import resolve_observation
+from toex_stream.pipeline import decide_step, enrich_step, resolve_step, score_step
 from toex_stream.provisional import PROVISIONAL_FLAG
 from toex_stream.scoring.profiles import ThreatProfile
 from toex_stream.scoring.scorer import Scorer
@@ -130,6 +128,10 @@ def _match(result: contract.MatchResult, created: bool) -> Record:
     }
 
 
+def _about(score: contract.Score) -> Record:
+    return {"mention_id": score.mention_id, "nominal_id": score.nominal_id, "threat": score.threat}
+
+
 def _score(score: contract.Score) -> Record:
     return {
         "mention_id": score.mention_id, "nominal_id": score.nominal_id, "threat": score.threat,
@@ -187,37 +189,34 @@ class Replayer:
                       "timestamp": iso_ms(message.at), "key": (message.key or b"").decode(errors="replace")},
             "observation": None, "dead_letter": None, "matches": [], "scores": [], "alerts": [], "suppressed": [],
         }
-        outcome = enrich(message.topic, message.key, message.value, partition=message.partition,
-                         offset=message.offset)
+        [outcome] = enrich_step([message]).outcomes
         if isinstance(outcome, contract.DeadLetter):
             record["dead_letter"] = {"kind": outcome.kind, "reason": outcome.reason}
             return record
         record["observation"] = outcome.model_dump(mode="json")
-        for resolution in resolve_observation(outcome, self.matcher):
-            if resolution.created is not None:
-                # What the worker's nominal follower does when it reads its own provisional back.
-                self.matcher.add(record_from_nominal(resolution.created))
+        resolved = resolve_step([outcome], self.matcher)
+        for nominal, _mention_id in resolved.effects.provisional:
+            self.matcher.add(record_from_nominal(nominal))
+        [resolutions] = resolved.outcomes
+        for resolution in resolutions:
             record["matches"].append(_match(resolution.result, resolution.created is not None))
-            for score in self.scorer.score_nominal(self.states, resolution.result):
-                record["scores"].append(_score(score))
-                self._alert(record, score, message.at)
-        return record
-
-    def _alert(self, record: Record, score: contract.Score, received_at: dt.datetime) -> None:
-        decisions, suppressed = nominal_alert_decisions(
-            score, self.groups, self.routes, self._profiles, self.silences, silence_time=received_at,
-        )
-        about = {"mention_id": score.mention_id, "nominal_id": score.nominal_id, "threat": score.threat}
-        for decision in decisions:
+        scored = score_step([r.result for r in resolutions], self.states, self.scorer)
+        scores = [score for per_match in scored.outcomes for score in per_match]
+        record["scores"] = [_score(score) for score in scores]
+        decided = decide_step(scores, self.groups, self.routes, self._profiles, self.silences,
+                              silence_time=message.at)
+        for decision, score in decided.effects.alerts:
             alert = decision.alert
-            record["alerts"].append(about | {
+            record["alerts"].append(_about(score) | {
                 "action": decision.action, "alert_id": alert.alert_id, "band": alert.band,
                 "risk_score": alert.risk_score, "region": alert.region, "force_code": alert.force_code,
                 "route": decision.route.route_path, "receiver": decision.route.receiver.name,
                 "notify_at": iso_ms(decision.notify_at),
             })
-        for quiet in suppressed:
-            record["suppressed"].append(about | {"band": score.band, "route": quiet.route_path, "why": quiet.why})
+        for score, quiet in decided.effects.suppressed:
+            record["suppressed"].append(_about(score) | {"band": score.band, "route": quiet.route_path,
+                                                         "why": quiet.why})
+        return record
 
     def run(self, messages: Iterable[InputMessage], report_from_ms: int | None = None) -> Iterator[Record]:
         """Replay messages in the order given: input events give records, ``toex.nominals`` ones update the index.
