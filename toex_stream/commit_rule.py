@@ -45,7 +45,6 @@ TP = TypeVar("TP", bound=Hashable)
 @dataclass
 class _Partition:
     generation: int
-    assigned_at: float
     baseline: int | None = None
     next: int = 0  # the first offset not yet processed: what a commit would store
     last_committed: int | None = None
@@ -88,7 +87,7 @@ class CommitLedger(Generic[TP]):
 
     def assign(self, tp: TP, generation: int) -> None:
         """``tp`` is ours in ``generation``; nothing counts until its baseline is set."""
-        self._partitions[tp] = _Partition(generation=generation, assigned_at=self._clock())
+        self._partitions[tp] = _Partition(generation=generation)
 
     def set_baseline(self, tp: TP, offset: int, generation: int) -> None:
         """The consumer was sought to ``offset`` (committed, or log start): processing starts there."""

@@ -500,11 +500,6 @@ def event_key(event: InputEvent) -> str:
     return event.intel_id
 
 
-def event_topic(event: InputEvent) -> str:
-    """The topic an input event belongs on."""
-    return {Referral: TOPIC_REFERRALS, Advert: TOPIC_ADVERTS, IntelReport: TOPIC_INTEL}[type(event)]
-
-
 def detect_topic(value: Any) -> str | None:
     """Guess which input topic a decoded JSON object is for, from its id field.
 

@@ -17,6 +17,7 @@ from toex_stream.alerting import outbox_models, silences  # noqa: F401 - their t
 from toex_stream.intake import models as intake_models  # noqa: F401 - so are the intake tables
 from toex_stream.nominal_import import import_nominals
 from toex_stream.provisional import provisional_id as provisional_nominal_id
+from toex_stream.provisional import provisional_nominal
 from toex_stream.replay import audit  # noqa: F401 - so is the replay audit
 from toex_stream.simulate import simulate, write_nominals
 from toex_stream.store import MatchDecision, Provenance
@@ -249,12 +250,16 @@ def unmatched_mention(mention_id: str = "toex.adverts:feed-1:A-77#0") -> contrac
 
 def test_an_unmatched_mention_becomes_one_provisional_nominal(store: SqlAlchemyNominalStore) -> None:
     store.upsert_nominal(kovacs(), imported())
+    # As the worker stores what the matcher made of the mention (streams.agents.write_rows).
+    created = provisional_nominal(unmatched_mention(), AT)
+    from_the_mention = Provenance("event", "toex.adverts:feed-1:A-77#0", AT)
 
-    created = store.create_provisional(unmatched_mention(), AT)
-    replayed = store.create_provisional(unmatched_mention(), AT + dt.timedelta(hours=1))
+    assert store.upsert_nominal(created, from_the_mention) is True
+    # A replay of the same event makes the same nominal: nothing changes.
+    assert store.upsert_nominal(provisional_nominal(unmatched_mention(), AT), from_the_mention) is False
 
-    assert created.nominal_id == provisional_nominal_id("toex.adverts:feed-1:A-77#0") == replayed.nominal_id
-    assert replayed == created
+    assert created.nominal_id == provisional_nominal_id("toex.adverts:feed-1:A-77#0")
+    assert store.get_nominal(created.nominal_id) == created
     assert (created.given_name, created.phones, created.flags) == ("Lili", ["+447700900555"], ["provisional"])
     assert store.is_provisional(created.nominal_id) is True
     assert (store.count_nominals(), store.count_nominals(provisional=True)) == (2, 1)

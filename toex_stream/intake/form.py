@@ -60,7 +60,6 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "subjects.0.role": ("unknown",) + tuple(r for r in get_args(Role) if r != "unknown"),
     "subjects.0.gender": ("",) + get_args(Gender),
 }
-_LINES = {f"{_SUBJECT}{name}" for name, _l, kind, _h in _PERSON_FIELDS if kind == "lines"}
 FIELD_NAMES = (
     {"referral_id", "exploitation_types", "urgency", "consent_to_share", "subject_is_child", "narrative",
      "language", "locations.0.text", "locations.0.postcode", "locations.0.town"}

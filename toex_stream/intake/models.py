@@ -16,11 +16,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from toex_stream.store.models import Base, UtcDateTime
 
-__all__ = ["Base", "PartnerRow", "ReceiptRow", "RECEIPT_STATUSES"]
-
-# pending: reserved before publishing, not yet acknowledged by Kafka (never shown to a partner);
-# received: on toex.referrals; processed: the pipeline has resolved its subjects.
-RECEIPT_STATUSES = ("pending", "received", "processed")
+__all__ = ["Base", "PartnerRow", "ReceiptRow"]
 
 
 class PartnerRow(Base):
@@ -49,6 +45,8 @@ class ReceiptRow(Base):
     referral_id: Mapped[str] = mapped_column(String(128))
     reference: Mapped[str] = mapped_column(String(32), unique=True)
     received_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    # pending: reserved before publishing, not yet acknowledged by Kafka (never shown to a partner);
+    # received: on toex.referrals; processed: the pipeline has resolved its subjects.
     status: Mapped[str] = mapped_column(String(16))
     # Null until processed; then whether any subject matched a known nominal.
     matched: Mapped[bool | None] = mapped_column(Boolean)

@@ -42,7 +42,6 @@ from toex_stream.simulate.places import ALL_TOWNS, HOTEL_SWITCHBOARDS, NORTHAMPT
 START = dt.datetime(2026, 9, 1, tzinfo=dt.timezone.utc)
 MAX_FEED_DELAY = dt.timedelta(days=2)
 ADVERT_SOURCES = ("classifieds-a", "adult-listings-b", "escort-directory-c")
-POSITIVE_OUTCOMES = ("confirmed", "safeguarded", "arrest")
 
 
 @dataclass

@@ -119,10 +119,6 @@ class NominalStore(Protocol):
         """Where each stored version of the nominal came from, oldest first."""
         ...
 
-    def create_provisional(self, mention: contract.Mention, at: dt.datetime) -> contract.Nominal:
-        """A provisional nominal holding what ``mention`` says; the same one again for the same mention."""
-        ...
-
     def record_decision(self, decision: MatchDecision) -> bool:
         """Keep a match decision; False if one for this mention and model version is already kept."""
         ...

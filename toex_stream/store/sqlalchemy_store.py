@@ -22,7 +22,6 @@ False
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import logging
 import re
@@ -54,7 +53,7 @@ from sqlalchemy.orm import Session
 
 from toex_stream import contract
 from toex_stream.normalise import normalise_email, normalise_phone, normalise_postcode
-from toex_stream.provisional import is_provisional, provisional_nominal
+from toex_stream.provisional import is_provisional
 from toex_stream.settings import Settings
 from toex_stream.store import (
     IdentifierKind,
@@ -291,13 +290,6 @@ class SqlAlchemyNominalStore:
     ) -> list[UpsertOutcome]:
         outcomes = self._write(entries, before_commit=before_commit)
         return [outcomes[nominal.nominal_id] for nominal, _ in entries]
-
-    def create_provisional(self, mention: contract.Mention, at: dt.datetime) -> contract.Nominal:
-        nominal = provisional_nominal(mention, at)
-        outcomes = self._write([(nominal, Provenance("event", mention.mention_id, at))])
-        if outcomes[nominal.nominal_id] == "created":
-            return nominal
-        return self.get_nominal(nominal.nominal_id) or nominal  # a replay: the one made the first time
 
     def _write(
         self,
