@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 from streams import topics
-from toex_stream.alerting.routing import load_routes
+from toex_stream.alerting.routes_file import load_routes
 from toex_stream.kafka_io import ensure_topics
 from toex_stream.localkafka import LocalKafka
 from toex_stream.matching.index import Matcher

@@ -12,7 +12,7 @@ from streams import topics
 from streams.agents import Services
 from streams.app import build_app
 from toex_stream.alerting.outbox import Outbox
-from toex_stream.alerting.routing import RoutesFile
+from toex_stream.alerting.routes_file import RoutesFile
 from toex_stream.alerting.senders import Notifier, build_notifiers
 from toex_stream.alerting.silences import Silences
 from toex_stream.intake.publisher import KafkaReferralPublisher

@@ -49,7 +49,7 @@ from tests.conftest import free_port
 from tests.fake_slack import FakeSlack
 from toex_stream import contract
 from toex_stream.alerting.outbox_models import AlertRow, OutboxRow
-from toex_stream.alerting.routing import load_routes
+from toex_stream.alerting.routes_file import load_routes
 from toex_stream.alerting.senders import SLACK_EVENT_TYPE
 from toex_stream.kafka_io import NominalPublisher, durable_producer, ensure_topics
 from toex_stream.localkafka import LocalKafka

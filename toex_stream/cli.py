@@ -291,7 +291,7 @@ def _feedback_publisher(settings: Settings) -> FeedbackPublisher:
 def _lifecycle() -> AlertLifecycle:
     """The alert lifecycle over the settings' database, routes file and Kafka: the same use case as the dashboard's."""
     from toex_stream.alerting.lifecycle import AlertLifecycle
-    from toex_stream.alerting.routing import load_routes
+    from toex_stream.alerting.routes_file import load_routes
 
     settings = _settings()
     return AlertLifecycle(_outbox(), load_routes(settings.routes_file), _feedback_publisher(settings))

@@ -18,7 +18,7 @@ from sqlalchemy import Engine
 from tests.fake_slack import FakeSlack
 from toex_stream.alerting.messages import MARKING, render, slack_alert, slack_update, teams_alert
 from toex_stream.alerting.outbox import Backlog, Outbox
-from toex_stream.alerting.routing import Receiver
+from toex_stream.alerting.routes import Receiver
 from toex_stream.alerting.senders import (
     ChannelPacer,
     OutboxSender,

@@ -8,7 +8,8 @@ import pytest
 
 from toex_stream import contract
 from toex_stream.alerting.decide import alert_decisions, close_groups
-from toex_stream.alerting.routing import Silence, load_routes
+from toex_stream.alerting.routes_file import load_routes
+from toex_stream.alerting.suppression import Silence
 from toex_stream.geo import resolve
 from toex_stream.scoring.profiles import load_profiles
 

@@ -7,7 +7,8 @@ import datetime as dt
 import pytest
 
 from toex_stream import contract
-from toex_stream.alerting.routing import Silence, load_routes
+from toex_stream.alerting.routes_file import load_routes
+from toex_stream.alerting.suppression import Silence
 from toex_stream.matching.index import Matcher
 from toex_stream.replay.compare import differences, outcomes_of_report
 from toex_stream.replay.core import InputMessage, Replayer, canonical_json, configuration, replay_order, summarise

@@ -12,21 +12,10 @@ from pathlib import Path
 import pytest
 
 from toex_stream import geo
-from toex_stream.alerting.routing import (
-    GroupState,
-    RouteMatch,
-    RoutesFile,
-    RoutingConfig,
-    RoutingError,
-    Silence,
-    alert_id_for,
-    decide,
-    group_key,
-    inhibited,
-    labels_of,
-    load_routes,
-    silenced,
-)
+from toex_stream.alerting.grouping import GroupState, alert_id_for, decide, group_key
+from toex_stream.alerting.routes import RouteMatch, RoutingConfig, RoutingError, labels_of
+from toex_stream.alerting.routes_file import RoutesFile, load_routes
+from toex_stream.alerting.suppression import Silence, inhibited, silenced
 from toex_stream.contract import EventRef, Score
 from toex_stream.errors import ToexError
 
@@ -198,7 +187,7 @@ def test_an_edit_is_picked_up_and_a_broken_edit_keeps_the_last_good_routes(
 
     path.write_text(TREE.replace("receiver: ersou", "receiver: ersuo"), encoding="utf-8")
     os.utime(path, ns=(stamp + 1_000_000_000, stamp + 1_000_000_000))
-    with caplog.at_level(logging.ERROR, logger="toex_stream.alerting.routing"):
+    with caplog.at_level(logging.ERROR, logger="toex_stream.alerting.routes_file"):
         kept = routes_file.current()
         assert routes_file.current() is kept  # the same bad file is not re-read nor logged again
     assert kept.match(labels())[0].receiver.channel == "#toex-ersou-trial"

@@ -15,18 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from toex_stream import contract
-from toex_stream.alerting.routing import (
-    Action,
-    GroupState,
-    RouteMatch,
-    RoutingConfig,
-    Silence,
-    decide,
-    group_key,
-    inhibited,
-    labels_of,
-    silenced,
-)
+from toex_stream.alerting.grouping import Action, GroupState, decide, group_key
+from toex_stream.alerting.routes import RouteMatch, RoutingConfig, labels_of
+from toex_stream.alerting.suppression import Silence, inhibited, silenced
 from toex_stream.scoring.profiles import BAND_ORDER, ThreatProfile
 
 NominalGroups = dict[str, dict[str, Any]]  # group key -> GroupState as a dict, plus its labels

@@ -9,7 +9,7 @@ import uuid
 from sqlalchemy import JSON, DateTime, Engine, String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from toex_stream.alerting.routing import Silence
+from toex_stream.alerting.suppression import Silence
 from toex_stream.clock import utc_now
 from toex_stream.store.models import Base
 

@@ -93,7 +93,7 @@ def replay(
     history: Annotated[str | None, typer.Option(help="Replay this much before --from too (e.g. 30d, the scoring "
                                                 "window), unreported, so the nominals' history counts.")] = None,
 ) -> None:
-    from toex_stream.alerting.routing import parse_duration
+    from toex_stream.alerting.routes import parse_duration
     from toex_stream.cli_support import cli_database as _database
     from toex_stream.cli_support import cli_settings as _settings
     from toex_stream.cli_support import console, err_console

@@ -15,7 +15,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from toex_stream import contract
-from toex_stream.alerting.routing import load_routes
+from toex_stream.alerting.routes_file import load_routes
 from toex_stream.alerting.silences import Silences
 from toex_stream.clock import utc_now
 from toex_stream.errors import ToexError

@@ -23,7 +23,8 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from toex_stream import contract
-from toex_stream.alerting.routing import RoutingConfig, load_routes
+from toex_stream.alerting.routes import RoutingConfig
+from toex_stream.alerting.routes_file import load_routes
 from toex_stream.errors import ToexError
 from toex_stream.matching.index import Matcher
 from toex_stream.matching.model_files import live_model, trained_model
