@@ -1,1 +1,1 @@
-"""The Faust topology: topics, app, agents. Each agent decodes, calls the core, sends."""
+"""The Faust topology: topics, app, agents. Each agent runs its step of the pipeline and applies the effects."""

@@ -51,7 +51,8 @@ def build_app(settings: Settings, services: Services, intake: Intake | None = No
     app = ToexApp(
         APP_ID,
         broker=settings.faust_broker_url,
-        # rocksdb keeps table state on disk beside a changelog; tables arrive with scoring.
+        # rocksdb keeps the tables' state (each nominal's scoring state and alert groups) on disk, beside
+        # their changelogs.
         store="rocksdb://",
         datadir=str((settings.data_dir / "faust").resolve()),
         autodiscover=False,

@@ -1,10 +1,11 @@
 """The event contract, version 1: one pydantic model per topic value.
 
-Field names are fixed by ``DESIGN.md``: partners and tests outside this
-repository produce them. Optional fields may be added; none is ever renamed or
-removed. Types are strict (a number is not a string, an unknown enumeration
-value is an error); unknown extra fields are ignored, so that a producer on a
-later minor version of the contract is still understood.
+Field names are fixed: partners and tests outside this repository produce
+them, from the JSON Schemas in ``schemas/`` (:mod:`toex_stream.schemas`).
+Optional fields may be added; none is ever renamed or removed. Types are
+strict (a number is not a string, an unknown enumeration value is an error);
+unknown extra fields are ignored, so that a producer on a later minor version
+of the contract is still understood.
 
 >>> ref = Referral.model_validate_json(
 ...     '{"schema_version": 1, "referral_id": "R-1", "partner_id": "p1",'

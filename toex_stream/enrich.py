@@ -1,6 +1,7 @@
 """Enrich: turn one raw input event into an Observation, or say why it cannot be.
 
-The agent in ``streams/`` and replay both call :func:`enrich`; it never raises
+The pipeline's enrich step (:func:`toex_stream.pipeline.enrich_step`), which the
+agent in ``streams/`` and replay both run, calls :func:`enrich`; it never raises
 for bad input. What it cannot read comes back as a :class:`DeadLetter` holding
 the original bytes and a reason a person can act on.
 

@@ -18,7 +18,7 @@ Jurisdiction(force_code='north-wales', region='NWROCU', basis='force')
 Jurisdiction(force_code=None, region='UNKNOWN', basis='postcode')
 
 The data is approximate. ``data/postcode_districts.csv`` maps each postcode
-area to the force covering most of it, with exceptions by district. It was
+area to the force covering most of it, with exceptions by district. It is
 compiled by hand, not from the ONS postcode directory: each district is
 placed whole in the force believed to cover most of it, though some straddle
 a force boundary (the file's ``note`` column names the known splits, e.g.
@@ -62,7 +62,7 @@ _REGION_FORCES: dict[Region, tuple[str, ...]] = {
     "LONDON": ("metropolitan", "city-of-london"),
 }
 
-#: The 43 territorial police forces of England and Wales, each to its region (fixed by DESIGN.md).
+#: The 43 territorial police forces of England and Wales, each to its ROCU region.
 FORCE_REGIONS: Mapping[str, Region] = MappingProxyType(
     {force: region for region, forces in _REGION_FORCES.items() for force in forces}
 )

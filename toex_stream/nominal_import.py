@@ -1,6 +1,6 @@
 """Loading known nominals: from a force's Person CSV, and from the compacted ``toex.nominals`` topic.
 
-The CSV has the columns of DESIGN.md (``record_id, given_name, family_name,
+The CSV has the columns of a force's Person export (``record_id, given_name, family_name,
 date_of_birth, gender, nationality, phone, email, address, postcode`` and
 optionally ``aliases, flags, owning_force``); several values in one cell are
 separated by ``;``, and the n-th address goes with the n-th postcode.

@@ -41,7 +41,7 @@ class TopicSpec:
 DAY_MS = 24 * 60 * 60 * 1000
 
 # Four partitions everywhere: enough for two workers per core on small
-# deployments, and equal counts keep any future join or table co-partitioned.
+# deployments, and equal counts keep every table co-partitioned with the topics keyed like it.
 PARTITIONS = 4
 
 REFERRALS = TopicSpec(contract.TOPIC_REFERRALS, PARTITIONS, retention_ms=365 * DAY_MS)

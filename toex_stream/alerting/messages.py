@@ -110,7 +110,7 @@ def slack_alert(alert: Alert, *, include_personal_data: bool = False) -> dict[st
 def slack_update(alert: Alert, change: str, *, include_personal_data: bool = False) -> dict[str, Any]:
     """An update: the alert card as it now is (for ``chat.update``) and a thread reply saying what changed.
 
-    ``change`` is written by toex-stream ("acknowledged by analyst 7", "band raised to critical"):
+    ``change`` is written by toex-stream ("acknowledged by analyst-7", "update: band critical"):
     it must hold no personal data.
     """
     card = slack_alert(alert, include_personal_data=include_personal_data)

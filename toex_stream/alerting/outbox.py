@@ -294,7 +294,7 @@ class Outbox:
             return [_item(row, posts.get((row.alert_id, row.receiver), (None, None))) for row in rows]
 
     def items(self, alert_id: str | None = None) -> list[OutboxItem]:
-        """Every item (of one alert), in queue order: for the dashboard and tests."""
+        """Every item (of one alert), in queue order: the receivers the lifecycle tells of a change, and tests."""
         query = select(OutboxRow).order_by(OutboxRow.id)
         if alert_id is not None:
             query = query.where(OutboxRow.alert_id == alert_id)

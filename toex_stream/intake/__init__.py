@@ -3,8 +3,8 @@
 The core (validation and NRM rules, tokens, rate limit, receipts, submission)
 knows nothing of Faust; :mod:`toex_stream.intake.web` puts it on aiohttp, the
 worker mounts those routes on its web server, and ``toex-stream intake serve``
-runs them alone. The pipeline reports each referral's outcome back through
-:func:`record_referral_outcome`.
+runs them alone. Once a referral's subjects are matched, the worker reports its
+outcome back through :func:`record_referral_outcome`.
 """
 
 from __future__ import annotations

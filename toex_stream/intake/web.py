@@ -13,9 +13,9 @@ id in the body, 404 not this partner's referral, 413 a body over the limit,
 JSON included, rather than a 400: one error shape for partners to handle), 429 with
 ``Retry-After`` over the partner's rate, 503 with ``Retry-After`` when Kafka
 or the database fails (nothing is kept). An unexpected bug is a 500 that
-says so, with an error id for the operators: the issue asks for no 5xx, and
-the generated-input test shows no input reaches one; hiding a bug behind a 4xx
-would tell the partner their referral was wrong when it was not.
+says so, with an error id for the operators: no partner's input should reach
+one (the generated-input test checks that none does), and hiding a bug behind a
+4xx would tell the partner their referral was wrong when it was not.
 """
 
 from __future__ import annotations

@@ -1,8 +1,12 @@
 """Replay: re-run a past range of input events through the live pipeline's core, in a sandbox.
 
-:mod:`toex_stream.replay.core` is the pure pipeline (no Kafka, no Faust, no
-database), :mod:`toex_stream.replay.compare` sets a replay against what the
-live system recorded, :mod:`toex_stream.replay.kafka` reads the topics by
-time, :mod:`toex_stream.replay.report` writes the report, and
-:mod:`toex_stream.replay.cli` is the ``toex-stream replay`` command.
+:mod:`toex_stream.replay.core` runs the steps of :mod:`toex_stream.pipeline`,
+as the agents do, with no Kafka, Faust or database;
+:mod:`toex_stream.replay.sandbox` builds the models and configuration it runs
+with; :mod:`toex_stream.replay.run` runs one replay from start to finish;
+:mod:`toex_stream.replay.compare` sets a replay against what the live system
+recorded; :mod:`toex_stream.replay.kafka` reads the topics by time;
+:mod:`toex_stream.replay.report` writes the report; :mod:`toex_stream.replay.audit`
+keeps who replayed what and why; and :mod:`toex_stream.replay.cli` is the
+``toex-stream replay`` command.
 """

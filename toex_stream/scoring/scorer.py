@@ -1,8 +1,9 @@
 """Scoring one match under every threat profile that applies, and turning outcomes into training examples.
 
-The score agent and replay both call :meth:`Scorer.score_match`; the feedback
-agent calls :meth:`Scorer.training_examples`; every worker calls
-:meth:`Scorer.learn` on the same examples in the same order.
+The pipeline's score step, which the score agent and replay both run, calls
+:meth:`Scorer.score_nominal`; its feedback step calls
+:meth:`Scorer.training_examples`; every worker (and replay, rebuilding a
+model) calls :meth:`Scorer.learn` on the same examples in the same order.
 """
 
 from __future__ import annotations

@@ -77,7 +77,7 @@ class EventSink(Protocol):
 
 
 class JsonLinesSink:
-    """``{"topic", "key", "value"}`` per line, as DESIGN.md gives for ``simulate --out``."""
+    """``{"topic", "key", "value"}`` per line: what ``simulate --out`` writes (the README gives the format)."""
 
     def __init__(self, path: Path) -> None:
         self._file: IO[bytes] = open(path, "wb")  # closed in close()
@@ -133,7 +133,7 @@ class KafkaSink:
 
 
 def write_nominals(path: Path, nominals: list[NominalRecord]) -> None:
-    """The known nominals in the Person CSV format of DESIGN.md."""
+    """The known nominals as a Person CSV, the file ``toex-stream nominals import`` reads."""
     with open(path, "w", newline="", encoding="utf-8") as file:
         writer = csv.DictWriter(file, fieldnames=PERSON_CSV_COLUMNS)
         writer.writeheader()

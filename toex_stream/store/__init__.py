@@ -51,9 +51,10 @@ class Provenance:
 class MatchDecision:
     """What the matcher decided for one mention, with the per-field weights that explain it.
 
-    ``nominal_id`` is None for a ``new`` decision recorded before its provisional
-    nominal exists. One decision per (mention_id, model_version): a replay with
-    the same model records nothing new.
+    ``nominal_id`` is the matched nominal, or the provisional one a ``new``
+    decision created; None is kept for a decision that names no nominal. One
+    decision per (mention_id, model_version): a replay with the same model
+    records nothing new.
     """
 
     mention_id: str

@@ -241,8 +241,8 @@ def _one_of(column: Any, ids: Sequence[str]) -> Any:
     """``column IN (ids)`` with the ids written into the SQL rather than bound.
 
     psycopg prepares a statement it has run five times, and PostgreSQL may then
-    keep the plan it made while the table was empty (a full scan): that made the
-    first import of 100,000 nominals into a new database three times slower.
+    keep the plan it made while the table was empty (a full scan), which makes
+    the first import of 100,000 nominals into a new database three times slower.
     """
     return column.in_(bindparam("ids", list(ids), expanding=True, literal_execute=True))
 

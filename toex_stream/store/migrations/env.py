@@ -1,4 +1,5 @@
-"""Alembic environment of the nominal store.
+"""Alembic environment of the toex-stream database: the nominal store, the alert outbox, silences,
+the intake and the replay audit.
 
 toex-stream runs it from code (``toex_stream.store.sqlalchemy_store.migrate``),
 handing over an open connection in ``config.attributes["connection"]``; no
@@ -6,7 +7,7 @@ alembic.ini is needed. To start a new revision, in Python from a checkout::
 
     from alembic import command
     from toex_stream.store.sqlalchemy_store import alembic_config
-    command.revision(alembic_config(), "what changes", rev_id="0002")
+    command.revision(alembic_config(), "what changes", rev_id="0007")  # the next free number
 
 Both SQLite and PostgreSQL must run every revision: on SQLite, ALTER TABLE is
 done in batch mode (copy and move), which ``render_as_batch`` turns on.
