@@ -214,7 +214,7 @@ def simulate(
 
 @nominals_app.command("import")
 def nominals_import(
-    file: Annotated[Path, typer.Argument(help="Person CSV (columns in DESIGN.md; ';' between several values).")],
+    file: Annotated[Path, typer.Argument(help="Person CSV (record_id, given_name, ...; ';' between several values).")],
     publish: Annotated[bool, typer.Option(help="Also publish created or updated nominals to toex.nominals.")] = True,
     republish: Annotated[bool, typer.Option(help="Publish every stored known nominal again, changed or not.")] = False,
 ) -> None:
@@ -289,7 +289,7 @@ def _feedback_publisher(settings: Settings) -> FeedbackPublisher:
 
 
 def _lifecycle() -> AlertLifecycle:
-    """The alert lifecycle over the settings' database, routes file and Kafka: the same use case as the dashboard's."""
+    """The alert lifecycle over the settings' database, routes file and Kafka: the one use case of every entry point."""
     from toex_stream.alerting.lifecycle import AlertLifecycle
     from toex_stream.alerting.routes_file import load_routes
 
@@ -316,7 +316,7 @@ def alerts_list(
     table.add_column("alert", no_wrap=True)  # the reference an analyst copies: never broken
     for column in ("created", "band", "region", "threat", "score", "status", "assignee", "top reason"):
         table.add_column(column)
-    # --status has always taken any text: an unknown status lists no alerts (it is an SQL filter), not an error.
+    # --status takes any text: an unknown status lists no alerts (it is an SQL filter), not an error.
     for alert in outbox.list_alerts(status=status, region=region):  # type: ignore[arg-type]  # free text on purpose
         details = outbox.alert_details(alert.alert_id) or {}
         table.add_row(alert.alert_id, alert.created_at.strftime("%Y-%m-%d %H:%M"), alert.band, alert.region,

@@ -1,9 +1,10 @@
 """From a score to alert decisions: route it, drop what is silenced or inhibited, group, and build the Alert.
 
-The alert agent and replay both call :func:`alert_decisions`. The groups of one
-nominal (``NominalGroups``, a JSON-able dict kept in a Faust table keyed by
-nominal, like the scores) are the only state; everything else is an argument,
-so the same scores give the same decisions and the same alert ids.
+The pipeline's decide step, which the alert agent and replay both run, calls
+:func:`nominal_alert_decisions`. The groups of one nominal (``NominalGroups``, a
+JSON-able dict kept in a Faust table keyed by nominal, like the scoring states)
+are the only state; everything else is an argument, so the same scores give
+the same decisions and the same alert ids.
 """
 
 from __future__ import annotations

@@ -2,10 +2,10 @@
 
 The alert agent opens (and updates) alerts with :func:`queue_alert`: the alert
 stored, and its message queued for the route's receiver in that receiver's
-form. Then one use case for every entry point: ``toex-stream alerts ack|assign|close`` and
-the dashboard call :class:`AlertLifecycle`, so a change reaches each channel as
-the alert agent would have written it. The receivers are the ones the alert
-was actually queued for: the agent stores, per outbox item, the receiver its
+form. Then one use case for every entry point: ``toex-stream alerts
+ack|assign|close`` calls :class:`AlertLifecycle` (as a dashboard would), so a
+change reaches each channel as the alert agent would have written it. The
+receivers are the ones the alert was actually queued for: the agent stores, per outbox item, the receiver its
 route named and the route's path. Each receiver's settings (its kind, and
 whether it is cleared for personal data) are read from the routes file, as the
 sender finds its notifier, never guessed from an earlier payload. So a Teams
@@ -66,8 +66,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-# Versions to try past the first when another change took it (two changes in one second, the command
-# line and the dashboard at once): the outbox keeps one message per (alert, receiver, kind, version).
+# Versions to try past the first when another change took it (two changes in one second, by two
+# analysts at once): the outbox keeps one message per (alert, receiver, kind, version).
 _VERSION_ATTEMPTS = 10
 
 

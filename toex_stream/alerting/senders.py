@@ -532,7 +532,7 @@ def _with_thread(attempt: OutboxItem, due: OutboxItem) -> OutboxItem:
 
 
 class ReceiverConfig(Protocol):
-    """What :func:`build_notifiers` needs of a receiver (``toex_stream.alerting.routing.Receiver``)."""
+    """What :func:`build_notifiers` needs of a receiver (:class:`toex_stream.alerting.routes.Receiver`)."""
 
     # Read-only, as the routes' frozen models have them.
     @property
