@@ -31,7 +31,7 @@ from toex_stream import contract, pipeline
 from toex_stream.alerting.decide import NominalGroups
 from toex_stream.alerting.lifecycle import queue_alert
 from toex_stream.alerting.outbox import Outbox
-from toex_stream.alerting.routing import RoutesFile
+from toex_stream.alerting.routes_file import RoutesFile
 from toex_stream.alerting.senders import Notifier, OutboxSender
 from toex_stream.alerting.silences import Silences
 from toex_stream.clock import utc_now

@@ -17,7 +17,7 @@ effects go and which clock silences are read at. Nothing here does I/O or
 reads the clock: the dead letters' ``failed_at`` is the one wall-clock time
 (left out of replay reports).
 
->>> from toex_stream.alerting.routing import load_routes
+>>> from toex_stream.alerting.routes_file import load_routes
 >>> from toex_stream.matching.index import Matcher
 >>> from toex_stream.scoring.profiles import load_profiles
 >>> from toex_stream.scoring.scorer import Scorer
@@ -51,7 +51,8 @@ import pydantic
 
 from toex_stream import contract
 from toex_stream.alerting.decide import AlertDecision, NominalGroups, Suppressed, close_groups, nominal_alert_decisions
-from toex_stream.alerting.routing import RoutingConfig, Silence
+from toex_stream.alerting.routes import RoutingConfig
+from toex_stream.alerting.suppression import Silence
 from toex_stream.contract import DeadLetter, DeadLetterKind
 from toex_stream.enrich import RejectedEvent, dead_letter, enrich
 from toex_stream.matching.index import Matcher

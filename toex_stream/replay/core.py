@@ -22,7 +22,7 @@ Silences are those recorded, each evaluated at the message's timestamp, when
 the live alert agent would have met it.
 
 >>> import json
->>> from toex_stream.alerting.routing import load_routes
+>>> from toex_stream.alerting.routes_file import load_routes
 >>> from toex_stream.matching.index import Matcher
 >>> from toex_stream.scoring.profiles import load_profiles
 >>> from toex_stream.scoring.scorer import Scorer
@@ -48,7 +48,8 @@ from typing import Any
 
 from toex_stream import contract
 from toex_stream.alerting.decide import NominalGroups
-from toex_stream.alerting.routing import RoutingConfig, Silence
+from toex_stream.alerting.routes import RoutingConfig
+from toex_stream.alerting.suppression import Silence
 from toex_stream.matching.index import Matcher
 from toex_stream.matching.records import record_from_nominal
 from toex_stream.pipeline import decide_step, enrich_step, resolve_step, score_step
