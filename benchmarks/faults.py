@@ -52,7 +52,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.fault_harness import (  # noqa: E402 - after the path is set
+from tests.fault_harness import (
     ChatFailure,
     bad_day,
     fail_chat,
@@ -60,7 +60,7 @@ from tests.fault_harness import (  # noqa: E402 - after the path is set
     restart_broker,
     terminate_worker,
 )
-from toex_stream.simulate import simulate  # noqa: E402
+from toex_stream.simulate import simulate
 
 # The chat API fails first: a worker killed while it holds the outbox lease stops all
 # delivery for the lease's 30 s, and failures then would meet no call.

@@ -19,10 +19,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.api_fuzz import fuzz_intake  # noqa: E402 - after the path is set
-from tests.conftest import free_port  # noqa: E402
-from toex_stream.localkafka import LocalKafka  # noqa: E402
-from toex_stream.settings import Settings  # noqa: E402
+from tests.api_fuzz import fuzz_intake
+from tests.conftest import free_port
+from toex_stream.localkafka import LocalKafka
+from toex_stream.settings import Settings
 
 
 def main() -> None:

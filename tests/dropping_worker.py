@@ -58,13 +58,13 @@ async def no_healing(app: faust.App, bootstrap: str, on_heal: Any = None) -> Non
 
 def main() -> None:
     modulus, remainder = (int(part) for part in os.environ.get("TOEX_TEST_DROP", "7:3").split(":"))
-    faust_aiokafka.Consumer.__init__ = dropping(faust_aiokafka.Consumer.__init__, modulus, remainder)  # type: ignore
+    faust_aiokafka.Consumer.__init__ = dropping(faust_aiokafka.Consumer.__init__, modulus, remainder)  # type: ignore[method-assign]  # wrapped in place
     if os.environ.get("TOEX_TEST_STOCK_FAUST") == "1":
-        runtime.ToexApp._new_transport = faust.App._new_transport  # type: ignore[method-assign]
-        runtime.OrderedTableManager.recovery = TableManager.recovery  # type: ignore[assignment]
-        agents.consume = plain  # type: ignore[assignment]
-        agents.report_partitions = lambda app, metrics: None  # type: ignore[assignment]
-        agents.heal_stalled_partitions = no_healing  # type: ignore[assignment]
+        runtime.ToexApp._new_transport = faust.App._new_transport  # type: ignore[method-assign,assignment]  # stock Faust's
+        runtime.OrderedTableManager.recovery = TableManager.recovery  # type: ignore[method-assign]  # stock Faust's
+        agents.consume = plain
+        agents.report_partitions = lambda app, metrics: None
+        agents.heal_stalled_partitions = no_healing
     worker.main()
 
 

@@ -472,7 +472,7 @@ def run_faults(rig: Rig, stream: EventStream, steps: list[Step]) -> list[dict[st
             for step in lane:
                 time.sleep(max(0.0, rig.origin + step.at_s - _now()))
                 done.append(step.run(rig))
-        except BaseException as exc:  # noqa: BLE001 - raised again in the main thread
+        except BaseException as exc:  # raised again in the main thread
             failures.append(exc)
 
     lanes: dict[str, list[Step]] = defaultdict(list)
@@ -697,7 +697,10 @@ def _chat_recovery(rig: Rig, began: float, ends: float) -> dict[str, Any]:
     time per alert and receiver, oldest first, so it is the alert's earliest
     item not yet delivered when the call was made.
     """
-    wall = lambda moment: dt.datetime.fromtimestamp(rig.wall_origin + moment - rig.origin, dt.timezone.utc)  # noqa: E731
+
+    def wall(moment: float) -> dt.datetime:
+        return dt.datetime.fromtimestamp(rig.wall_origin + moment - rig.origin, dt.timezone.utc)
+
     failed = [c for c in rig.slack.failed_calls() if began <= c.at <= ends]
     by_ts = {m["ts"]: m for m in rig.slack.messages}
     engine = build_engine(Settings(database_url=rig.database_url))

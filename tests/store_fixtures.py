@@ -161,7 +161,7 @@ def _wait_until_connectable(server_url: str, timeout: float = 30.0) -> None:
                 with engine.connect() as connection:
                     connection.execute(text("SELECT 1"))
                 return
-            except Exception as exc:  # noqa: BLE001 - any failure means "not yet", until the deadline
+            except Exception as exc:  # any failure means "not yet", until the deadline
                 if time.monotonic() > deadline:
                     raise PostgresUnavailable(f"cannot connect to {_shown(server_url)}: {exc}") from None
                 time.sleep(0.2)

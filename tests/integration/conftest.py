@@ -84,7 +84,7 @@ def kafka(settings: Settings) -> Iterator[Settings]:
     broker = LocalKafka(settings)
     try:
         started = broker.up()
-    except Exception as exc:  # noqa: BLE001 - any failure to start is a test failure, with its reason
+    except Exception as exc:  # any failure to start is a test failure, with its reason
         pytest.fail(f"could not start the Kafka broker: {exc}", pytrace=False)
     yield settings
     if started:
@@ -110,7 +110,7 @@ def group_lag(settings: Settings, topics: list[str], group: str = APP_ID) -> str
             _low, high = consumer.get_watermark_offsets(tp, timeout=10)
             lines.append(f"{tp.topic}[{tp.partition}] committed={tp.offset} end={high}")
         return "\n".join(lines)
-    except Exception as exc:  # noqa: BLE001 - a diagnostic must not hide the failure it explains
+    except Exception as exc:  # a diagnostic must not hide the failure it explains
         return f"(group offsets unavailable: {exc})"
     finally:
         consumer.close()
@@ -133,7 +133,7 @@ def worker(kafka: Settings) -> Iterator[subprocess.Popen[bytes]]:
             try:
                 reader = TopicReader(kafka.kafka_bootstrap, OUTPUT_TOPICS)
                 break
-            except Exception:  # noqa: BLE001 - topics not created yet
+            except Exception:  # topics not created yet
                 if process.poll() is not None or time.monotonic() > deadline:
                     pytest.fail(f"the worker did not create its topics:\n{_log_tail(log_file)}", pytrace=False)
                 time.sleep(0.5)
@@ -214,7 +214,7 @@ def send(producer: Producer, topic: str, value: dict | bytes, key: bytes | None 
     payload = value if isinstance(value, bytes) else json.dumps(value).encode()
     if key is None and isinstance(value, dict):
         model = contract.TOPIC_MODELS[topic].model_validate_json(payload)
-        key = contract.event_key(model).encode()  # type: ignore[arg-type]
+        key = contract.event_key(model).encode()  # type: ignore[arg-type]  # an input topic's model
     return produce_and_wait(producer, topic, key, payload)
 
 

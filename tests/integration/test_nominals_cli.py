@@ -65,7 +65,7 @@ def empty_broker(tmp_path_factory: pytest.TempPathFactory, kafka: Settings) -> I
     broker = LocalKafka(settings)
     try:
         broker.up()
-    except Exception as exc:  # noqa: BLE001 - any failure to start is a test failure, with its reason
+    except Exception as exc:  # any failure to start is a test failure, with its reason
         pytest.fail(f"could not start the second Kafka broker: {exc}", pytrace=False)
     try:
         yield settings

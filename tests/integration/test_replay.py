@@ -49,7 +49,7 @@ def unique_events(tag: str) -> list[tuple[str, bytes, bytes]]:
             if field in value:
                 value[field] = f"{value[field]}-{tag}"
         model = contract.TOPIC_MODELS[event.topic].model_validate(value, strict=False)
-        out.append((event.topic, contract.event_key(model).encode(), encode(value)))  # type: ignore[arg-type]
+        out.append((event.topic, contract.event_key(model).encode(), encode(value)))  # type: ignore[arg-type]  # an input topic's model
     return out
 
 

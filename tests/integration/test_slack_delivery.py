@@ -44,7 +44,7 @@ def make_alert(number: int, band: str = "high") -> Alert:
         region="ERSOU",
         force_code="kent",
         threat="msht",
-        band=band,  # type: ignore[arg-type]
+        band=band,  # type: ignore[arg-type]  # text, as tests write it; pydantic checks it
         risk_score=0.82,
         nominal_ids=[f"KNT-N-{number}", "KNT-N-900"],
         event_refs=[EventRef(topic="toex.adverts", key=f"adfeed:{number}-{i}") for i in range(5)],

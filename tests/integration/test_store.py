@@ -302,7 +302,7 @@ def decision(
         "decided_at": AT,
     }
     values.update(changes)
-    return MatchDecision(**values)  # type: ignore[arg-type]
+    return MatchDecision(**values)  # type: ignore[arg-type]  # values: dict[str, object], any field overridable
 
 
 def test_a_decision_is_kept_once_per_mention_and_model_version(store: SqlAlchemyNominalStore) -> None:

@@ -34,7 +34,7 @@ def status_of(url: str) -> tuple[int, str]:
 
 def routes_the_worker_logged(log_text: str) -> frozenset[tuple[str, str]]:
     [line] = re.findall(r"web port \d+ serves (.*)$", log_text, re.M)[-1:]
-    return frozenset(tuple(route.strip().split(" ", 1)) for route in line.split(", "))  # type: ignore[misc]
+    return frozenset(tuple(route.strip().split(" ", 1)) for route in line.split(", "))
 
 
 def test_the_worker_serves_its_allow_list_and_no_table_router_or_stats_view(kafka, worker, referral) -> None:

@@ -31,7 +31,7 @@ def test_the_import_contracts_hold() -> None:
 def test_the_contract_catches_the_domain_importing_an_adapter(tmp_path: Path) -> None:
     tree = copy_of_the_tree(tmp_path)
     scorer = tree / "toex_stream" / "scoring" / "state.py"
-    scorer.write_text(scorer.read_text() + "\nfrom toex_stream.store import sqlalchemy_store  # noqa\n")
+    scorer.write_text(scorer.read_text() + "\nfrom toex_stream.store import sqlalchemy_store\n")
     result = lint_imports(tree)
     assert result.returncode != 0
     assert "The domain imports no adapter, framework or settings BROKEN" in result.stdout
@@ -41,6 +41,6 @@ def test_the_contract_catches_the_domain_importing_an_adapter(tmp_path: Path) ->
 def test_the_contract_catches_a_cycle_between_command_groups(tmp_path: Path) -> None:
     tree = copy_of_the_tree(tmp_path)
     intake_cli = tree / "toex_stream" / "intake" / "cli.py"
-    intake_cli.write_text(intake_cli.read_text() + "\nfrom toex_stream.cli import main  # noqa\n")
+    intake_cli.write_text(intake_cli.read_text() + "\nfrom toex_stream.cli import main\n")
     result = lint_imports(tree)
     assert "No import cycles between sibling packages BROKEN" in result.stdout

@@ -77,7 +77,7 @@ def test_tokens_are_stored_only_as_hashes_and_stop_working_when_revoked(tmp_path
     store = intake_store(tmp_path)
     partner, token = store.add_partner("Unseen UK")
     assert partner.partner_id == "unseen-uk" and token.startswith("toex_") and len(token) > 40
-    with store._engine.connect() as connection:  # noqa: SLF001 - the test looks at what is on disk
+    with store._engine.connect() as connection:  # the test looks at what is on disk
         stored = connection.exec_driver_sql("SELECT token_hash FROM partners").scalar()
     assert stored == hash_token(token) and token not in stored
     assert store.authenticate(token).partner_id == "unseen-uk"

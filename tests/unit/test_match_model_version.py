@@ -80,7 +80,7 @@ def test_every_way_of_changing_the_parameters_moves_the_version(loaded):
     model.u = {**model.u, "gender": [0.6, 0.4]}
     assert loaded.model_version not in seen
     with pytest.raises(TypeError):  # a row cannot change behind the version's back
-        model.m["phone"][0] = 0.5  # type: ignore[index]
+        model.m["phone"][0] = 0.5
 
 
 def test_the_written_model_file_round_trips_the_version(loaded, tmp_path: Path):

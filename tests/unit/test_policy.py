@@ -40,7 +40,7 @@ class Recorder:
         self.sleeps.append(seconds)
 
 
-def failing(*errors: BaseException):  # type: ignore[no-untyped-def]
+def failing(*errors: BaseException):
     remaining = list(errors)
 
     async def step(message: FakeMessage) -> None:
@@ -62,8 +62,8 @@ def invalid() -> ValidationError:
     raise AssertionError("an empty object is not a Score")
 
 
-def run(policy: Policy, step) -> bool:  # type: ignore[no-untyped-def]
-    return asyncio.run(policy.process("match", FakeMessage(), step))  # type: ignore[arg-type]
+def run(policy: Policy, step) -> bool:
+    return asyncio.run(policy.process("match", FakeMessage(), step))  # type: ignore[arg-type]  # a stand-in for faust's Message
 
 
 @pytest.fixture
@@ -72,7 +72,7 @@ def recorder() -> Recorder:
 
 
 def policy_for(recorder: Recorder, app: FakeApp | None = None) -> Policy:
-    return Policy(app or FakeApp(), build_metrics(["match"]), recorder.dead_letter, sleep=recorder.sleep)  # type: ignore
+    return Policy(app or FakeApp(), build_metrics(["match"]), recorder.dead_letter, sleep=recorder.sleep)  # type: ignore[arg-type]  # fakes of faust's
 
 
 def test_a_database_outage_stalls_on_the_record_until_the_database_answers(recorder: Recorder) -> None:

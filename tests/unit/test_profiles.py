@@ -174,7 +174,7 @@ def test_the_headdress_controller_alerts_as_msht_only(profiles: dict[str, Threat
 
 
 def test_which_events_each_profile_scores(profiles: dict[str, ThreatProfile]) -> None:
-    def scored_by(source: str, kinds: list[str] = [], tags: list[str] = []) -> set[str]:  # noqa: B006
+    def scored_by(source: str, kinds: list[str] = [], tags: list[str] = []) -> set[str]:  # noqa: B006 - only read
         return {t for t, p in profiles.items() if p.applies(source=source, exploitation_types=kinds, threat_tags=tags)}
 
     assert scored_by("advert") == {"msht", "cse", "missing"}
