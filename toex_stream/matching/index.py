@@ -173,16 +173,8 @@ class Matcher:
             self.add(record_from_nominal(contract.Nominal.model_validate_json(value)))
 
     def _count(self, record: MatchRecord | None, sign: int) -> None:
-        if record is None:
-            return
-        counts = self.model.term_counts
-        counts["given_name"].update({v.canonical: sign for v in record.names if v.given})
-        counts["family_name"].update({v.family_text: sign for v in record.names if v.family})
-        counts["phone"].update({p: sign for p in record.phones})
-        counts["email"].update({e: sign for e in record.emails})
-        if record.postcode:
-            counts["postcode"][record.postcode] += sign
-        self.model.population += sign
+        if record is not None:
+            self.model.count_record(record, sign)
 
     def train(self, mentions: Iterable[MatchRecord], seed: int = 0) -> dict[str, float]:
         """Estimate u from random nominal pairs and m by EM over the mentions' candidate pairs."""

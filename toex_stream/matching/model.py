@@ -10,6 +10,11 @@ shared "Smith" or a hotel switchboard counts for less than a rare name or a
 personal mobile. The weights add up with the prior log-odds to a calibrated
 match probability, and each field's weight is kept, so a decision reads as a
 waterfall.
+
+Each comparison is declared once, as data, in :data:`COMPARISONS`: its levels
+with their labels and default m and u, and the values its term frequencies
+count. The parameter rows, the model file's keys and the waterfall's labels are
+all read from there.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ import json
 import math
 import random
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 
@@ -32,47 +37,97 @@ from toex_stream.matching.records import MatchRecord, NameVariant
 
 Levels = tuple[int | None, ...]
 
-FIELDS: dict[str, tuple[str, ...]] = {
-    "given_name": ("exact", "nickname of the same name", "similar (Jaro-Winkler >= 0.92)",
-                   "loosely similar (>= 0.80)", "different"),
-    "family_name": ("exact", "similar (>= 0.92) or part of a double name", "loosely similar (>= 0.80)", "different"),
-    "date_of_birth": ("exact", "day and month swapped", "one part differs", "stated age consistent", "different",
-                      "stated age inconsistent"),
-    "phone": ("a number in common", "different numbers"),
-    "email": ("an address in common", "different addresses"),
-    "postcode": ("same postcode", "same postcode district", "different"),
-    "address": ("same address (token set >= 0.90)", "similar address (>= 0.70)", "different"),
-    "gender": ("same", "different"),
-}
-FIELD_NAMES = tuple(FIELDS)
-# Fields whose exact level is weighed by the value's frequency among nominals.
-TF_FIELDS = {"given_name": 0, "family_name": 0, "phone": 0, "email": 0, "postcode": 0}
-_TF_INDEX = frozenset(i for i, name in enumerate(FIELD_NAMES) if name in TF_FIELDS)
 
-DEFAULT_M: dict[str, list[float]] = {
-    "given_name": [0.82, 0.06, 0.06, 0.03, 0.03],
-    "family_name": [0.86, 0.08, 0.03, 0.03],
-    "date_of_birth": [0.80, 0.03, 0.10, 0.04, 0.02, 0.01],
-    "phone": [0.70, 0.30],
-    "email": [0.80, 0.20],
-    "postcode": [0.70, 0.10, 0.20],
-    "address": [0.70, 0.15, 0.15],
-    "gender": [0.98, 0.02],
-}
-DEFAULT_U: dict[str, list[float]] = {
-    "given_name": [0.01, 0.002, 0.01, 0.05, 0.928],
-    "family_name": [0.005, 0.005, 0.03, 0.96],
-    "date_of_birth": [0.0001, 0.0001, 0.003, 0.05, 0.90, 0.0468],
-    "phone": [0.0001, 0.9999],
-    "email": [0.0001, 0.9999],
-    "postcode": [0.0005, 0.01, 0.9895],
-    "address": [0.0005, 0.01, 0.9895],
-    "gender": [0.5, 0.5],
-}
+@dataclass(frozen=True, slots=True)
+class Level:
+    """One comparison level: how a waterfall names it, and its default m and u."""
+
+    label: str
+    m: float
+    u: float
+
+
+@dataclass(frozen=True, slots=True)
+class Comparison:
+    """One field as two records are compared on it: its levels, from most to least alike.
+
+    :func:`compare` gives a pair the index of its level in ``levels`` (None
+    where either record lacks the field). A comparison with ``terms`` (the
+    values of a record an exact agreement can be on) is term-frequency adjusted:
+    its first level, an exact agreement, is weighed by how many nominals hold
+    the agreed value.
+    """
+
+    name: str
+    levels: tuple[Level, ...]
+    terms: Callable[[MatchRecord], Iterable[str]] | None = None
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return tuple(level.label for level in self.levels)
+
+
+# The model's comparisons, in the order of the levels :func:`compare` returns. Everything else about
+# them (the parameter rows, the model file's keys, the term counts, the waterfall's labels) derives
+# from this table.
+COMPARISONS: tuple[Comparison, ...] = (
+    Comparison("given_name", (
+        Level("exact", m=0.82, u=0.01),
+        Level("nickname of the same name", m=0.06, u=0.002),
+        Level("similar (Jaro-Winkler >= 0.92)", m=0.06, u=0.01),
+        Level("loosely similar (>= 0.80)", m=0.03, u=0.05),
+        Level("different", m=0.03, u=0.928),
+    ), terms=lambda record: {v.canonical for v in record.names if v.given}),
+    Comparison("family_name", (
+        Level("exact", m=0.86, u=0.005),
+        Level("similar (>= 0.92) or part of a double name", m=0.08, u=0.005),
+        Level("loosely similar (>= 0.80)", m=0.03, u=0.03),
+        Level("different", m=0.03, u=0.96),
+    ), terms=lambda record: {v.family_text for v in record.names if v.family}),
+    Comparison("date_of_birth", (
+        Level("exact", m=0.80, u=0.0001),
+        Level("day and month swapped", m=0.03, u=0.0001),
+        Level("one part differs", m=0.10, u=0.003),
+        Level("stated age consistent", m=0.04, u=0.05),
+        Level("different", m=0.02, u=0.90),
+        Level("stated age inconsistent", m=0.01, u=0.0468),
+    )),
+    Comparison("phone", (
+        Level("a number in common", m=0.70, u=0.0001),
+        Level("different numbers", m=0.30, u=0.9999),
+    ), terms=lambda record: record.phones),
+    Comparison("email", (
+        Level("an address in common", m=0.80, u=0.0001),
+        Level("different addresses", m=0.20, u=0.9999),
+    ), terms=lambda record: record.emails),
+    Comparison("postcode", (
+        Level("same postcode", m=0.70, u=0.0005),
+        Level("same postcode district", m=0.10, u=0.01),
+        Level("different", m=0.20, u=0.9895),
+    ), terms=lambda record: (record.postcode,) if record.postcode else ()),
+    Comparison("address", (
+        Level("same address (token set >= 0.90)", m=0.70, u=0.0005),
+        Level("similar address (>= 0.70)", m=0.15, u=0.01),
+        Level("different", m=0.15, u=0.9895),
+    )),
+    Comparison("gender", (
+        Level("same", m=0.98, u=0.5),
+        Level("different", m=0.02, u=0.5),
+    )),
+)
+FIELD_NAMES = tuple(c.name for c in COMPARISONS)
+# The term-frequency adjusted comparisons: their names and terms, and their positions in a pair's levels.
+TERMS: tuple[tuple[str, Callable[[MatchRecord], Iterable[str]]], ...] = tuple(
+    (c.name, c.terms) for c in COMPARISONS if c.terms is not None
+)
+_TF_INDEX = frozenset(i for i, c in enumerate(COMPARISONS) if c.terms is not None)
+DEFAULT_M = MappingProxyType({c.name: tuple(level.m for level in c.levels) for c in COMPARISONS})
+DEFAULT_U = MappingProxyType({c.name: tuple(level.u for level in c.levels) for c in COMPARISONS})
 PROBABILITY_FLOOR = 1e-6
 
 
 # -- comparing two records ----------------------------------------------------------------
+# Each level function returns the index of a level in its comparison's ``levels`` above.
 
 
 def _given_level(x: str, x_canonical: str, y: str, y_canonical: str) -> tuple[int | None, float]:
@@ -156,7 +211,8 @@ def _set_level(a: frozenset[str], b: frozenset[str]) -> tuple[int | None, str]:
 
 
 def compare(q: MatchRecord, c: MatchRecord) -> tuple[Levels, dict[str, str]]:
-    """Comparison levels of a pair (None where either side lacks the field), and the agreeing values."""
+    """A pair's level on each of :data:`COMPARISONS`, in that order (None where either side lacks the field),
+    and the value each term-frequency adjusted comparison agrees on (what its ``terms`` count)."""
     given_level, family_level, given, family = _align(q.names, c.names)
     phone_level, phone = _set_level(q.phones, c.phones)
     email_level, email = _set_level(q.emails, c.emails)
@@ -202,17 +258,18 @@ Parameters = Mapping[str, tuple[float, ...]]
 
 
 def _parameters(which: str, given: Mapping[str, Sequence[float]]) -> dict[str, tuple[float, ...]]:
-    """``given`` as immutable rows, checked against :data:`FIELDS`: one probability per comparison level."""
-    if set(given) != set(FIELDS):
-        missing, unknown = sorted(set(FIELDS) - set(given)), sorted(set(given) - set(FIELDS))
+    """``given`` as immutable rows, checked against :data:`COMPARISONS`: one probability per comparison level."""
+    if set(given) != set(FIELD_NAMES):
+        missing, unknown = sorted(set(FIELD_NAMES) - set(given)), sorted(set(given) - set(FIELD_NAMES))
         raise MatchModelError(f"{which} must give every field of {', '.join(FIELD_NAMES)} and no other "
                               f"(missing: {', '.join(missing) or 'none'}; unknown: {', '.join(unknown) or 'none'})")
     rows = {}
-    for name in FIELD_NAMES:
+    for comparison in COMPARISONS:
+        name, labels = comparison.name, comparison.labels
         row = tuple(given[name])  # as given, not coerced: the version hashes the values as written
-        if len(row) != len(FIELDS[name]):
+        if len(row) != len(labels):
             raise MatchModelError(f"{which}[{name!r}] has {len(row)} probabilities; it needs one per level, "
-                                  f"{len(FIELDS[name])}: {', '.join(FIELDS[name])}")
+                                  f"{len(labels)}: {', '.join(labels)}")
         rows[name] = row
     return rows
 
@@ -252,7 +309,7 @@ class FellegiSunter:
         # nominal are the same person is this over the number of nominals.
         self._match_rate = match_rate
         self.term_counts: dict[str, Counter[str]] = (
-            term_counts if term_counts is not None else {f: Counter() for f in TF_FIELDS}
+            term_counts if term_counts is not None else {name: Counter() for name, _ in TERMS}
         )
         self.population = population
         self.refresh()
@@ -298,7 +355,7 @@ class FellegiSunter:
     def refresh(self) -> None:
         """Recompute the weight table and the version from the parameters; every change to them calls it."""
         self._table = [
-            [self.level_weight(name, level) for level in range(len(FIELDS[name]))] for name in FIELD_NAMES
+            [self.level_weight(c.name, level) for level in range(len(c.levels))] for c in COMPARISONS
         ]
         self._m_exact = [max(self._m[name][0], PROBABILITY_FLOOR) for name in FIELD_NAMES]
         self._version = "fs-" + hashlib.sha256(self.to_json().encode()).hexdigest()[:10]
@@ -325,12 +382,13 @@ class FellegiSunter:
 
     def weights(self, levels: Levels, values: dict[str, str]) -> list[FieldWeight]:
         out = []
-        for name, level in zip(FIELD_NAMES, levels, strict=True):
+        for comparison, level in zip(COMPARISONS, levels, strict=True):
             if level is None:
                 continue
+            name = comparison.name
             weight = self.level_weight(name, level)
             adjusted = False
-            if level == 0 and name in TF_FIELDS and self.population:
+            if level == 0 and comparison.terms is not None and self.population:
                 count = self.term_counts[name].get(values.get(name, ""), 0)
                 if count > 1:
                     # Term-frequency adjustment: u of an exact agreement on a value several
@@ -340,7 +398,7 @@ class FellegiSunter:
                     u_value = max(count / self.population, self._u[name][0])
                     weight = math.log2(max(self._m[name][0], PROBABILITY_FLOOR) / u_value)
                     adjusted = True
-            out.append(FieldWeight(name, FIELDS[name][level], weight, adjusted))
+            out.append(FieldWeight(name, comparison.levels[level].label, weight, adjusted))
         return out
 
     @property
@@ -358,24 +416,26 @@ class FellegiSunter:
 
     def count_terms(self, records: Iterable[MatchRecord]) -> None:
         """Term frequencies of the values an exact agreement can be on."""
-        counts: dict[str, Counter[str]] = {f: Counter() for f in TF_FIELDS}
+        counts: dict[str, Counter[str]] = {name: Counter() for name, _ in TERMS}
         population = 0
         for record in records:
             population += 1
-            counts["given_name"].update({v.canonical for v in record.names if v.given})
-            counts["family_name"].update({v.family_text for v in record.names if v.family})
-            counts["phone"].update(record.phones)
-            counts["email"].update(record.emails)
-            if record.postcode:
-                counts["postcode"][record.postcode] += 1
+            for name, terms in TERMS:
+                counts[name].update(terms(record))
         self.term_counts, self.population = counts, population
+
+    def count_record(self, record: MatchRecord, sign: int) -> None:
+        """Count one nominal's values in (``sign`` +1) or out (-1) of the term frequencies."""
+        for name, terms in TERMS:
+            self.term_counts[name].update({term: sign for term in terms(record)})
+        self.population += sign
 
     def estimate_u(self, records: Sequence[MatchRecord], pairs: int = 20_000, seed: int = 0) -> None:
         """u from random pairs of distinct records (nearly all non-matches), smoothed."""
         if len(records) < 30:
             return
         rng = random.Random(seed)
-        counts = {f: [1.0] * len(levels) for f, levels in FIELDS.items()}  # add-one smoothing
+        counts = {c.name: [1.0] * len(c.levels) for c in COMPARISONS}  # add-one smoothing
         for _ in range(pairs):
             a, b = rng.sample(range(len(records)), 2)
             levels, _ = compare(records[a], records[b])
@@ -397,7 +457,7 @@ class FellegiSunter:
         prior = 0.05
         m = {k: list(v) for k, v in self._m.items()}
         for _ in range(iterations):
-            sums = {f: [0.1] * len(levels) for f, levels in FIELDS.items()}  # a small Dirichlet prior
+            sums = {c.name: [0.1] * len(c.levels) for c in COMPARISONS}  # a small Dirichlet prior
             expected_matches = 0.0
             for pattern, count in patterns.items():
                 log_m = math.log(prior)
