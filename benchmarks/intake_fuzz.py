@@ -21,8 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.api_fuzz import fuzz_intake
 from tests.conftest import free_port
-from toex_stream.localkafka import LocalKafka
-from toex_stream.settings import Settings
+from toex_stream.adapters.localkafka import LocalKafka
+from toex_stream.adapters.settings import Settings
 
 
 def main() -> None:

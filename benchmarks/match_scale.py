@@ -28,11 +28,11 @@ from collections import defaultdict
 from rapidfuzz.distance import JaroWinkler
 from rapidfuzz.process import cdist
 
-from toex_stream.matching.evaluate import peak_memory_mb, percentile
-from toex_stream.matching.index import Matcher
-from toex_stream.matching.names import NICKNAME_TABLE, fold
-from toex_stream.matching.records import MatchRecord, NameVariant
-from toex_stream.simulate.people import FAMILY_NAMES, GIVEN_NAMES, SimRandom, typo
+from toex_stream.domain.matching.evaluate import peak_memory_mb, percentile
+from toex_stream.domain.matching.index import Matcher
+from toex_stream.domain.matching.names import NICKNAME_TABLE, fold
+from toex_stream.domain.matching.records import MatchRecord, NameVariant
+from toex_stream.tools.simulate.people import FAMILY_NAMES, GIVEN_NAMES, SimRandom, typo
 
 SYLLABLES = ("ba be bi bo da de di do ga ge gi ka ke ki ko la le li lo ma me mi mo na ne ni no "
              "ra re ri ro sa se si so ta te ti to va ve vi vo").split()

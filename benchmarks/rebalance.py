@@ -30,11 +30,11 @@ from collections import Counter
 from pathlib import Path
 
 from streams import topics
-from toex_stream import contract
-from toex_stream.kafka_io import TopicReader, durable_producer, ensure_topics, produce_and_wait
-from toex_stream.localkafka import LocalKafka
-from toex_stream.processes import start_worker, stop_process_group
-from toex_stream.settings import Settings
+from toex_stream.adapters.kafka_io import TopicReader, durable_producer, ensure_topics, produce_and_wait
+from toex_stream.adapters.localkafka import LocalKafka
+from toex_stream.adapters.settings import Settings
+from toex_stream.domain import contract
+from toex_stream.tools.processes import start_worker, stop_process_group
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "referral.json"
 OUTPUTS = [contract.TOPIC_OBSERVATIONS, contract.TOPIC_MATCHES]

@@ -3,13 +3,13 @@
     python benchmarks/replay.py [--events 10000] [--scenario mixed] [--seed 1] [--no-broker]
 
 ``core``: the simulator's events, encoded as they would sit on the topics,
-through :class:`~toex_stream.replay.core.Replayer` (enrich, match, score,
+through :class:`~toex_stream.application.replay.core.Replayer` (enrich, match, score,
 alert decision) in this process: the cost of the pipeline alone.
 
 ``broker``: the same events sent to a broker of its own (started from the
 cached jars on free ports in a temporary folder, and stopped afterwards;
 ``--bootstrap`` uses an existing one instead, whose topics then also hold
-whatever else was sent), then :func:`~toex_stream.replay.run.run_replay` over
+whatever else was sent), then :func:`~toex_stream.application.replay.run.run_replay` over
 the time range they were sent in: reading by time, loading ``toex.nominals``,
 ordering, replaying and summarising, without the audit row (no database).
 """
@@ -25,17 +25,17 @@ import time
 from pathlib import Path
 
 from streams import topics
-from toex_stream.alerting.routes_file import load_routes
-from toex_stream.kafka_io import ensure_topics
-from toex_stream.localkafka import LocalKafka
-from toex_stream.matching.index import Matcher
-from toex_stream.replay.core import InputMessage, Replayer, replay_order, summarise
-from toex_stream.replay.report import CollectingSink
-from toex_stream.replay.run import ReplayRequest, run_replay
-from toex_stream.scoring.profiles import load_profiles
-from toex_stream.scoring.scorer import Scorer
-from toex_stream.settings import Settings
-from toex_stream.simulate import KafkaSink, encode, run, simulate
+from toex_stream.adapters.kafka_io import ensure_topics
+from toex_stream.adapters.localkafka import LocalKafka
+from toex_stream.adapters.settings import Settings
+from toex_stream.application.replay.core import InputMessage, Replayer, replay_order, summarise
+from toex_stream.application.replay.report import CollectingSink
+from toex_stream.application.replay.run import ReplayRequest, run_replay
+from toex_stream.domain.alerting.routes_file import load_routes
+from toex_stream.domain.matching.index import Matcher
+from toex_stream.domain.scoring.profiles import load_profiles
+from toex_stream.domain.scoring.scorer import Scorer
+from toex_stream.tools.simulate import KafkaSink, encode, run, simulate
 
 
 def _free_port() -> int:

@@ -21,12 +21,12 @@ import time
 
 from river import base, evaluate, metrics
 
-from toex_stream import contract
-from toex_stream.enrich import enrich
-from toex_stream.scoring.model import RiskModel
-from toex_stream.scoring.profiles import load_profiles
-from toex_stream.scoring.state import features, new_state, observe_match
-from toex_stream.simulate import encode, simulate
+from toex_stream.domain import contract
+from toex_stream.domain.enrich import enrich
+from toex_stream.domain.scoring.model import RiskModel
+from toex_stream.domain.scoring.profiles import load_profiles
+from toex_stream.domain.scoring.state import features, new_state, observe_match
+from toex_stream.tools.simulate import encode, simulate
 
 THREAT = "msht"
 

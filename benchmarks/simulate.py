@@ -13,10 +13,10 @@ import json
 import time
 
 from streams import topics
-from toex_stream.kafka_io import ensure_topics
-from toex_stream.localkafka import LocalKafka
-from toex_stream.settings import load_settings
-from toex_stream.simulate import KafkaSink, encode, run, simulate
+from toex_stream.adapters.kafka_io import ensure_topics
+from toex_stream.adapters.localkafka import LocalKafka
+from toex_stream.adapters.settings import load_settings
+from toex_stream.tools.simulate import KafkaSink, encode, run, simulate
 
 
 def main() -> None:

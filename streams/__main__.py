@@ -11,21 +11,21 @@ from pydantic import SecretStr
 from streams import topics
 from streams.agents import Services
 from streams.app import build_app
-from toex_stream.alerting.outbox import Outbox
-from toex_stream.alerting.routes_file import RoutesFile
-from toex_stream.alerting.senders import Notifier, build_notifiers
-from toex_stream.alerting.silences import Silences
-from toex_stream.intake.publisher import KafkaReferralPublisher
-from toex_stream.intake.store import IntakeStore
-from toex_stream.intake.web import build_intake
-from toex_stream.kafka_io import ensure_topics
-from toex_stream.matching.index import Matcher
-from toex_stream.matching.model_files import LIVE_MODEL_FILE, TRAINED_MODEL_FILE, trained_model
-from toex_stream.scoring.checkpoint import CHECKPOINT_FILE
-from toex_stream.scoring.profiles import load_profiles
-from toex_stream.scoring.scorer import Scorer
-from toex_stream.settings import Settings, load_settings
-from toex_stream.store.sqlalchemy_store import SqlAlchemyNominalStore, build_engine, migrate
+from toex_stream.adapters.kafka_io import ensure_topics
+from toex_stream.adapters.kafka_publisher import KafkaReferralPublisher
+from toex_stream.adapters.senders import Notifier, build_notifiers
+from toex_stream.adapters.settings import Settings, load_settings
+from toex_stream.adapters.sql.intake_store import IntakeStore
+from toex_stream.adapters.sql.outbox import Outbox
+from toex_stream.adapters.sql.silences import Silences
+from toex_stream.adapters.sql.store import SqlAlchemyNominalStore, build_engine, migrate
+from toex_stream.domain.alerting.routes_file import RoutesFile
+from toex_stream.domain.matching.index import Matcher
+from toex_stream.domain.matching.model_files import LIVE_MODEL_FILE, TRAINED_MODEL_FILE, trained_model
+from toex_stream.domain.scoring.checkpoint import CHECKPOINT_FILE
+from toex_stream.domain.scoring.profiles import load_profiles
+from toex_stream.domain.scoring.scorer import Scorer
+from toex_stream.entry.web import build_intake
 
 log = logging.getLogger(__name__)
 

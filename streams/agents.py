@@ -1,4 +1,4 @@
-"""The stream agents: each decodes, calls its pipeline step (:mod:`toex_stream.pipeline`), and applies the effects.
+"""The stream agents: each decodes, calls its step of :mod:`toex_stream.domain.pipeline`, applies the effects.
 
 :class:`Agents` holds one small step per agent; :func:`register` puts them on
 the Faust app with the error policy and the commit rule around each, and adds
@@ -27,25 +27,25 @@ from streams import topics
 from streams.metrics import WorkerMetrics, build_metrics
 from streams.policy import Policy, until_done
 from streams.runtime import consume, heal_stalled_partitions, report_partitions
-from toex_stream import contract, pipeline
-from toex_stream.alerting.decide import NominalGroups
-from toex_stream.alerting.lifecycle import queue_alert
-from toex_stream.alerting.outbox import Outbox
-from toex_stream.alerting.routes_file import RoutesFile
-from toex_stream.alerting.senders import Notifier, OutboxSender
-from toex_stream.alerting.silences import Silences
-from toex_stream.clock import utc_now
-from toex_stream.contract import INPUT_TOPICS, DeadLetterKind
-from toex_stream.intake import record_referral_outcome
-from toex_stream.intake.store import IntakeStore
-from toex_stream.matching.index import Matcher
-from toex_stream.matching.model_files import write_model
-from toex_stream.nominal_import import InvalidNominalMessage, apply_nominal_message
-from toex_stream.pipeline import Effects, Raw
-from toex_stream.scoring.checkpoint import restore_models, write_models
-from toex_stream.scoring.scorer import Scorer
-from toex_stream.scoring.state import State
-from toex_stream.store import MatchDecision, NominalStore, Provenance
+from toex_stream.adapters.senders import Notifier, OutboxSender
+from toex_stream.adapters.sql.intake_store import IntakeStore
+from toex_stream.adapters.sql.outbox import Outbox
+from toex_stream.adapters.sql.silences import Silences
+from toex_stream.application.alert_lifecycle import queue_alert
+from toex_stream.application.nominal_import import InvalidNominalMessage, apply_nominal_message
+from toex_stream.application.referral_outcome import record_referral_outcome
+from toex_stream.domain import contract, pipeline
+from toex_stream.domain.alerting.decide import NominalGroups
+from toex_stream.domain.alerting.routes_file import RoutesFile
+from toex_stream.domain.clock import utc_now
+from toex_stream.domain.contract import INPUT_TOPICS, DeadLetterKind
+from toex_stream.domain.matching.index import Matcher
+from toex_stream.domain.matching.model_files import write_model
+from toex_stream.domain.pipeline import Effects, Raw
+from toex_stream.domain.scoring.checkpoint import restore_models, write_models
+from toex_stream.domain.scoring.scorer import Scorer
+from toex_stream.domain.scoring.state import State
+from toex_stream.ports.store import MatchDecision, NominalStore, Provenance
 
 log = logging.getLogger(__name__)
 

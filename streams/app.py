@@ -12,10 +12,10 @@ from streams import agents, topics
 from streams.agents import Services
 from streams.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from streams.runtime import OrderedTableManager, ToexApp
-from toex_stream.clock import utc_now
-from toex_stream.intake.service import Intake
-from toex_stream.intake.web import HEALTH_ROUTE, INTAKE_ROUTES, add_health_route, add_intake_routes, served_routes
-from toex_stream.settings import Settings
+from toex_stream.adapters.settings import Settings
+from toex_stream.application.intake import Intake
+from toex_stream.domain.clock import utc_now
+from toex_stream.entry.web import HEALTH_ROUTE, INTAKE_ROUTES, add_health_route, add_intake_routes, served_routes
 
 log = logging.getLogger(__name__)
 

@@ -32,10 +32,10 @@ from typing import Literal, get_args
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from toex_stream.alerting.outbox import Backlog
-from toex_stream.contract import DeadLetterKind
-from toex_stream.errors import ToexError
-from toex_stream.scoring.scorer import Scorer
+from toex_stream.adapters.sql.outbox import Backlog
+from toex_stream.domain.contract import DeadLetterKind
+from toex_stream.domain.errors import ToexError
+from toex_stream.domain.scoring.scorer import Scorer
 
 # The Content-Type of what render() returns: the text format version prometheus_client writes.
 CONTENT_TYPE = CONTENT_TYPE_LATEST

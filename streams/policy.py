@@ -37,7 +37,7 @@ from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
 from streams.metrics import AgentErrorKind, WorkerMetrics
-from toex_stream.contract import DeadLetterKind
+from toex_stream.domain.contract import DeadLetterKind
 
 log = logging.getLogger(__name__)
 

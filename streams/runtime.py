@@ -7,7 +7,7 @@ fails when the Faust code these rely on changes.
 
 - :class:`AllowListedWeb`: Faust's web server without Faust's own views
   (``/table/`` would serve people's scoring state to anyone).
-- :class:`LedgerConsumer`: commits only what :class:`~toex_stream.commit_rule.CommitLedger`
+- :class:`LedgerConsumer`: commits only what :class:`~toex_stream.domain.commit_rule.CommitLedger`
   allows, seeks every assigned partition explicitly (aiokafka's
   ``seek_to_committed`` skips a partition whose committed offset is 0, and
   Faust turns 0 into "none"), and takes no offset gaps of its own inference.
@@ -45,7 +45,7 @@ from faust.types import TP, Message
 from faust.web.drivers import aiohttp as faust_aiohttp
 
 from streams.metrics import WorkerMetrics
-from toex_stream.commit_rule import CommitLedger
+from toex_stream.domain.commit_rule import CommitLedger
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""Every topic toex-stream uses: declared in ``toex_stream/topics.py``, re-exported here unchanged.
+"""Every topic toex-stream uses: declared in ``toex_stream/adapters/topics.py``, re-exported here unchanged.
 
 The worker creates them explicitly at start (``ensure_topics``): the local
 broker has auto-creation off, and tables need co-partitioned changelogs. The
@@ -6,7 +6,7 @@ declarations live in the core because ``toex-stream nominals import`` creates
 them too, and the core never imports ``streams``.
 """
 
-from toex_stream.topics import (
+from toex_stream.adapters.topics import (
     ADVERTS,
     ALERTS,
     ALL,

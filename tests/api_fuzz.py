@@ -20,10 +20,10 @@ from pathlib import Path
 
 from streams import topics
 from tests.conftest import free_port
-from toex_stream.intake.store import IntakeStore
-from toex_stream.kafka_io import ensure_topics
-from toex_stream.settings import Settings, settings_env
-from toex_stream.store.sqlalchemy_store import build_engine, migrate
+from toex_stream.adapters.kafka_io import ensure_topics
+from toex_stream.adapters.settings import Settings, settings_env
+from toex_stream.adapters.sql.intake_store import IntakeStore
+from toex_stream.adapters.sql.store import build_engine, migrate
 
 
 @dataclass

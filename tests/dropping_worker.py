@@ -22,7 +22,7 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 
 import streams.__main__ as worker
 from streams import agents, runtime
-from toex_stream.contract import TOPIC_REFERRALS
+from toex_stream.domain.contract import TOPIC_REFERRALS
 
 
 def dropping(init: Callable[..., None], modulus: int, remainder: int) -> Callable[..., None]:

@@ -47,18 +47,18 @@ from streams import topics
 from streams.app import APP_ID
 from tests.conftest import free_port
 from tests.fake_slack import FakeSlack
-from toex_stream import contract
-from toex_stream.alerting.outbox_models import AlertRow, OutboxRow
-from toex_stream.alerting.routes_file import load_routes
-from toex_stream.alerting.senders import SLACK_EVENT_TYPE
-from toex_stream.kafka_io import NominalPublisher, durable_producer, ensure_topics
-from toex_stream.localkafka import LocalKafka
-from toex_stream.nominal_import import import_nominals
-from toex_stream.processes import start_worker, stop_process_group
-from toex_stream.settings import Settings
-from toex_stream.simulate import SimEvent, encode, write_nominals
-from toex_stream.simulate.scenarios import NominalRecord
-from toex_stream.store.sqlalchemy_store import SqlAlchemyNominalStore, build_engine, migrate
+from toex_stream.adapters.kafka_io import NominalPublisher, durable_producer, ensure_topics
+from toex_stream.adapters.localkafka import LocalKafka
+from toex_stream.adapters.senders import SLACK_EVENT_TYPE
+from toex_stream.adapters.settings import Settings
+from toex_stream.adapters.sql.outbox_models import AlertRow, OutboxRow
+from toex_stream.adapters.sql.store import SqlAlchemyNominalStore, build_engine, migrate
+from toex_stream.application.nominal_import import import_nominals
+from toex_stream.domain import contract
+from toex_stream.domain.alerting.routes_file import load_routes
+from toex_stream.tools.processes import start_worker, stop_process_group
+from toex_stream.tools.simulate import SimEvent, encode, write_nominals
+from toex_stream.tools.simulate.scenarios import NominalRecord
 
 WORKERS = ("worker-a", "worker-b")
 # An Observation later than this after its event was sent was held up by a fault.

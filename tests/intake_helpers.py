@@ -13,11 +13,11 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from tests.conftest import free_port
-from toex_stream.contract import Referral
-from toex_stream.intake.errors import PublishFailed
-from toex_stream.intake.store import IntakeStore
-from toex_stream.settings import Settings
-from toex_stream.store.sqlalchemy_store import build_engine, migrate
+from toex_stream.adapters.settings import Settings
+from toex_stream.adapters.sql.intake_store import IntakeStore
+from toex_stream.adapters.sql.store import build_engine, migrate
+from toex_stream.domain.contract import Referral
+from toex_stream.domain.intake.errors import PublishFailed
 
 T = TypeVar("T")
 

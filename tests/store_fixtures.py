@@ -32,8 +32,8 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
 from tests.conftest import free_port
-from toex_stream.settings import Settings
-from toex_stream.store.sqlalchemy_store import SqlAlchemyNominalStore, build_engine, migrate
+from toex_stream.adapters.settings import Settings
+from toex_stream.adapters.sql.store import SqlAlchemyNominalStore, build_engine, migrate
 
 POSTGRES_URL_ENV = "TOEX_TEST_POSTGRES_URL"
 POSTGRES_OS_USER = "postgres"

@@ -10,7 +10,7 @@ import sys
 import time
 
 from tests.conftest import ROOT, free_port
-from toex_stream.kafka_io import port_open
+from toex_stream.adapters.kafka_io import port_open
 
 
 def test_demo_shows_each_outcome_and_ctrl_c_stops_everything_it_started(tmp_path):
@@ -26,7 +26,7 @@ def test_demo_shows_each_outcome_and_ctrl_c_stops_everything_it_started(tmp_path
     out = tmp_path / "demo.out"
     with open(out, "wb") as sink:
         demo = subprocess.Popen(
-            [sys.executable, "-c", "from toex_stream.cli import main; main()", "demo"],
+            [sys.executable, "-c", "from toex_stream.entry.cli import main; main()", "demo"],
             cwd=ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True,
         )
     try:

@@ -23,9 +23,9 @@ import pytest
 
 from tests.conftest import free_port
 from tests.intake_helpers import FakePublisher, intake_store, served
-from toex_stream.intake.web import build_intake_app
-from toex_stream.processes import stop_process_group
-from toex_stream.settings import Settings
+from toex_stream.adapters.settings import Settings
+from toex_stream.entry.web import build_intake_app
+from toex_stream.tools.processes import stop_process_group
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-dev-shm-usage", "--no-first-run", "--hide-scrollbars"]

@@ -23,13 +23,13 @@ from sqlalchemy import Engine
 from streams.app import APP_ID
 from tests.conftest import example, free_port
 from tests.fake_slack import FakeSlack
-from toex_stream import contract
-from toex_stream.alerting.outbox import Outbox
-from toex_stream.kafka_io import Delivered, TopicReader, broker_reachable, durable_producer, produce_and_wait
-from toex_stream.localkafka import LocalKafka
-from toex_stream.processes import start_worker, stop_process_group
-from toex_stream.settings import Settings
-from toex_stream.store.sqlalchemy_store import migrate
+from toex_stream.adapters.kafka_io import Delivered, TopicReader, broker_reachable, durable_producer, produce_and_wait
+from toex_stream.adapters.localkafka import LocalKafka
+from toex_stream.adapters.settings import Settings
+from toex_stream.adapters.sql.outbox import Outbox
+from toex_stream.adapters.sql.store import migrate
+from toex_stream.domain import contract
+from toex_stream.tools.processes import start_worker, stop_process_group
 
 OUTPUT_TOPICS = [contract.TOPIC_OBSERVATIONS, contract.TOPIC_DEADLETTER]
 

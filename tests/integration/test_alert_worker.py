@@ -7,8 +7,8 @@ import time
 import pytest
 
 from tests.integration.conftest import scrape, send, with_ids
-from toex_stream import contract
-from toex_stream.kafka_io import TopicReader, durable_producer
+from toex_stream.adapters.kafka_io import TopicReader, durable_producer
+from toex_stream.domain import contract
 
 pytestmark = pytest.mark.integration
 
@@ -54,7 +54,7 @@ def test_a_child_referral_alerts_its_region_once_without_personal_data(kafka, wo
 
     # The team closes it with an outcome: the channel's message is edited, and the scorer learns from it.
     from tests.unit.test_cli import toex
-    from toex_stream.settings import settings_env
+    from toex_stream.adapters.settings import settings_env
 
     env = settings_env(kafka) | {"COLUMNS": "220"}
     listed = toex("alerts", "list", "--region", "ROCUWM", env=env)
@@ -78,7 +78,7 @@ def test_a_child_referral_alerts_its_region_once_without_personal_data(kafka, wo
 
 def test_a_silence_set_from_the_command_line_mutes_the_region(kafka, worker, referral, fake_slack):
     from tests.unit.test_cli import toex
-    from toex_stream.settings import settings_env
+    from toex_stream.adapters.settings import settings_env
 
     env = settings_env(kafka)
     added = toex("silences", "add", "--region", "ROCUWM", "--threat", "cse", "--hours", "1", "--by", "analyst-2",
@@ -109,7 +109,7 @@ def test_a_silence_set_from_the_command_line_mutes_the_region(kafka, worker, ref
 def test_acknowledging_from_the_command_line_replies_in_the_alerts_slack_thread(kafka, worker, referral, fake_slack):
     """The lifecycle's update goes out through the worker's sender: a marked reply, versioned in seconds."""
     from tests.unit.test_cli import toex
-    from toex_stream.settings import settings_env
+    from toex_stream.adapters.settings import settings_env
 
     event, found = child_referral_alerts(kafka, referral, "acknowledged")
     assert found, "an alert on toex.alerts"

@@ -26,12 +26,12 @@ from confluent_kafka import Consumer, TopicPartition
 from streams.app import APP_ID
 from tests.conftest import example, free_port
 from tests.store_fixtures import ThrowawayPostgres, create_database
-from toex_stream import contract
-from toex_stream.kafka_io import TopicReader, durable_producer, ensure_topics, produce_and_wait
-from toex_stream.localkafka import LocalKafka
-from toex_stream.processes import start_worker, stop_process_group
-from toex_stream.settings import Settings, settings_env
-from toex_stream.topics import ALL
+from toex_stream.adapters.kafka_io import TopicReader, durable_producer, ensure_topics, produce_and_wait
+from toex_stream.adapters.localkafka import LocalKafka
+from toex_stream.adapters.settings import Settings, settings_env
+from toex_stream.adapters.topics import ALL
+from toex_stream.domain import contract
+from toex_stream.tools.processes import start_worker, stop_process_group
 
 pytestmark = pytest.mark.integration
 

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from tests.integration.conftest import collect, send, with_ids
-from toex_stream import contract
+from toex_stream.domain import contract
 
 pytestmark = pytest.mark.integration
 
@@ -89,7 +89,7 @@ def test_dead_letter_reasons_hold_no_personal_data(referral, producer, reader):
 
 @pytest.mark.parametrize("codec", ["gzip", "snappy", "lz4", "zstd"])
 def test_compressed_batches_from_outside_producers_are_read(codec, kafka, reader, referral):
-    from toex_stream.kafka_io import durable_producer
+    from toex_stream.adapters.kafka_io import durable_producer
 
     producer = durable_producer(kafka.kafka_bootstrap, **{"compression.type": codec})
     sent = send(producer, contract.TOPIC_REFERRALS, with_ids(referral, codec))

@@ -10,8 +10,8 @@ import pytest
 from tests.integration.conftest import scrape, send
 from tests.integration.test_match_worker import let_workers_follow_nominals, publish_nominal, referral_about
 from tests.integration.test_score_worker import metric, scores_for, wait_for_metric
-from toex_stream import contract
-from toex_stream.kafka_io import TopicReader, durable_producer, produce_and_wait
+from toex_stream.adapters.kafka_io import TopicReader, durable_producer, produce_and_wait
+from toex_stream.domain import contract
 
 pytestmark = pytest.mark.integration
 

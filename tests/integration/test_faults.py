@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.fault_harness import ChatFailure, bad_day, fail_chat, kill_worker
-from toex_stream.simulate import simulate
+from toex_stream.tools.simulate import simulate
 
 pytestmark = pytest.mark.integration
 

@@ -20,13 +20,13 @@ from sqlalchemy import Engine
 from tests.conftest import free_port
 from tests.intake_helpers import anonymous_referral, served
 from tests.integration.test_match_worker import let_workers_follow_nominals, publish_nominal
-from toex_stream import contract
-from toex_stream.intake.publisher import KafkaReferralPublisher
-from toex_stream.intake.store import IntakeStore
-from toex_stream.intake.web import build_intake_app
-from toex_stream.kafka_io import TopicReader, durable_producer
-from toex_stream.settings import Settings
-from toex_stream.store.sqlalchemy_store import build_engine
+from toex_stream.adapters.kafka_io import TopicReader, durable_producer
+from toex_stream.adapters.kafka_publisher import KafkaReferralPublisher
+from toex_stream.adapters.settings import Settings
+from toex_stream.adapters.sql.intake_store import IntakeStore
+from toex_stream.adapters.sql.store import build_engine
+from toex_stream.domain import contract
+from toex_stream.entry.web import build_intake_app
 
 pytestmark = pytest.mark.integration
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.unit.test_cli import toex
-from toex_stream.settings import Settings, settings_env
+from toex_stream.adapters.settings import Settings, settings_env
 
 pytestmark = pytest.mark.integration
 

@@ -9,9 +9,9 @@ import pytest
 
 from tests.conftest import free_port
 from tests.integration.conftest import send, with_ids
-from toex_stream import contract
-from toex_stream.kafka_io import TopicReader, durable_producer, produce_and_wait
-from toex_stream.processes import start_worker, stop_process_group
+from toex_stream.adapters.kafka_io import TopicReader, durable_producer, produce_and_wait
+from toex_stream.domain import contract
+from toex_stream.tools.processes import start_worker, stop_process_group
 
 pytestmark = pytest.mark.integration
 

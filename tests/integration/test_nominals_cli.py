@@ -12,10 +12,11 @@ from tests.conftest import free_port
 from tests.integration.conftest import send
 from tests.integration.test_match_worker import let_workers_follow_nominals, referral_about, results_for
 from tests.unit.test_cli import toex
-from toex_stream import contract, topics
-from toex_stream.kafka_io import TopicReader, durable_producer, existing_topics, produce_and_wait
-from toex_stream.localkafka import LocalKafka
-from toex_stream.settings import Settings, settings_env
+from toex_stream.adapters import topics
+from toex_stream.adapters.kafka_io import TopicReader, durable_producer, existing_topics, produce_and_wait
+from toex_stream.adapters.localkafka import LocalKafka
+from toex_stream.adapters.settings import Settings, settings_env
+from toex_stream.domain import contract
 
 pytestmark = pytest.mark.integration
 

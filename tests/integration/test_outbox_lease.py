@@ -16,17 +16,17 @@ from sqlalchemy import Engine, select
 
 from tests.fake_slack import FakeSlack
 from tests.unit.test_outbox_lease import Clock
-from toex_stream.alerting.outbox import SENDER_LEASE, Outbox, OutboxItem
-from toex_stream.alerting.outbox_models import LeaseRow
-from toex_stream.alerting.senders import (
+from toex_stream.adapters.senders import (
     ChannelPacer,
     DeliveryResult,
     OutboxSender,
     SlackNotifier,
     build_slack_client,
 )
-from toex_stream.clock import utc_now
-from toex_stream.settings import Settings
+from toex_stream.adapters.settings import Settings
+from toex_stream.adapters.sql.outbox import SENDER_LEASE, Outbox, OutboxItem
+from toex_stream.adapters.sql.outbox_models import LeaseRow
+from toex_stream.domain.clock import utc_now
 
 CHANNEL = "C0ERSOU01"
 RECEIVER = "ersou-slack"

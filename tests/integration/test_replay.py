@@ -24,14 +24,14 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT
-from toex_stream import contract
-from toex_stream.alerting.outbox import Outbox
-from toex_stream.enrich import enrich
-from toex_stream.kafka_io import TopicReader, durable_producer, produce_and_wait
-from toex_stream.replay.audit import replays
-from toex_stream.settings import settings_env
-from toex_stream.simulate import encode, simulate
-from toex_stream.store.sqlalchemy_store import build_engine
+from toex_stream.adapters.kafka_io import TopicReader, durable_producer, produce_and_wait
+from toex_stream.adapters.settings import settings_env
+from toex_stream.adapters.sql.outbox import Outbox
+from toex_stream.adapters.sql.replay_audit import replays
+from toex_stream.adapters.sql.store import build_engine
+from toex_stream.domain import contract
+from toex_stream.domain.enrich import enrich
+from toex_stream.tools.simulate import encode, simulate
 
 pytestmark = pytest.mark.integration
 
@@ -55,7 +55,7 @@ def unique_events(tag: str) -> list[tuple[str, bytes, bytes]]:
 
 def toex_replay(kafka, *args: str) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(
-        [sys.executable, "-c", "from toex_stream.cli import main; main()", "replay", *args],
+        [sys.executable, "-c", "from toex_stream.entry.cli import main; main()", "replay", *args],
         capture_output=True, text=True, cwd=ROOT, env={**os.environ, **settings_env(kafka), "COLUMNS": "200"},
         timeout=240,
     )

@@ -11,9 +11,9 @@ import pytest
 from tests.conftest import free_port
 from tests.integration.conftest import scrape, send
 from tests.integration.test_match_worker import let_workers_follow_nominals, publish_nominal, referral_about
-from toex_stream import contract
-from toex_stream.kafka_io import TopicReader, durable_producer, produce_and_wait
-from toex_stream.processes import start_worker, stop_process_group
+from toex_stream.adapters.kafka_io import TopicReader, durable_producer, produce_and_wait
+from toex_stream.domain import contract
+from toex_stream.tools.processes import start_worker, stop_process_group
 
 pytestmark = pytest.mark.integration
 

@@ -9,9 +9,9 @@ import pytest
 
 from tests.integration.conftest import source_position, stall_report
 from tests.unit.test_cli import toex
-from toex_stream import contract
-from toex_stream.kafka_io import TopicReader
-from toex_stream.settings import settings_env
+from toex_stream.adapters.kafka_io import TopicReader
+from toex_stream.adapters.settings import settings_env
+from toex_stream.domain import contract
 
 pytestmark = pytest.mark.integration
 

@@ -16,18 +16,18 @@ from pydantic import SecretStr
 from sqlalchemy import Engine
 
 from tests.fake_slack import FakeSlack
-from toex_stream.alerting.messages import MARKING, render, slack_alert, slack_update, teams_alert
-from toex_stream.alerting.outbox import Backlog, Outbox
-from toex_stream.alerting.routes import Receiver
-from toex_stream.alerting.senders import (
+from toex_stream.adapters.senders import (
     ChannelPacer,
     OutboxSender,
     SlackNotifier,
     build_notifiers,
     build_slack_client,
 )
-from toex_stream.contract import Alert, EventRef, Reason
-from toex_stream.settings import Settings
+from toex_stream.adapters.settings import Settings
+from toex_stream.adapters.sql.outbox import Backlog, Outbox
+from toex_stream.domain.alerting.messages import MARKING, render, slack_alert, slack_update, teams_alert
+from toex_stream.domain.alerting.routes import Receiver
+from toex_stream.domain.contract import Alert, EventRef, Reason
 
 CHANNEL = "C0ERSOU01"
 RECEIVER = "ersou-slack"

@@ -12,17 +12,17 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Engine, func, inspect, select, text
 
-from toex_stream import contract
-from toex_stream.alerting import outbox_models, silences  # noqa: F401 - their tables are part of the metadata compared
-from toex_stream.intake import models as intake_models  # noqa: F401 - so are the intake tables
-from toex_stream.nominal_import import import_nominals
-from toex_stream.provisional import provisional_id as provisional_nominal_id
-from toex_stream.provisional import provisional_nominal
-from toex_stream.replay import audit  # noqa: F401 - so is the replay audit
-from toex_stream.simulate import simulate, write_nominals
-from toex_stream.store import MatchDecision, Provenance
-from toex_stream.store.models import AliasRow, Base, IdentifierRow, ProvenanceRow
-from toex_stream.store.sqlalchemy_store import SqlAlchemyNominalStore, migrate
+from toex_stream.adapters.sql import intake_models as intake_models  # noqa: F401 - so are the intake tables
+from toex_stream.adapters.sql import outbox_models, silences  # noqa: F401 - their tables are part of the metadata compared
+from toex_stream.adapters.sql import replay_audit as audit  # noqa: F401 - so is the replay audit
+from toex_stream.adapters.sql.models import AliasRow, Base, IdentifierRow, ProvenanceRow
+from toex_stream.adapters.sql.store import SqlAlchemyNominalStore, migrate
+from toex_stream.application.nominal_import import import_nominals
+from toex_stream.domain import contract
+from toex_stream.domain.provisional import provisional_id as provisional_nominal_id
+from toex_stream.domain.provisional import provisional_nominal
+from toex_stream.ports.store import MatchDecision, Provenance
+from toex_stream.tools.simulate import simulate, write_nominals
 
 AT = dt.datetime(2026, 11, 1, 9, 30, tzinfo=dt.timezone.utc)
 STORE_TABLES = {"nominals", "aliases", "identifiers", "provenance", "match_decisions"}

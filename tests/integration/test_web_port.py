@@ -18,8 +18,8 @@ from tests.api_fuzz import fuzz_intake
 from tests.integration.conftest import send
 from tests.integration.test_match_worker import let_workers_follow_nominals, publish_nominal, referral_about
 from tests.integration.test_score_worker import scores_for
-from toex_stream import contract
-from toex_stream.kafka_io import TopicReader, durable_producer
+from toex_stream.adapters.kafka_io import TopicReader, durable_producer
+from toex_stream.domain import contract
 
 pytestmark = pytest.mark.integration
 

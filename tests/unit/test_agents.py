@@ -18,17 +18,17 @@ import pytest
 from sqlalchemy import Engine
 
 from streams.agents import Agents, Services
-from toex_stream import contract
-from toex_stream.alerting.outbox import Outbox
-from toex_stream.alerting.routes_file import RoutesFile
-from toex_stream.alerting.silences import Silences
-from toex_stream.intake.store import IntakeStore
-from toex_stream.matching.index import Matcher
-from toex_stream.pipeline import RawMessage
-from toex_stream.replay.core import InputMessage, Replayer
-from toex_stream.scoring.profiles import load_profiles
-from toex_stream.scoring.scorer import Scorer
-from toex_stream.store.sqlalchemy_store import SqlAlchemyNominalStore
+from toex_stream.adapters.sql.intake_store import IntakeStore
+from toex_stream.adapters.sql.outbox import Outbox
+from toex_stream.adapters.sql.silences import Silences
+from toex_stream.adapters.sql.store import SqlAlchemyNominalStore
+from toex_stream.application.replay.core import InputMessage, Replayer
+from toex_stream.domain import contract
+from toex_stream.domain.alerting.routes_file import RoutesFile
+from toex_stream.domain.matching.index import Matcher
+from toex_stream.domain.pipeline import RawMessage
+from toex_stream.domain.scoring.profiles import load_profiles
+from toex_stream.domain.scoring.scorer import Scorer
 
 Sent = list[tuple[str, bytes | None, bytes]]
 

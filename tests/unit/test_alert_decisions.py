@@ -6,12 +6,12 @@ import datetime as dt
 
 import pytest
 
-from toex_stream import contract
-from toex_stream.alerting.decide import alert_decisions, close_groups
-from toex_stream.alerting.routes_file import load_routes
-from toex_stream.alerting.suppression import Silence
-from toex_stream.geo import resolve
-from toex_stream.scoring.profiles import load_profiles
+from toex_stream.domain import contract
+from toex_stream.domain.alerting.decide import alert_decisions, close_groups
+from toex_stream.domain.alerting.routes_file import load_routes
+from toex_stream.domain.alerting.suppression import Silence
+from toex_stream.domain.geo import resolve
+from toex_stream.domain.scoring.profiles import load_profiles
 
 T0 = dt.datetime(2026, 11, 1, 9, 0, tzinfo=dt.timezone.utc)
 

@@ -1,6 +1,6 @@
 """The alert lifecycle: acknowledge, assign and close tell each channel the alert went to, in its own form.
 
-An alert is created here as the alert agent creates it (``toex_stream.alerting.lifecycle.queue_alert``
+An alert is created here as the alert agent creates it (``toex_stream.application.alert_lifecycle.queue_alert``
 with the decisions the routes file gives), in a SQLite outbox. The routes send
 ERSOU alerts to a Teams channel (not cleared for personal data) and to a Slack
 channel cleared to see nominal ids. What an analyst does from the command line
@@ -21,13 +21,13 @@ import pytest
 from sqlalchemy import Engine
 
 from tests.unit.test_cli import toex
-from toex_stream.alerting.decide import AlertDecision
-from toex_stream.alerting.lifecycle import AlertLifecycle, queue_alert
-from toex_stream.alerting.outbox import Outbox, OutboxItem
-from toex_stream.alerting.routes_file import RoutesFile, load_routes
-from toex_stream.contract import Alert, EventRef, Feedback, Reason
-from toex_stream.errors import ToexError
-from toex_stream.kafka_io import KafkaUnavailable
+from toex_stream.adapters.kafka_io import KafkaUnavailable
+from toex_stream.adapters.sql.outbox import Outbox, OutboxItem
+from toex_stream.application.alert_lifecycle import AlertLifecycle, queue_alert
+from toex_stream.domain.alerting.decide import AlertDecision
+from toex_stream.domain.alerting.routes_file import RoutesFile, load_routes
+from toex_stream.domain.contract import Alert, EventRef, Feedback, Reason
+from toex_stream.domain.errors import ToexError
 
 AT = dt.datetime(2026, 11, 1, 9, 30, tzinfo=dt.timezone.utc)
 ALERT_ID = "ALERT-ERSOU-0001"

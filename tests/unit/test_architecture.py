@@ -28,19 +28,29 @@ def test_the_import_contracts_hold() -> None:
     assert result.returncode == 0, result.stdout[-3000:]
 
 
-def test_the_contract_catches_the_domain_importing_an_adapter(tmp_path: Path) -> None:
+def test_the_layers_catch_the_domain_importing_an_adapter(tmp_path: Path) -> None:
     tree = copy_of_the_tree(tmp_path)
-    scorer = tree / "toex_stream" / "scoring" / "state.py"
-    scorer.write_text(scorer.read_text() + "\nfrom toex_stream.store import sqlalchemy_store\n")
+    state = tree / "toex_stream" / "domain" / "scoring" / "state.py"
+    state.write_text(state.read_text() + "\nfrom toex_stream.adapters.sql import store\n")
+    result = lint_imports(tree)
+    assert result.returncode != 0
+    assert "only those below it BROKEN" in result.stdout
+    assert "toex_stream.domain.scoring.state -> toex_stream.adapters.sql.store" in result.stdout
+
+
+def test_the_contract_catches_the_domain_importing_a_framework(tmp_path: Path) -> None:
+    tree = copy_of_the_tree(tmp_path)
+    pipeline = tree / "toex_stream" / "domain" / "pipeline.py"
+    pipeline.write_text(pipeline.read_text() + "\nimport sqlalchemy\n")
     result = lint_imports(tree)
     assert result.returncode != 0
     assert "The domain imports no adapter, framework or settings BROKEN" in result.stdout
-    assert "toex_stream.scoring.state -> toex_stream.store" in result.stdout
+    assert "toex_stream.domain.pipeline -> sqlalchemy" in result.stdout
 
 
 def test_the_contract_catches_a_cycle_between_command_groups(tmp_path: Path) -> None:
     tree = copy_of_the_tree(tmp_path)
-    intake_cli = tree / "toex_stream" / "intake" / "cli.py"
-    intake_cli.write_text(intake_cli.read_text() + "\nfrom toex_stream.cli import main\n")
+    intake_cli = tree / "toex_stream" / "entry" / "intake_cli.py"
+    intake_cli.write_text(intake_cli.read_text() + "\nfrom toex_stream.entry.cli import main\n")
     result = lint_imports(tree)
-    assert "No import cycles between sibling packages BROKEN" in result.stdout
+    assert "No import cycles between sibling modules or packages BROKEN" in result.stdout

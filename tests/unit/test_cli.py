@@ -13,7 +13,7 @@ def toex(*args: str, env: dict | None = None) -> subprocess.CompletedProcess[str
     import os
 
     return subprocess.run(
-        [sys.executable, "-c", "from toex_stream.cli import main; main()", *args],
+        [sys.executable, "-c", "from toex_stream.entry.cli import main; main()", *args],
         capture_output=True,
         text=True,
         cwd=ROOT,

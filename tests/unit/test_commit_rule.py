@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from toex_stream.commit_rule import CommitLedger
+from toex_stream.domain.commit_rule import CommitLedger
 
 TP = ("toex.referrals", 0)
 

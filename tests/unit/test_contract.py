@@ -8,7 +8,7 @@ import json
 import pytest
 from pydantic import ValidationError
 
-from toex_stream import contract
+from toex_stream.domain import contract
 
 
 def errors_of(model, value: dict) -> dict[str, str]:

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from toex_stream import contract
-from toex_stream.enrich import enrich, extract_working_names
+from toex_stream.domain import contract
+from toex_stream.domain.enrich import enrich, extract_working_names
 
 
 def run(topic: str, value: bytes, key: bytes | None = b"k", offset: int = 42):
@@ -98,7 +98,7 @@ def test_a_bug_in_enrich_costs_one_dead_letter_not_the_worker(advert, monkeypatc
     def broken_observe(*args, **kwargs):
         raise ValueError("Kovács Réka +447700900123")  # an error whose text quotes personal data
 
-    monkeypatch.setattr("toex_stream.enrich.observe", broken_observe)
+    monkeypatch.setattr("toex_stream.domain.enrich.observe", broken_observe)
     letter = run(contract.TOPIC_ADVERTS, json.dumps(advert).encode())
     assert letter.kind == "internal"
     assert letter.reason == "enrich failed on a valid event (ValueError); report it as a bug"

@@ -10,9 +10,9 @@ from typing import get_args
 
 import pytest
 
-from toex_stream import geo
-from toex_stream.contract import Region
-from toex_stream.geo import Jurisdiction, force_region, parse_uk_postcode, resolve
+from toex_stream.domain import geo
+from toex_stream.domain.contract import Region
+from toex_stream.domain.geo import Jurisdiction, force_region, parse_uk_postcode, resolve
 
 FORCES_OF_ENGLAND_AND_WALES = {
     "west-midlands",

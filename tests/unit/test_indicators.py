@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from toex_stream.errors import ToexError
-from toex_stream.scoring.feature_names import INDICATOR_CATEGORIES
-from toex_stream.scoring.indicators import Lexicon, LexiconError, fold, fold_pattern, load_lexicon
-from toex_stream.simulate import simulate
-from toex_stream.simulate import text as sim_text
+from toex_stream.domain.errors import ToexError
+from toex_stream.domain.scoring.feature_names import INDICATOR_CATEGORIES
+from toex_stream.domain.scoring.indicators import Lexicon, LexiconError, fold, fold_pattern, load_lexicon
+from toex_stream.tools.simulate import simulate
+from toex_stream.tools.simulate import text as sim_text
 
 
 @pytest.fixture(scope="module")

@@ -14,14 +14,14 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import create_engine
 
 from tests.intake_helpers import FakePublisher, anonymous_referral, intake_store, with_client
-from toex_stream.contract import Referral
-from toex_stream.intake.errors import IntakeError
-from toex_stream.intake.limits import RateLimiter
-from toex_stream.intake.openapi import openapi_document
-from toex_stream.intake.rules import NRM_REASON, Refused, nrm_problems, validate_submission
-from toex_stream.intake.store import IntakeStore, hash_token
-from toex_stream.intake.web import build_intake_app
-from toex_stream.settings import Settings
+from toex_stream.adapters.settings import Settings
+from toex_stream.adapters.sql.intake_store import IntakeStore, hash_token
+from toex_stream.domain.contract import Referral
+from toex_stream.domain.intake.errors import IntakeError
+from toex_stream.domain.intake.limits import RateLimiter
+from toex_stream.domain.intake.openapi import openapi_document
+from toex_stream.domain.intake.rules import NRM_REASON, Refused, nrm_problems, validate_submission
+from toex_stream.entry.web import build_intake_app
 
 # -- the duty-to-notify rule ---------------------------------------------------------------------
 
@@ -346,8 +346,8 @@ def test_the_readme_example_is_an_acceptable_duty_to_notify_referral() -> None:
 
 
 def test_the_pipeline_marks_a_receipt_processed_and_matched_only_for_a_known_nominal(tmp_path) -> None:
-    from toex_stream.contract import EventRef, MatchResult, Observation
-    from toex_stream.intake import record_referral_outcome
+    from toex_stream.application.referral_outcome import record_referral_outcome
+    from toex_stream.domain.contract import EventRef, MatchResult, Observation
 
     store = intake_store(tmp_path)
     store.add_partner("P", partner_id="p1")

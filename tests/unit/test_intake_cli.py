@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from tests.unit.test_cli import toex
-from toex_stream.intake.store import IntakeStore
-from toex_stream.settings import Settings
-from toex_stream.store.sqlalchemy_store import build_engine
+from toex_stream.adapters.settings import Settings
+from toex_stream.adapters.sql.intake_store import IntakeStore
+from toex_stream.adapters.sql.store import build_engine
 
 
 def test_partners_are_added_listed_and_revoked_from_the_command_line(tmp_path) -> None:

@@ -21,11 +21,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.intake_helpers import FakePublisher, intake_store
-from toex_stream.contract import Referral
-from toex_stream.intake.openapi import openapi_document
-from toex_stream.intake.rules import IDENTIFYING_FIELDS, ROLES_UNDER_CONSENT
-from toex_stream.intake.web import build_intake_app
-from toex_stream.settings import Settings
+from toex_stream.adapters.settings import Settings
+from toex_stream.domain.contract import Referral
+from toex_stream.domain.intake.openapi import openapi_document
+from toex_stream.domain.intake.rules import IDENTIFYING_FIELDS, ROLES_UNDER_CONSENT
+from toex_stream.entry.web import build_intake_app
 
 SCHEMA_EXAMPLES = 1200
 MUTATED_EXAMPLES = 800
@@ -185,7 +185,7 @@ FORM_EXAMPLES = 400
 def test_no_generated_form_post_gets_a_5xx_and_every_refusal_is_shown(tmp_path) -> None:
     from urllib.parse import urlencode
 
-    from toex_stream.intake.form import FIELD_NAMES
+    from toex_stream.entry.form import FIELD_NAMES
 
     store = intake_store(tmp_path)
     _, token = store.add_partner("Form Partner", partner_id="p1")

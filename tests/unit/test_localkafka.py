@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import free_port
-from toex_stream.localkafka import LocalKafka, LocalKafkaError, server_properties
-from toex_stream.settings import Settings
+from toex_stream.adapters.localkafka import LocalKafka, LocalKafkaError, server_properties
+from toex_stream.adapters.settings import Settings
 
 
 def test_broker_binds_loopback_with_auto_creation_off():

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from toex_stream.matching.model import COMPARISONS, FIELD_NAMES, FellegiSunter, compare
-from toex_stream.matching.records import MatchRecord, NameVariant
+from toex_stream.domain.matching.model import COMPARISONS, FIELD_NAMES, FellegiSunter, compare
+from toex_stream.domain.matching.records import MatchRecord, NameVariant
 
 
 def person(given: str = "reka", family: tuple[str, ...] = ("kovacs",), **fields: Any) -> MatchRecord:

@@ -15,13 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from toex_stream import contract
-from toex_stream.matching.index import Matcher
-from toex_stream.matching.model import FellegiSunter, MatchModelError
-from toex_stream.matching.model_files import TRAINED_MODEL_FILE, trained_model, write_model
-from toex_stream.matching.records import record_from_nominal
-from toex_stream.matching.resolve import resolve_observation
-from toex_stream.simulate import simulate
+from toex_stream.domain import contract
+from toex_stream.domain.matching.index import Matcher
+from toex_stream.domain.matching.model import FellegiSunter, MatchModelError
+from toex_stream.domain.matching.model_files import TRAINED_MODEL_FILE, trained_model, write_model
+from toex_stream.domain.matching.records import record_from_nominal
+from toex_stream.domain.matching.resolve import resolve_observation
+from toex_stream.tools.simulate import simulate
 
 AT = dt.datetime(2026, 11, 1, tzinfo=dt.timezone.utc)
 

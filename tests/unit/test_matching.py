@@ -7,13 +7,13 @@ import datetime as dt
 
 import pytest
 
-from toex_stream import contract
-from toex_stream.matching.index import Matcher
-from toex_stream.matching.records import record_from_mention, record_from_nominal
-from toex_stream.matching.resolve import resolve_observation
-from toex_stream.normalise import normalise_phone
-from toex_stream.provisional import PROVISIONAL_FLAG
-from toex_stream.simulate import simulate
+from toex_stream.domain import contract
+from toex_stream.domain.matching.index import Matcher
+from toex_stream.domain.matching.records import record_from_mention, record_from_nominal
+from toex_stream.domain.matching.resolve import resolve_observation
+from toex_stream.domain.normalise import normalise_phone
+from toex_stream.domain.provisional import PROVISIONAL_FLAG
+from toex_stream.tools.simulate import simulate
 
 ON = dt.date(2026, 11, 1)
 

@@ -8,9 +8,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
 from streams.metrics import CONTENT_TYPE, UnsafeLabel, WorkerMetrics, build_metrics
-from toex_stream.alerting.outbox import Backlog
-from toex_stream.scoring.profiles import load_profiles
-from toex_stream.scoring.scorer import Scorer
+from toex_stream.adapters.sql.outbox import Backlog
+from toex_stream.domain.scoring.profiles import load_profiles
+from toex_stream.domain.scoring.scorer import Scorer
 
 # The series the hand-written page served before prometheus_client: dashboards and alerts use these names.
 EXISTING_SERIES = {

@@ -8,15 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from toex_stream import contract
-from toex_stream.nominal_import import (
+from toex_stream.adapters.sql.store import SqlAlchemyNominalStore
+from toex_stream.application.nominal_import import (
     InvalidNominalMessage,
     NominalImportError,
     apply_nominal_message,
     import_nominals,
 )
-from toex_stream.simulate import simulate, write_nominals
-from toex_stream.store.sqlalchemy_store import SqlAlchemyNominalStore
+from toex_stream.domain import contract
+from toex_stream.tools.simulate import simulate, write_nominals
 
 HEADER = "record_id,given_name,family_name,date_of_birth,gender,nationality,phone,email,address,postcode"
 

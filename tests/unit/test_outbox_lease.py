@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 import pytest
 from sqlalchemy import Engine, Row, select
 
-from toex_stream.alerting.outbox import SENDER_LEASE, Outbox, OutboxItem
-from toex_stream.alerting.outbox_models import LeaseRow
-from toex_stream.alerting.senders import AlertingError, DeliveryResult, OutboxSender
+from toex_stream.adapters.senders import AlertingError, DeliveryResult, OutboxSender
+from toex_stream.adapters.sql.outbox import SENDER_LEASE, Outbox, OutboxItem
+from toex_stream.adapters.sql.outbox_models import LeaseRow
 
 RECEIVER = "ersou-slack"
 OTHER_RECEIVER = "nersou-slack"

@@ -11,7 +11,7 @@ from sqlalchemy.exc import OperationalError
 
 from streams.metrics import build_metrics
 from streams.policy import INTERNAL_ATTEMPTS, Policy, until_done
-from toex_stream import contract
+from toex_stream.domain import contract
 
 
 @dataclass

@@ -6,9 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from toex_stream.errors import ToexError
-from toex_stream.scoring.feature_names import FEATURES
-from toex_stream.scoring.profiles import InvalidFeatureValue, ProfileError, ThreatProfile, load_profile, load_profiles
+from toex_stream.domain.errors import ToexError
+from toex_stream.domain.scoring.feature_names import FEATURES
+from toex_stream.domain.scoring.profiles import (
+    InvalidFeatureValue,
+    ProfileError,
+    ThreatProfile,
+    load_profile,
+    load_profiles,
+)
 
 # A small, valid profile for a threat the code has never heard of.
 FRAUD_PROFILE = """\
@@ -89,7 +95,7 @@ HEADDRESS_CONTROLLER = {
     "adverts_7d": 4,
     "indicator_third_party_control": 2.0,
     "indicator_newness_touring": 1.5,
-    "intel_evidence": 0.45,  # one B2 report naming them (0.6 x 0.75, as toex_stream.scoring.state weighs it)
+    "intel_evidence": 0.45,  # one B2 report naming them (0.6 x 0.75, as toex_stream.domain.scoring.state weighs it)
     "intel_30d": 1,
     "intel_7d": 1,
     "suspect_mentions_30d": 0,

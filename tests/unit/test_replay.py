@@ -6,15 +6,22 @@ import datetime as dt
 
 import pytest
 
-from toex_stream import contract
-from toex_stream.alerting.routes_file import load_routes
-from toex_stream.alerting.suppression import Silence
-from toex_stream.matching.index import Matcher
-from toex_stream.replay.compare import differences, outcomes_of_report
-from toex_stream.replay.core import InputMessage, Replayer, canonical_json, configuration, replay_order, summarise
-from toex_stream.scoring.profiles import load_profiles
-from toex_stream.scoring.scorer import Scorer
-from toex_stream.simulate import encode, simulate
+from toex_stream.application.replay.compare import differences, outcomes_of_report
+from toex_stream.application.replay.core import (
+    InputMessage,
+    Replayer,
+    canonical_json,
+    configuration,
+    replay_order,
+    summarise,
+)
+from toex_stream.domain import contract
+from toex_stream.domain.alerting.routes_file import load_routes
+from toex_stream.domain.alerting.suppression import Silence
+from toex_stream.domain.matching.index import Matcher
+from toex_stream.domain.scoring.profiles import load_profiles
+from toex_stream.domain.scoring.scorer import Scorer
+from toex_stream.tools.simulate import encode, simulate
 
 
 def simulated_messages(events: int = 160, seed: int = 5) -> list[InputMessage]:

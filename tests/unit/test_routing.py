@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from toex_stream import geo
-from toex_stream.alerting.grouping import GroupState, alert_id_for, decide, group_key
-from toex_stream.alerting.routes import RouteMatch, RoutingConfig, RoutingError, labels_of
-from toex_stream.alerting.routes_file import RoutesFile, load_routes
-from toex_stream.alerting.suppression import Silence, inhibited, silenced
-from toex_stream.contract import EventRef, Score
-from toex_stream.errors import ToexError
+from toex_stream.domain import geo
+from toex_stream.domain.alerting.grouping import GroupState, alert_id_for, decide, group_key
+from toex_stream.domain.alerting.routes import RouteMatch, RoutingConfig, RoutingError, labels_of
+from toex_stream.domain.alerting.routes_file import RoutesFile, load_routes
+from toex_stream.domain.alerting.suppression import Silence, inhibited, silenced
+from toex_stream.domain.contract import EventRef, Score
+from toex_stream.domain.errors import ToexError
 
 ALERTING = {"high", "critical"}
 T0 = 1_800_000_000.0  # epoch seconds, 2027-01-15
@@ -187,7 +187,7 @@ def test_an_edit_is_picked_up_and_a_broken_edit_keeps_the_last_good_routes(
 
     path.write_text(TREE.replace("receiver: ersou", "receiver: ersuo"), encoding="utf-8")
     os.utime(path, ns=(stamp + 1_000_000_000, stamp + 1_000_000_000))
-    with caplog.at_level(logging.ERROR, logger="toex_stream.alerting.routes_file"):
+    with caplog.at_level(logging.ERROR, logger="toex_stream.domain.alerting.routes_file"):
         kept = routes_file.current()
         assert routes_file.current() is kept  # the same bad file is not re-read nor logged again
     assert kept.match(labels())[0].receiver.channel == "#toex-ersou-trial"

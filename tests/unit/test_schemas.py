@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 from tests.conftest import ROOT
-from toex_stream.contract import TOPIC_MODELS
-from toex_stream.schemas import drifted, export_schemas, schema_file_name
+from toex_stream.domain.contract import TOPIC_MODELS
+from toex_stream.entry.schemas import drifted, export_schemas, schema_file_name
 
 
 def test_schemas_folder_matches_the_models():

@@ -6,11 +6,11 @@ import datetime as dt
 
 import pytest
 
-from toex_stream import contract
-from toex_stream.scoring.model import RiskModel
-from toex_stream.scoring.profiles import load_profiles
-from toex_stream.scoring.scorer import Scorer
-from toex_stream.scoring.state import features, new_state
+from toex_stream.domain import contract
+from toex_stream.domain.scoring.model import RiskModel
+from toex_stream.domain.scoring.profiles import load_profiles
+from toex_stream.domain.scoring.scorer import Scorer
+from toex_stream.domain.scoring.state import features, new_state
 
 START = dt.datetime(2026, 9, 1, tzinfo=dt.timezone.utc)
 TOWNS = ["Birmingham", "Wolverhampton", "Coventry", "Walsall"]

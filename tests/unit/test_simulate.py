@@ -9,11 +9,11 @@ from collections import Counter, defaultdict
 
 import pytest
 
-from toex_stream import contract
-from toex_stream.enrich import enrich
-from toex_stream.normalise import normalise_phone
-from toex_stream.simulate import JsonLinesSink, TruthWriter, run, simulate, write_nominals
-from toex_stream.simulate.places import HOTEL_SWITCHBOARDS
+from toex_stream.domain import contract
+from toex_stream.domain.enrich import enrich
+from toex_stream.domain.normalise import normalise_phone
+from toex_stream.tools.simulate import JsonLinesSink, TruthWriter, run, simulate, write_nominals
+from toex_stream.tools.simulate.places import HOTEL_SWITCHBOARDS
 
 
 def generate(tmp_path, scenario: str, events: int | None = None, seed: int = 1, name: str = "run"):
@@ -202,7 +202,7 @@ def test_nominals_hold_members_unrelated_people_and_namesakes(mixed):
 
 
 def test_unknown_scenario_and_too_few_events_are_clear_errors():
-    from toex_stream.simulate import SimulationError
+    from toex_stream.tools.simulate import SimulationError
 
     with pytest.raises(SimulationError, match="choose one of headdress, booker, background, mixed"):
         simulate("trafficking")

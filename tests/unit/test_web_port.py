@@ -10,8 +10,8 @@ import pytest
 
 from streams.__main__ import build_worker_app
 from streams.app import WORKER_ROUTES, UnlistedRoutes, check_routes
-from toex_stream.intake.web import served_routes
-from toex_stream.settings import Settings
+from toex_stream.adapters.settings import Settings
+from toex_stream.entry.web import served_routes
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 

@@ -1,0 +1,1 @@
+"""SQL (SQLAlchemy 2; SQLite by default, PostgreSQL in production): the tables, their migrations and the stores."""

@@ -1,0 +1,53 @@
+"""The intake's tables: partners (hashed API tokens) and one receipt per referral received.
+
+They share :data:`toex_stream.adapters.sql.models.Base`'s metadata, so that the
+migration ``0005_intake`` and these classes are compared like the other tables.
+
+>>> sorted(t for t in Base.metadata.tables if t in ("partners", "referral_receipts"))
+['partners', 'referral_receipts']
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from toex_stream.adapters.sql.models import Base, UtcDateTime
+
+__all__ = ["Base", "PartnerRow", "ReceiptRow"]
+
+
+class PartnerRow(Base):
+    """A partner organisation and the sha256 of its API token (the token itself is never stored)."""
+
+    __tablename__ = "partners"
+
+    partner_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+
+
+class ReceiptRow(Base):
+    """What a partner is told about one referral: its reference, when it arrived, how far it has got."""
+
+    __tablename__ = "referral_receipts"
+    __table_args__ = (
+        UniqueConstraint("partner_id", "referral_id"),
+        CheckConstraint("status IN ('pending', 'received', 'processed')", name="status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    partner_id: Mapped[str] = mapped_column(String(128), ForeignKey("partners.partner_id"))
+    referral_id: Mapped[str] = mapped_column(String(128))
+    reference: Mapped[str] = mapped_column(String(32), unique=True)
+    received_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    # pending: reserved before publishing, not yet acknowledged by Kafka (never shown to a partner);
+    # received: on toex.referrals; processed: the pipeline has resolved its subjects.
+    status: Mapped[str] = mapped_column(String(16))
+    # Null until processed; then whether any subject matched a known nominal.
+    matched: Mapped[bool | None] = mapped_column(Boolean)
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)

@@ -1,0 +1,211 @@
+"""The intake's store: partners and their hashed tokens, and the receipts partners are shown.
+
+A receipt row goes through ``pending`` (reserved before publishing) to
+``received`` (Kafka acknowledged the write) to ``processed`` (the pipeline
+resolved its subjects). A pending row is never shown; if publishing fails it
+is deleted, so a failed submission leaves nothing behind.
+
+>>> from toex_stream.adapters.settings import Settings
+>>> from toex_stream.adapters.sql.store import build_engine, migrate
+>>> engine = build_engine(Settings(database_url="sqlite://")); migrate(engine)
+>>> store = IntakeStore(engine)
+>>> partner, token = store.add_partner("Example Charity", partner_id="example")
+>>> store.authenticate(token).partner_id, store.authenticate(token + "x")
+('example', None)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, Engine, delete, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from toex_stream.adapters.sql.intake_models import PartnerRow, ReceiptRow
+from toex_stream.domain.clock import utc_now
+from toex_stream.domain.intake.errors import IntakeError
+
+TOKEN_PREFIX = "toex_"
+_PARTNER_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}[a-z0-9]$|^[a-z0-9]$")
+
+
+def hash_token(token: str) -> str:
+    """sha256 of the token, hex: a 256-bit random token needs no slow hash (there is nothing to guess)."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_token() -> str:
+    """A fresh API token: 32 random bytes, URL-safe, with a prefix that secret scanners recognise."""
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+def slug(name: str) -> str:
+    """A partner id made from an organisation's name.
+
+    >>> slug("Salvation Army (West Midlands)")
+    'salvation-army-west-midlands'
+    """
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:64].strip("-")
+
+
+@dataclass(frozen=True)
+class Partner:
+    partner_id: str
+    name: str
+    created_at: dt.datetime
+    revoked_at: dt.datetime | None = None
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """What a partner sees of one referral: no intelligence, only how far it has got."""
+
+    reference: str
+    partner_id: str
+    referral_id: str
+    received_at: dt.datetime
+    status: str
+    matched: bool | None
+    updated_at: dt.datetime
+
+
+def _partner(row: PartnerRow) -> Partner:
+    return Partner(row.partner_id, row.name, row.created_at, row.revoked_at)
+
+
+def _receipt(row: ReceiptRow) -> Receipt:
+    return Receipt(row.reference, row.partner_id, row.referral_id, row.received_at, row.status, row.matched,
+                   row.updated_at)
+
+
+class IntakeStore:
+    """Partners and receipts in the toex-stream database (SQLite or PostgreSQL). Calls block: run them in a thread."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    # -- partners ---------------------------------------------------------------------------
+
+    def add_partner(self, name: str, partner_id: str | None = None) -> tuple[Partner, str]:
+        """Register a partner; return it and its API token, which is shown once and never stored."""
+        partner_id = partner_id or slug(name)
+        if not _PARTNER_ID.match(partner_id):
+            raise IntakeError(f"partner id {partner_id!r} must be 1 to 64 lower-case letters, digits and hyphens, "
+                              "not starting or ending with a hyphen; pass --partner-id")
+        token = new_token()
+        partner = Partner(partner_id, name, utc_now())
+        try:
+            with Session(self._engine) as session, session.begin():
+                session.add(PartnerRow(partner_id=partner_id, name=name, token_hash=hash_token(token),
+                                       created_at=partner.created_at))
+        except IntegrityError:
+            raise IntakeError(f"partner {partner_id!r} exists already; revoke it or choose another --partner-id") \
+                from None
+        return partner, token
+
+    def partners(self) -> list[Partner]:
+        with Session(self._engine) as session:
+            return [_partner(r) for r in session.scalars(select(PartnerRow).order_by(PartnerRow.partner_id))]
+
+    def revoke_partner(self, partner_id: str) -> bool:
+        """Revoke the partner's token at once; False when there is no such partner or it was revoked already."""
+        with Session(self._engine) as session, session.begin():
+            # Typed Result, but DML without RETURNING gives a CursorResult, which has rowcount (SQLAlchemy docs)
+            changed = cast("CursorResult[Any]", session.execute(
+                update(PartnerRow).where(PartnerRow.partner_id == partner_id, PartnerRow.revoked_at.is_(None))
+                .values(revoked_at=utc_now())
+            ))
+            return bool(changed.rowcount)
+
+    def authenticate(self, token: str) -> Partner | None:
+        """The live partner whose token this is, or None (tokens are ASCII: a header of other bytes is no token)."""
+        if not token.isascii():
+            return None
+        digest = hash_token(token)
+        with Session(self._engine) as session:
+            row = session.scalars(select(PartnerRow).where(PartnerRow.token_hash == digest)).first()
+            # The lookup is by a hash of a 256-bit secret, so its timing reveals nothing useful; the
+            # comparison is constant-time all the same, should the lookup ever become a prefix search.
+            if row is None or not hmac.compare_digest(row.token_hash, digest) or row.revoked_at is not None:
+                return None
+            return _partner(row)
+
+    # -- receipts --------------------------------------------------------------------------
+
+    def receipt(self, partner_id: str, referral_id: str, *, include_pending: bool = False) -> Receipt | None:
+        """The partner's receipt for ``referral_id``; another partner's referral is never found."""
+        with Session(self._engine) as session:
+            row = session.scalars(select(ReceiptRow).where(
+                ReceiptRow.partner_id == partner_id, ReceiptRow.referral_id == referral_id)).first()
+            if row is None or (row.status == "pending" and not include_pending):
+                return None
+            return _receipt(row)
+
+    def reserve(self, partner_id: str, referral_id: str) -> tuple[Receipt, bool]:
+        """The receipt for this referral: an existing one, or a new pending one. True when it was created here.
+
+        The unique (partner_id, referral_id) constraint settles a race between two
+        processes: the loser reads the winner's row.
+        """
+        now = utc_now()
+        row = ReceiptRow(partner_id=partner_id, referral_id=referral_id, reference=new_reference(),
+                         received_at=now, status="pending", matched=None, updated_at=now)
+        try:
+            with Session(self._engine) as session, session.begin():
+                session.add(row)
+                session.flush()
+                created = _receipt(row)
+            return created, True
+        except IntegrityError:
+            existing = self.receipt(partner_id, referral_id, include_pending=True)
+            if existing is None:  # deleted between the two statements: a failed publish; try once more
+                return self.reserve(partner_id, referral_id)
+            return existing, False
+
+    def confirm(self, receipt: Receipt) -> Receipt:
+        """Kafka has the referral: pending becomes received (never overwriting processed)."""
+        with Session(self._engine) as session, session.begin():
+            session.execute(update(ReceiptRow).where(
+                ReceiptRow.reference == receipt.reference, ReceiptRow.status == "pending",
+            ).values(status="received", updated_at=utc_now()))
+        confirmed = self.receipt(receipt.partner_id, receipt.referral_id)
+        if confirmed is None:
+            raise IntakeError(f"receipt {receipt.reference} vanished while it was confirmed")
+        return confirmed
+
+    def release(self, receipt: Receipt) -> None:
+        """Publishing failed: forget the pending receipt, so that nothing is stored half-way."""
+        with Session(self._engine) as session, session.begin():
+            session.execute(delete(ReceiptRow).where(
+                ReceiptRow.reference == receipt.reference, ReceiptRow.status == "pending"))
+
+    def record_outcome(self, partner_id: str, referral_id: str, *, matched: bool) -> bool:
+        """The pipeline has resolved the referral's subjects; False when no receipt exists (sent another way).
+
+        A pending receipt is processed too: the worker can be faster than the
+        intake's own confirmation.
+        """
+        with Session(self._engine) as session, session.begin():
+            # Typed Result, but DML without RETURNING gives a CursorResult, which has rowcount (SQLAlchemy docs)
+            changed = cast("CursorResult[Any]", session.execute(update(ReceiptRow).where(
+                ReceiptRow.partner_id == partner_id, ReceiptRow.referral_id == referral_id,
+            ).values(status="processed", matched=matched, updated_at=utc_now())))
+            return bool(changed.rowcount)
+
+
+def new_reference() -> str:
+    """A receipt reference a person can read out over the phone: no 0/O or 1/I.
+
+    >>> len(new_reference()), new_reference().startswith("TXR-")
+    (18, True)
+    """
+    alphabet = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
+    body = "".join(secrets.choice(alphabet) for _ in range(12))
+    return f"TXR-{body[:4]}-{body[4:8]}-{body[8:]}"

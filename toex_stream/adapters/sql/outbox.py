@@ -1,0 +1,447 @@
+"""The durable outbox: alerts and the messages about them, kept in the database until delivered.
+
+An alert is saved, and one outbox item per receiver is enqueued, before
+anything is sent. The sender (:mod:`toex_stream.adapters.senders`) takes due
+items, counts the attempt *before* it sends, and marks an item delivered only
+once the channel has it; on failure the item is rescheduled. So nothing is
+lost while a channel is down, and a sender restarted after a crash can tell
+which items may already be out (``attempts > 0``) and check before re-sending.
+
+One sender delivers at a time: it holds the lease (:meth:`Outbox.acquire_lease`)
+and, before each message, confirms it still does with the token it was given
+(:meth:`Outbox.renew_lease`). The token grows whenever the lease changes
+hands, so a sender that was paused while another took over sends nothing more.
+
+>>> from sqlalchemy import create_engine
+>>> import datetime as dt
+>>> from toex_stream.adapters.sql.models import Base
+>>> engine = create_engine("sqlite://"); Base.metadata.create_all(engine)
+>>> outbox = Outbox(engine); at = dt.datetime(2026, 11, 1, tzinfo=dt.timezone.utc)
+>>> outbox.enqueue("A-1", "ersou-slack", "post", 0, {"text": "x"}, at)
+True
+>>> outbox.enqueue("A-1", "ersou-slack", "post", 0, {"text": "x"}, at)
+False
+>>> [item.alert_id for item in outbox.due(at)]
+['A-1']
+>>> outbox.acquire_lease("worker-1", 30, at), outbox.acquire_lease("worker-2", 30, at)
+(1, None)
+>>> outbox.acquire_lease("worker-2", 30, at + dt.timedelta(seconds=31))  # worker-1 let it lapse
+2
+>>> outbox.renew_lease("worker-1", 1, 30, at + dt.timedelta(seconds=32))
+False
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, Engine, and_, case, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, aliased
+
+from toex_stream.adapters.sql.outbox_models import AlertRow, AuditRow, LeaseRow, OutboxKind, OutboxRow
+from toex_stream.domain.clock import utc_now
+from toex_stream.domain.contract import Alert, AlertStatus, EventRef, Reason
+from toex_stream.domain.errors import ToexError
+
+MAX_ERROR_CHARS = 2000
+# The lease the outbox sender holds; migration 0006 makes its row.
+SENDER_LEASE = "outbox-sender"
+
+__all__ = ["SENDER_LEASE", "AuditEntry", "Outbox", "OutboxError", "OutboxItem", "OutboxKind"]
+
+
+@dataclass(frozen=True)
+class Backlog:
+    """What the outbox still holds, for the metrics page: an alert stuck here has reached nobody."""
+
+    pending: int
+    failing: int  # pending items whose last attempt failed
+    oldest_pending_s: float  # how long the oldest undelivered item has waited; 0 when none
+
+
+class OutboxError(ToexError):
+    """An outbox operation named something that is not there or not allowed."""
+
+
+@dataclass(frozen=True)
+class OutboxItem:
+    """One message to deliver, as the sender sees it.
+
+    ``thread_ts`` and ``thread_channel`` locate the alert's first post to this
+    receiver in Slack, filled in for updates once that post is delivered.
+    ``attempts`` counts the attempt in progress when the sender hands it over.
+    """
+
+    id: int
+    alert_id: str
+    receiver: str
+    kind: OutboxKind
+    version: int
+    route: str | None
+    payload: dict[str, Any]
+    not_before: dt.datetime
+    attempts: int
+    first_attempt_at: dt.datetime | None
+    last_error: str | None
+    delivered_at: dt.datetime | None
+    slack_channel: str | None
+    slack_ts: str | None
+    thread_ts: str | None = None
+    thread_channel: str | None = None
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One disclosure: ``what`` describes it (kinds and counts), never holds the personal data."""
+
+    at: dt.datetime
+    alert_id: str
+    receiver: str
+    route: str | None
+    action: str
+    what: str
+
+
+def _item(row: OutboxRow, thread: tuple[str | None, str | None] = (None, None)) -> OutboxItem:
+    return OutboxItem(
+        id=row.id,
+        alert_id=row.alert_id,
+        receiver=row.receiver,
+        kind=row.kind,
+        version=row.version,
+        route=row.route,
+        payload=row.payload,
+        not_before=row.not_before,
+        attempts=row.attempts,
+        first_attempt_at=row.first_attempt_at,
+        last_error=row.last_error,
+        delivered_at=row.delivered_at,
+        slack_channel=row.slack_channel,
+        slack_ts=row.slack_ts,
+        thread_channel=thread[0],
+        thread_ts=thread[1],
+    )
+
+
+def _alert(row: AlertRow) -> Alert:
+    return Alert(
+        schema_version=1,
+        alert_id=row.alert_id,
+        created_at=row.created_at,
+        region=row.region,
+        force_code=row.force_code,
+        threat=row.threat,
+        band=row.band,
+        risk_score=row.risk_score,
+        nominal_ids=list(row.nominal_ids),
+        event_refs=[EventRef(**ref) for ref in row.event_refs],
+        reasons=[Reason(**reason) for reason in row.reasons],
+        model_version=row.model_version,
+        status=row.status,
+    )
+
+
+class Outbox:
+    """Alerts, their outbox items and the audit log, over a migrated SQLAlchemy engine."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    # -- alerts -----------------------------------------------------------------------------
+
+    def save_alert(self, alert: Alert, at: dt.datetime | None = None) -> bool:
+        """Store ``alert``; True if it is new. A stored alert keeps its status, assignee and outcome."""
+        now = at or utc_now()
+        with Session(self._engine) as session, session.begin():
+            row = session.get(AlertRow, alert.alert_id)
+            created = row is None
+            if row is None:
+                row = AlertRow(alert_id=alert.alert_id, created_at=alert.created_at, status=alert.status)
+                session.add(row)
+            row.region = alert.region
+            row.force_code = alert.force_code
+            row.threat = alert.threat
+            row.band = alert.band
+            row.risk_score = alert.risk_score
+            row.nominal_ids = list(alert.nominal_ids)
+            row.event_refs = [ref.model_dump() for ref in alert.event_refs]
+            row.reasons = [reason.model_dump() for reason in alert.reasons]
+            row.model_version = alert.model_version
+            row.updated_at = now
+        return created
+
+    def get_alert(self, alert_id: str) -> Alert | None:
+        with Session(self._engine) as session:
+            row = session.get(AlertRow, alert_id)
+            return None if row is None else _alert(row)
+
+    def alert_details(self, alert_id: str) -> dict[str, Any] | None:
+        """The lifecycle columns the contract does not carry: assignee, outcome, updated_at."""
+        with Session(self._engine) as session:
+            row = session.get(AlertRow, alert_id)
+            if row is None:
+                return None
+            return {
+                "status": row.status, "assignee": row.assignee, "outcome": row.outcome, "updated_at": row.updated_at
+            }
+
+    def list_alerts(
+        self, status: AlertStatus | None = None, region: str | None = None, limit: int = 1000
+    ) -> list[Alert]:
+        """Alerts, newest first, optionally only those with ``status`` or in ``region``."""
+        query = select(AlertRow).order_by(AlertRow.created_at.desc(), AlertRow.alert_id).limit(limit)
+        if status is not None:
+            query = query.where(AlertRow.status == status)
+        if region is not None:
+            query = query.where(AlertRow.region == region)
+        with Session(self._engine) as session:
+            return [_alert(row) for row in session.scalars(query)]
+
+    def set_status(
+        self,
+        alert_id: str,
+        status: AlertStatus,
+        assignee: str | None = None,
+        outcome: str | None = None,
+        at: dt.datetime | None = None,
+    ) -> None:
+        """Move an alert through its lifecycle; ``assignee`` and ``outcome`` are kept when not given."""
+        if status not in ("open", "acknowledged", "closed"):
+            raise OutboxError(f"status {status!r} must be 'open', 'acknowledged' or 'closed'")
+        with Session(self._engine) as session, session.begin():
+            row = session.get(AlertRow, alert_id)
+            if row is None:
+                raise OutboxError(f"no alert {alert_id!r}: see `toex-stream alerts list`")
+            row.status = status
+            if assignee is not None:
+                row.assignee = assignee
+            if outcome is not None:
+                row.outcome = outcome
+            row.updated_at = at or utc_now()
+
+    # -- the outbox -------------------------------------------------------------------------
+
+    def enqueue(
+        self,
+        alert_id: str,
+        receiver: str,
+        kind: OutboxKind,
+        version: int,
+        payload: dict[str, Any],
+        not_before: dt.datetime,
+        route: str | None = None,
+    ) -> bool:
+        """Queue a message; False (and nothing queued) if this (alert, receiver, kind, version) is queued already."""
+        if kind not in ("post", "update"):
+            raise OutboxError(f"kind {kind!r} must be 'post' or 'update'")
+        row = OutboxRow(
+            alert_id=alert_id,
+            receiver=receiver,
+            kind=kind,
+            version=version,
+            route=route,
+            payload=payload,
+            created_at=utc_now(),
+            not_before=not_before,
+            attempts=0,
+        )
+        try:
+            with Session(self._engine) as session, session.begin():
+                session.add(row)
+        except IntegrityError:
+            return False
+        return True
+
+    def due(self, now: dt.datetime, limit: int = 100) -> list[OutboxItem]:
+        """Items to send now, oldest first: per (alert, receiver) only the earliest undelivered one.
+
+        Messages about one alert to one receiver go out in the order they were
+        queued: an update waits for its post (and gets the post's ts as ``thread_ts``).
+        """
+        earlier = aliased(OutboxRow)
+        blocked = (
+            select(earlier.id)
+            .where(
+                earlier.alert_id == OutboxRow.alert_id,
+                earlier.receiver == OutboxRow.receiver,
+                earlier.delivered_at.is_(None),
+                earlier.id < OutboxRow.id,
+            )
+            .exists()
+        )
+        query = (
+            select(OutboxRow)
+            .where(OutboxRow.delivered_at.is_(None), OutboxRow.not_before <= now, ~blocked)
+            .order_by(OutboxRow.id)
+            .limit(limit)
+        )
+        with Session(self._engine) as session:
+            rows = list(session.scalars(query))
+            posts: dict[tuple[str, str], tuple[str | None, str | None]] = {}
+            wanted = {(row.alert_id, row.receiver) for row in rows if row.kind == "update"}
+            if wanted:
+                post_rows = session.scalars(
+                    select(OutboxRow).where(
+                        OutboxRow.kind == "post",
+                        OutboxRow.delivered_at.is_not(None),
+                        OutboxRow.alert_id.in_({alert_id for alert_id, _ in wanted}),
+                    )
+                )
+                posts = {(row.alert_id, row.receiver): (row.slack_channel, row.slack_ts) for row in post_rows}
+            return [_item(row, posts.get((row.alert_id, row.receiver), (None, None))) for row in rows]
+
+    def items(self, alert_id: str | None = None) -> list[OutboxItem]:
+        """Every item (of one alert), in queue order: the receivers the lifecycle tells of a change, and tests."""
+        query = select(OutboxRow).order_by(OutboxRow.id)
+        if alert_id is not None:
+            query = query.where(OutboxRow.alert_id == alert_id)
+        with Session(self._engine) as session:
+            return [_item(row) for row in session.scalars(query)]
+
+    def pending_count(self) -> int:
+        return self.backlog(utc_now()).pending
+
+    def backlog(self, now: dt.datetime) -> Backlog:
+        """How much is undelivered, how much of it has failed, and how long the oldest has waited."""
+        undelivered = OutboxRow.delivered_at.is_(None)
+        with Session(self._engine) as session:
+            pending, failing, oldest = session.execute(
+                select(func.count(), func.count(OutboxRow.last_error), func.min(OutboxRow.created_at))
+                .where(undelivered)
+            ).one()
+        if oldest is not None and oldest.tzinfo is None:  # SQLite hands back naive UTC from an aggregate
+            oldest = oldest.replace(tzinfo=dt.timezone.utc)
+        age = max(0.0, (now - oldest).total_seconds()) if oldest is not None else 0.0
+        return Backlog(pending=pending, failing=failing, oldest_pending_s=age)
+
+    def mark_attempt(self, item_id: int, at: dt.datetime) -> OutboxItem:
+        """Count an attempt before sending (committed first): the message may be out from now on."""
+        with Session(self._engine) as session, session.begin():
+            row = session.get(OutboxRow, item_id)
+            if row is None:
+                raise OutboxError(f"no outbox item {item_id}")
+            row.attempts += 1
+            if row.first_attempt_at is None:
+                row.first_attempt_at = at
+            return _item(row)
+
+    def mark_delivered(
+        self,
+        item_id: int,
+        slack_channel: str | None,
+        slack_ts: str | None,
+        at: dt.datetime,
+        audit: AuditEntry | None = None,
+    ) -> bool:
+        """Record the delivery (and its audit entry, in the same transaction); False if already delivered."""
+        with Session(self._engine) as session, session.begin():
+            # Typed Result, but DML without RETURNING gives a CursorResult, which has rowcount (SQLAlchemy docs)
+            result = cast("CursorResult[Any]", session.execute(
+                update(OutboxRow)
+                .where(and_(OutboxRow.id == item_id, OutboxRow.delivered_at.is_(None)))
+                .values(delivered_at=at, slack_channel=slack_channel, slack_ts=slack_ts, last_error=None)
+            ))
+            if result.rowcount == 0:
+                return False
+            if audit is not None:
+                session.add(_audit_row(audit))
+        return True
+
+    def mark_failed(self, item_id: int, error: str, retry_at: dt.datetime) -> None:
+        """Keep the item for another try at ``retry_at``, with the error that stopped this one."""
+        with Session(self._engine) as session, session.begin():
+            session.execute(
+                update(OutboxRow)
+                .where(OutboxRow.id == item_id)
+                .values(last_error=error[:MAX_ERROR_CHARS], not_before=retry_at)
+            )
+
+    # -- the sender's lease ------------------------------------------------------------------
+
+    def acquire_lease(self, holder: str, ttl_s: float, now: dt.datetime, *, name: str = SENDER_LEASE) -> int | None:
+        """Take the lease for ``holder`` until ``now + ttl_s``, or renew it; its fencing token, or None if held.
+
+        The lease is taken when it is free, lapsed (``expires_at <= now``) or
+        already ``holder``'s. The token stays the same while one holder renews,
+        and goes up by one whenever another takes it over. One conditional
+        UPDATE does it, so two senders racing for it cannot both win: on
+        PostgreSQL the second waits for the first's row lock and re-reads the
+        row, on SQLite writers take turns. ``now`` comes from the sender's
+        clock: the senders' clocks must agree to well within ``ttl_s``.
+        """
+        expires_at = now + dt.timedelta(seconds=ttl_s)
+        take = (
+            update(LeaseRow)
+            .where(
+                LeaseRow.name == name,
+                or_(LeaseRow.holder == holder, LeaseRow.expires_at.is_(None), LeaseRow.expires_at <= now),
+            )
+            .values(
+                # SET reads the row as it was: a new holder gets the next token, the same holder keeps its own.
+                token=case((LeaseRow.holder == holder, LeaseRow.token), else_=LeaseRow.token + 1),
+                holder=holder,
+                expires_at=expires_at,
+            )
+            .returning(LeaseRow.token)
+        )
+        with self._engine.begin() as connection:
+            token = connection.scalar(take)
+            if token is not None:
+                return token
+            if connection.scalar(select(LeaseRow.name).where(LeaseRow.name == name)) is not None:
+                return None
+        # No row: a database made from the models rather than the migrations, or a new lease name.
+        try:
+            with self._engine.begin() as connection:
+                connection.execute(insert(LeaseRow).values(name=name, holder=holder, token=1, expires_at=expires_at))
+        except IntegrityError:
+            return None  # another sender made the row first, and holds it
+        return 1
+
+    def renew_lease(self, holder: str, token: int, ttl_s: float, now: dt.datetime, *, name: str = SENDER_LEASE) -> bool:
+        """True, and the lease extended to ``now + ttl_s``, if ``holder`` still holds it with ``token`` unlapsed.
+
+        The check a sender makes before each message, in one statement: False
+        once the lease has lapsed or passed to another holder (a higher token),
+        and then the sender must send nothing more until it acquires it again.
+        """
+        with self._engine.begin() as connection:
+            result = connection.execute(
+                update(LeaseRow)
+                .where(
+                    LeaseRow.name == name,
+                    LeaseRow.holder == holder,
+                    LeaseRow.token == token,
+                    LeaseRow.expires_at > now,
+                )
+                .values(expires_at=now + dt.timedelta(seconds=ttl_s))
+            )
+            return result.rowcount == 1
+
+    # -- the audit log ------------------------------------------------------------------------
+
+    def audit(self, entry: AuditEntry) -> None:
+        """Write one audit record (a disclosure that did not go through :meth:`mark_delivered`)."""
+        with Session(self._engine) as session, session.begin():
+            session.add(_audit_row(entry))
+
+    def audit_log(self, alert_id: str | None = None) -> list[AuditEntry]:
+        query = select(AuditRow).order_by(AuditRow.id)
+        if alert_id is not None:
+            query = query.where(AuditRow.alert_id == alert_id)
+        with Session(self._engine) as session:
+            return [
+                AuditEntry(at=row.at, alert_id=row.alert_id, receiver=row.receiver, route=row.route,
+                           action=row.action, what=row.what)
+                for row in session.scalars(query)
+            ]  # fmt: skip
+
+
+def _audit_row(entry: AuditEntry) -> AuditRow:
+    return AuditRow(
+        at=entry.at, alert_id=entry.alert_id, receiver=entry.receiver, route=entry.route, action=entry.action,
+        what=entry.what
+    )

@@ -1,1 +1,0 @@
-"""Alerting: routing alerts to the regional teams' channels, grouping, silences and inhibition."""

@@ -1,0 +1,86 @@
+"""The intake's core, free of HTTP: accept a partner's referral once, publish it, give its receipt and status."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import weakref
+from typing import Any
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from toex_stream.adapters.kafka_publisher import ReferralPublisher
+from toex_stream.adapters.sql.intake_store import IntakeStore, Partner, Receipt
+from toex_stream.domain.contract import Referral, event_key
+from toex_stream.domain.intake.errors import IntakeError
+from toex_stream.domain.intake.limits import RateLimiter
+from toex_stream.domain.intake.rules import validate_submission
+
+log = logging.getLogger(__name__)
+
+
+class Unavailable(IntakeError):
+    """A dependency (the database or Kafka) failed: the partner should retry after ``retry_after`` seconds."""
+
+    def __init__(self, what: str, retry_after: int) -> None:
+        super().__init__(f"{what} is unavailable; nothing was stored, try again in {retry_after} s")
+        self.what = what
+        self.retry_after = retry_after
+
+
+class Intake:
+    """Everything the API and the form share: authentication, the rate limit, submission and status."""
+
+    def __init__(self, store: IntakeStore, publisher: ReferralPublisher, limiter: RateLimiter,
+                 retry_after_s: int = 30) -> None:
+        self.store = store
+        self.publisher = publisher
+        self.limiter = limiter
+        self.retry_after_s = retry_after_s
+        # One lock per partner:referral in this process, so that two identical submissions
+        # arriving together publish once. Across processes the unique constraint on the receipt
+        # decides: the second process finds the first's pending row and republishes only if it is
+        # still pending when it looks, which at worst puts the same key on the topic twice
+        # (the pipeline is idempotent per key); it never gives two references.
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+
+    async def _db(self, call: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await asyncio.to_thread(call, *args, **kwargs)
+        except SQLAlchemyError as exc:
+            log.error("intake database call %s failed: %s", getattr(call, "__name__", call), type(exc).__name__)
+            raise Unavailable("the database", self.retry_after_s) from None
+
+    async def authenticate(self, token: str) -> Partner | None:
+        if not token:
+            return None
+        return await self._db(self.store.authenticate, token)
+
+    async def submit(self, partner: Partner, body: dict[str, Any]) -> tuple[Receipt, bool]:
+        """Validate, publish once, and return the receipt; True when this call published it.
+
+        Raises :class:`~toex_stream.domain.intake.rules.Refused` for a bad referral and
+        :class:`Unavailable` when Kafka or the database fails (then nothing is kept).
+        """
+        referral = validate_submission(body, partner.partner_id)
+        key = event_key(referral)  # partner_id:referral_id, the partner from the token
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        async with lock:
+            receipt, created = await self._db(self.store.reserve, partner.partner_id, referral.referral_id)
+            if not created and receipt.status != "pending":
+                return receipt, False  # a resubmission: the same receipt, nothing published
+            return await self._publish(referral, receipt), True
+
+    async def _publish(self, referral: Referral, receipt: Receipt) -> Receipt:
+        try:
+            await self.publisher.publish(referral)
+        except IntakeError as exc:
+            log.warning("referral %s not published: %s", receipt.reference, exc)
+            await self._db(self.store.release, receipt)
+            raise Unavailable("Kafka", self.retry_after_s) from None
+        # Should the database fail here, Kafka has the referral but the receipt stays pending (never
+        # shown) and the partner gets a 503: resubmitting publishes the same key again and confirms.
+        return await self._db(self.store.confirm, receipt)
+
+    async def status(self, partner: Partner, referral_id: str) -> Receipt | None:
+        return await self._db(self.store.receipt, partner.partner_id, referral_id)

@@ -1,0 +1,26 @@
+"""Partner intake: the authenticated API and form through which partners refer people.
+
+The core (validation and NRM rules, tokens, rate limit, receipts, submission)
+knows nothing of Faust; :mod:`toex_stream.entry.web` puts it on aiohttp, the
+worker mounts those routes on its web server, and ``toex-stream intake serve``
+runs them alone. Once a referral's subjects are matched, the worker reports its
+outcome back through :func:`record_referral_outcome`.
+"""
+
+from __future__ import annotations
+
+from toex_stream.adapters.sql.intake_store import IntakeStore
+from toex_stream.domain.contract import TOPIC_REFERRALS, MatchResult, Observation
+
+
+def record_referral_outcome(store: IntakeStore, observation: Observation, results: list[MatchResult]) -> bool:
+    """Mark a referral's receipt processed, matched when any subject matched a known nominal.
+
+    Other inputs, and referrals sent without the intake (``toex-stream submit``),
+    change nothing; returns whether a receipt was updated.
+    """
+    if observation.event_ref.topic != TOPIC_REFERRALS:
+        return False
+    partner_id, _, referral_id = observation.event_ref.key.partition(":")
+    matched = any(r.decision == "match" and not r.provisional for r in results)
+    return store.record_outcome(partner_id, referral_id, matched=matched)

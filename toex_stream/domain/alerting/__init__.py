@@ -1,0 +1,1 @@
+"""Alert rules: routes and receivers, silences and inhibition, grouping, the alert decision and its messages."""

@@ -1,0 +1,96 @@
+"""Whether an alert is kept quiet: silences, set by people for a time, and inhibition by a louder alert.
+
+A :class:`Silence` mutes the alerts whose labels agree with all its matchers
+(``nominal_id``, ``region``, ``threat``), from when it starts until it ends;
+:mod:`toex_stream.adapters.sql.silences` stores them. An inhibit rule, written in
+the routes file (:class:`~toex_stream.domain.alerting.routes.InhibitRule`), lets an
+active alert suppress another: a nominal's critical alert its high one.
+
+Everything here is pure: the caller passes the time, the silences and the active alerts.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Literal, get_args
+
+from toex_stream.domain.alerting.routes import InhibitRule, RoutingError
+
+__all__ = ["Silence", "inhibited", "silenced"]
+
+#: The labels a silence can match on.
+SilenceLabel = Literal["nominal_id", "region", "threat"]
+
+
+@dataclass(frozen=True)
+class Silence:
+    """Mutes matching alerts from ``starts_at`` until ``ends_at``; says who set it and why.
+
+    ``matchers`` are exact values of ``nominal_id``, ``region`` or ``threat``; all must agree.
+    """
+
+    silence_id: str
+    matchers: dict[str, str]
+    starts_at: dt.datetime
+    ends_at: dt.datetime
+    created_by: str
+    comment: str = ""
+
+    def __post_init__(self) -> None:
+        allowed = get_args(SilenceLabel)
+        if not self.matchers:
+            raise RoutingError(f"silence {self.silence_id} has no matchers: it would mute every alert")
+        unknown = sorted(set(self.matchers) - set(allowed))
+        if unknown:
+            raise RoutingError(f"silence {self.silence_id} matches on {unknown}; a silence matches on {allowed}")
+        if any(not value for value in self.matchers.values()):
+            raise RoutingError(f"silence {self.silence_id} has an empty matcher value")
+        if self.starts_at.tzinfo is None or self.ends_at.tzinfo is None:
+            raise RoutingError(f"silence {self.silence_id}: starts_at and ends_at need a time zone (UTC)")
+        if self.ends_at <= self.starts_at:
+            raise RoutingError(f"silence {self.silence_id} ends ({self.ends_at}) before it starts ({self.starts_at})")
+        if not self.created_by:
+            raise RoutingError(f"silence {self.silence_id} needs created_by: who set it")
+
+    def active(self, now: dt.datetime) -> bool:
+        """Whether the silence is in force at ``now`` (from ``starts_at``, until but not at ``ends_at``)."""
+        return self.starts_at <= now < self.ends_at
+
+
+def silenced(labels: Mapping[str, str], silences: Iterable[Silence], now: dt.datetime | float) -> Silence | None:
+    """The first silence in force at ``now`` whose matchers all agree with ``labels``; None if none does.
+
+    ``now`` is an aware datetime or epoch seconds.
+    """
+    at = dt.datetime.fromtimestamp(now, dt.timezone.utc) if isinstance(now, (int, float)) else now
+    for silence in silences:
+        if silence.active(at) and all(labels.get(label) == value for label, value in silence.matchers.items()):
+            return silence
+    return None
+
+
+def inhibited(labels: Mapping[str, str], active: Iterable[Mapping[str, str]], rules: Iterable[InhibitRule]) -> bool:
+    """Whether an active alert suppresses this one under a rule (e.g. a critical suppresses the nominal's high).
+
+    An alert never inhibits itself, as in Alertmanager.
+
+    >>> rule = InhibitRule(source_match={"band": "critical"}, target_match_re={"band": "low|medium|high"},
+    ...                    equal=["nominal_id", "threat"])
+    >>> critical = {"nominal_id": "N-1", "threat": "msht", "band": "critical"}
+    >>> inhibited({"nominal_id": "N-1", "threat": "msht", "band": "high"}, [critical], [rule])
+    True
+    >>> inhibited({"nominal_id": "N-2", "threat": "msht", "band": "high"}, [critical], [rule])
+    False
+    """
+    active = list(active)
+    for rule in rules:
+        if not rule.target_matches(labels):
+            continue
+        for source in active:
+            if source == labels or not rule.source_matches(source):
+                continue
+            if all(source.get(label, "") == labels.get(label, "") for label in rule.equal):
+                return True
+    return False

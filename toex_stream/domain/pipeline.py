@@ -1,0 +1,289 @@
+"""What happens to an event: the pipeline's steps, pure, each over a batch.
+
+::
+
+    input event ─▶ enrich ─▶ Observation ─▶ resolve ─▶ MatchResult ─▶ score ─▶ Score ─▶ decide ─▶ Alert
+                   └─▶ DeadLetter            └─▶ provisional Nominal
+    feedback ─▶ TrainingExample (and the alert's group closed)
+
+Each step takes a batch of inputs and the state it needs (the matcher and its
+index, the nominals' scoring states, their alert groups: mappings the caller
+owns and the step updates) and returns a :class:`Step`: per input, what came
+of it, and the :class:`Effects` to apply, the messages to send and the rows to
+write. The worker's agents (``streams/agents.py``) apply the effects to Kafka
+and the database; replay (:mod:`toex_stream.application.replay.core`) to its sandbox. So
+both run the same steps, and the only differences between them are where the
+effects go and which clock silences are read at. Nothing here does I/O or
+reads the clock: the dead letters' ``failed_at`` is the one wall-clock time
+(left out of replay reports).
+
+>>> from toex_stream.domain.alerting.routes_file import load_routes
+>>> from toex_stream.domain.matching.index import Matcher
+>>> from toex_stream.domain.scoring.profiles import load_profiles
+>>> from toex_stream.domain.scoring.scorer import Scorer
+>>> import json
+>>> value = json.dumps({"schema_version": 1, "intel_id": "I-1", "force_code": "kent",
+...     "recorded_at": "2026-11-01T09:00:00Z", "source_evaluation": 1, "intelligence_assessment": "A",
+...     "handling_code": "P", "subjects": [{"role": "suspect", "given_name": "Ana", "family_name": "Pop"}],
+...     "threat_tags": ["county_lines"]}).encode()
+>>> enriched = enrich_step([RawMessage("toex.intel", b"I-1", value, 0, 0)])
+>>> [send.topic for send in enriched.effects.sends]
+['toex.observations']
+>>> resolved = resolve_step(enriched.outcomes, Matcher())
+>>> [r.result.decision for r in resolved.outcomes[0]], sorted({s.topic for s in resolved.effects.sends})
+(['new'], ['toex.matches', 'toex.nominals'])
+>>> scored = score_step([r.result for r in resolved.outcomes[0]], {}, Scorer(load_profiles()))
+>>> [s.threat for s in scored.outcomes[0]]
+['missing', 'msht']
+>>> decided = decide_step(scored.outcomes[0], {}, load_routes(), load_profiles())
+>>> [d.action for d in decided.effects.alerts]
+[]
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping, MutableMapping, Sequence
+from dataclasses import dataclass, field
+from typing import Generic, Protocol, TypeVar
+
+import pydantic
+
+from toex_stream.domain import contract
+from toex_stream.domain.alerting.decide import (
+    AlertDecision,
+    NominalGroups,
+    Suppressed,
+    close_groups,
+    nominal_alert_decisions,
+)
+from toex_stream.domain.alerting.routes import RoutingConfig
+from toex_stream.domain.alerting.suppression import Silence
+from toex_stream.domain.contract import DeadLetter, DeadLetterKind
+from toex_stream.domain.enrich import RejectedEvent, dead_letter, enrich
+from toex_stream.domain.matching.index import Matcher
+from toex_stream.domain.matching.resolve import Resolution, resolve_observation
+from toex_stream.domain.scoring.profiles import ThreatProfile
+from toex_stream.domain.scoring.scorer import Scorer
+from toex_stream.domain.scoring.state import State, new_state
+
+T = TypeVar("T")
+M = TypeVar("M", bound=pydantic.BaseModel)
+
+
+class Raw(Protocol):
+    """A message as read from a topic (a Faust ``Message``, a replay's ``InputMessage``, a ``RawMessage``)."""
+
+    @property
+    def topic(self) -> str: ...
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def value(self) -> bytes | None: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+
+
+@dataclass(frozen=True)
+class RawMessage:
+    """A message's place and bytes, for callers that have no message object of their own."""
+
+    topic: str
+    key: bytes | None
+    value: bytes | None
+    partition: int = 0
+    offset: int = 0
+
+
+@dataclass(frozen=True)
+class Send:
+    """A message to send: the topic, the key, and the value (a contract model as JSON)."""
+
+    topic: str
+    key: bytes
+    value: bytes
+
+    @classmethod
+    def of(cls, topic: str, key: str, model: pydantic.BaseModel) -> Send:
+        return cls(topic, key.encode(), model.model_dump_json().encode())
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """An input that goes to ``toex.deadletter``: the letter, and the key it had (the dead letter keeps it)."""
+
+    letter: DeadLetter
+    key: bytes | None
+
+
+@dataclass
+class Effects:
+    """What a step asks the outside world to do; applied in this order, before the inputs' offsets are committed.
+
+    Rows first (one database round trip for a batch), then the messages, so a
+    message never names a row that is not there.
+    """
+
+    # Provisional nominals to store, each with the mention that created it (also in ``sends``, on toex.nominals).
+    provisional: list[tuple[contract.Nominal, str]] = field(default_factory=list)
+    # Match decisions to file, with their weights: the record of why a mention went where it did.
+    decisions: list[contract.MatchResult] = field(default_factory=list)
+    # Alerts to store and queue for their receivers, with the score that raised them.
+    alerts: list[tuple[AlertDecision, contract.Score]] = field(default_factory=list)
+    # Partners' receipts to mark processed: a referral's observation and its mentions' results.
+    referrals: list[tuple[contract.Observation, list[contract.MatchResult]]] = field(default_factory=list)
+    sends: list[Send] = field(default_factory=list)
+    dead_letters: list[Rejected] = field(default_factory=list)
+    # Alerts a silence or an inhibit rule kept quiet (logged, without personal data).
+    suppressed: list[tuple[contract.Score, Suppressed]] = field(default_factory=list)
+
+    def __iadd__(self, other: Effects) -> Effects:
+        self.provisional += other.provisional
+        self.decisions += other.decisions
+        self.alerts += other.alerts
+        self.referrals += other.referrals
+        self.sends += other.sends
+        self.dead_letters += other.dead_letters
+        self.suppressed += other.suppressed
+        return self
+
+    def has_rows(self) -> bool:
+        return bool(self.provisional or self.decisions or self.alerts)
+
+
+@dataclass
+class Step(Generic[T]):
+    """One step's result over a batch: one outcome per input, in order, and the effects of all of them."""
+
+    outcomes: list[T]
+    effects: Effects = field(default_factory=Effects)
+
+
+def reject(raw: Raw, kind: DeadLetterKind, reason: str) -> Rejected:
+    """The dead letter for ``raw``: its bytes and place, and why (a reason that quotes no value)."""
+    letter = dead_letter(topic=raw.topic, partition=raw.partition, offset=raw.offset, key=raw.key,
+                         value=raw.value, rejection=RejectedEvent(kind, reason))
+    return Rejected(letter, raw.key)
+
+
+def decode_step(raws: Sequence[Raw], model: type[M]) -> Step[M | None]:
+    """Each message's value as ``model``, or None, and the dead letters of those that are not one."""
+    step: Step[M | None] = Step([])
+    for raw in raws:
+        try:
+            step.outcomes.append(model.model_validate_json(raw.value or b""))
+        except pydantic.ValidationError as exc:
+            kind: DeadLetterKind = "invalid_json" if exc.errors()[0]["type"] == "json_invalid" else "schema"
+            step.effects.dead_letters.append(reject(raw, kind, f"not a {model.__name__} ({exc.error_count()} errors)"))
+            step.outcomes.append(None)
+    return step
+
+
+def enrich_step(raws: Sequence[Raw]) -> Step[contract.Observation | DeadLetter]:
+    """Each input event's Observation (sent on toex.observations), or its dead letter."""
+    step: Step[contract.Observation | DeadLetter] = Step([])
+    for raw in raws:
+        outcome = enrich(raw.topic, raw.key, raw.value, partition=raw.partition, offset=raw.offset)
+        step.outcomes.append(outcome)
+        if isinstance(outcome, DeadLetter):
+            step.effects.dead_letters.append(Rejected(outcome, raw.key))
+        else:
+            step.effects.sends.append(Send.of(contract.TOPIC_OBSERVATIONS, outcome.observation_id, outcome))
+    return step
+
+
+def resolve_step(observations: Iterable[contract.Observation], matcher: Matcher) -> Step[list[Resolution]]:
+    """Each observation's mentions resolved to nominals; the matcher's index learns the provisional ones at once.
+
+    Effects: each provisional nominal stored and published on toex.nominals
+    (so every worker's index learns it), each decision filed and sent on
+    toex.matches keyed by its nominal, and each referral's receipt marked.
+    """
+    step: Step[list[Resolution]] = Step([])
+    for observation in observations:
+        resolutions = resolve_observation(observation, matcher)
+        step.outcomes.append(resolutions)
+        for resolution in resolutions:
+            result = resolution.result
+            if resolution.created is not None:
+                step.effects.provisional.append((resolution.created, result.mention_id))
+                step.effects.sends.append(
+                    Send.of(contract.TOPIC_NOMINALS, resolution.created.nominal_id, resolution.created))
+            step.effects.decisions.append(result)
+            step.effects.sends.append(Send.of(contract.TOPIC_MATCHES, result.nominal_id, result))
+        if observation.source == "referral":
+            step.effects.referrals.append((observation, [r.result for r in resolutions]))
+    return step
+
+
+def score_step(matches: Iterable[contract.MatchResult], states: MutableMapping[str, State],
+               scorer: Scorer) -> Step[list[contract.Score]]:
+    """Each match's nominal's scores under every profile that applies (sent on toex.scores); ``states`` updated."""
+    step: Step[list[contract.Score]] = Step([])
+    for match in matches:
+        scores = scorer.score_nominal(states, match)
+        step.outcomes.append(scores)
+        step.effects.sends += [Send.of(contract.TOPIC_SCORES, match.nominal_id, score) for score in scores]
+    return step
+
+
+def decide_step(
+    scores: Iterable[contract.Score],
+    groups: MutableMapping[str, NominalGroups],
+    routes: RoutingConfig,
+    profiles: Mapping[str, ThreatProfile],
+    silences: Iterable[Silence] = (),
+    silence_time: dt.datetime | None = None,
+) -> Step[tuple[list[AlertDecision], list[Suppressed]]]:
+    """Each score's alert decisions (alerts stored, queued and sent on toex.alerts) and what was kept quiet.
+
+    Time is each score's event time; silences, set by people in wall-clock
+    time, are read at ``silence_time`` (the live agent's now, replay's message
+    timestamp), or at the score's event time when None.
+    """
+    silences = list(silences)
+    step: Step[tuple[list[AlertDecision], list[Suppressed]]] = Step([])
+    for score in scores:
+        decisions, suppressed = nominal_alert_decisions(score, groups, routes, profiles, silences,
+                                                        silence_time=silence_time)
+        step.outcomes.append((decisions, suppressed))
+        step.effects.suppressed += [(score, quiet) for quiet in suppressed]
+        for decision in decisions:
+            step.effects.alerts.append((decision, score))
+            step.effects.sends.append(Send.of(contract.TOPIC_ALERTS, decision.alert.alert_id, decision.alert))
+    return step
+
+
+def feedback_step(raws: Sequence[Raw], groups: MutableMapping[str, NominalGroups],
+                  states: Mapping[str, State], scorer: Scorer) -> Step[list[contract.TrainingExample]]:
+    """Each outcome an analyst recorded: its alert's group closed, and the training examples it teaches.
+
+    Feedback must name its nominal and be keyed by it (toex.feedback is
+    partitioned like the nominals' states); anything else is a dead letter.
+    """
+    decoded = decode_step(raws, contract.Feedback)
+    step: Step[list[contract.TrainingExample]] = Step([], decoded.effects)
+    for raw, outcome in zip(raws, decoded.outcomes, strict=True):
+        if outcome is None:
+            step.outcomes.append([])
+            continue
+        if outcome.nominal_id is None or (raw.key or b"").decode(errors="replace") != outcome.nominal_id:
+            step.effects.dead_letters.append(reject(
+                raw, "schema", "feedback must name a nominal_id and be keyed by it, to reach its features"))
+            step.outcomes.append([])
+            continue
+        nominal_groups = dict(groups.get(outcome.nominal_id) or {})
+        if close_groups(nominal_groups, outcome.alert_id):
+            groups[outcome.nominal_id] = nominal_groups  # the next alerting score opens a new episode
+        examples = scorer.training_examples(states.get(outcome.nominal_id) or new_state(), outcome)
+        step.outcomes.append(examples)
+        step.effects.sends += [Send.of(contract.TOPIC_TRAINING, e.nominal_id, e) for e in examples]
+    return step
+
+
+__all__ = [
+    "Effects", "Raw", "RawMessage", "Rejected", "Send", "Step", "decide_step", "decode_step", "enrich_step",
+    "feedback_step", "reject", "resolve_step", "score_step",
+]

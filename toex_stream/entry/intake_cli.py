@@ -1,0 +1,78 @@
+"""``toex-stream partners add | list | revoke`` and ``toex-stream intake serve``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.markup import escape
+
+from toex_stream.domain.errors import ToexError
+
+if TYPE_CHECKING:
+    from toex_stream.adapters.sql.intake_store import IntakeStore
+
+partners_app = typer.Typer(help="Partner organisations and their API tokens for the intake.", no_args_is_help=True)
+intake_app = typer.Typer(help="The partner intake API and form, apart from the worker.", no_args_is_help=True)
+
+
+def _store() -> IntakeStore:  # imported lazily: the CLI starts faster
+    from toex_stream.adapters.sql.intake_store import IntakeStore
+    from toex_stream.entry.cli_support import cli_database as _database
+
+    return IntakeStore(_database())
+
+
+@partners_app.command("add")
+def partners_add(
+    name: Annotated[str, typer.Argument(help="The organisation's name.")],
+    partner_id: Annotated[str | None, typer.Option(help="Its id in referrals; default made from the name.")] = None,
+) -> None:
+    """Register a partner and print its API token: shown this once, stored only as a hash."""
+    from toex_stream.entry.cli_support import console
+
+    partner, token = _store().add_partner(name, partner_id)
+    console.print(escape(f"partner {partner.partner_id} ({partner.name}) added. Its API token, shown only now:"))
+    console.print(token, highlight=False, soft_wrap=True)
+
+
+@partners_app.command("list")
+def partners_list() -> None:
+    """Every partner, live or revoked (never a token or its hash)."""
+    from toex_stream.entry.cli_support import console
+
+    for partner in _store().partners():
+        state = f"revoked {partner.revoked_at:%Y-%m-%d %H:%M}" if partner.revoked_at else "live"
+        console.print(escape(f"{partner.partner_id}\t{partner.name}\t{state}\tsince {partner.created_at:%Y-%m-%d}"))
+
+
+@partners_app.command("revoke")
+def partners_revoke(partner_id: str) -> None:
+    """Revoke a partner's token now; its requests are refused from this moment (401)."""
+    from toex_stream.entry.cli_support import console
+
+    if not _store().revoke_partner(partner_id):
+        raise ToexError(f"no live partner {partner_id}; `toex-stream partners list` shows them")
+    console.print(f"partner {partner_id}: token revoked")
+
+
+@intake_app.command("serve")
+def intake_serve(
+    port: Annotated[int | None, typer.Option(help="Port to listen on; default TOEX_WEB_PORT.")] = None,
+) -> None:
+    """Serve the intake API and form alone (the worker serves them too), so intake can scale apart."""
+    from aiohttp import web
+
+    from toex_stream.adapters.kafka_publisher import KafkaReferralPublisher
+    from toex_stream.adapters.sql.intake_store import IntakeStore
+    from toex_stream.entry.cli_support import cli_database as _database
+    from toex_stream.entry.cli_support import cli_settings as _settings
+    from toex_stream.entry.cli_support import console
+    from toex_stream.entry.web import build_intake_app
+
+    settings = _settings()
+    publisher = KafkaReferralPublisher(settings.kafka_bootstrap, settings.intake_publish_timeout_s)
+    app = build_intake_app(settings, IntakeStore(_database()), publisher)
+    where = f"http://{settings.web_bind}:{port or settings.web_port}"
+    console.print(f"intake at {where}/v1/referrals, form at {where}/referrals/new")
+    web.run_app(app, host=settings.web_bind, port=port or settings.web_port, print=None, access_log=None)

@@ -1,0 +1,1 @@
+"""Ports: the protocols the domain and the use cases need from the outside world, and the values that cross them."""

@@ -1,0 +1,1 @@
+"""Tools: the simulator and the demo, which may use every layer."""
