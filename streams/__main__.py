@@ -13,7 +13,7 @@ from streams.agents import Services
 from streams.app import build_app
 from toex_stream.adapters.kafka_io import ensure_topics
 from toex_stream.adapters.kafka_publisher import KafkaReferralPublisher
-from toex_stream.adapters.senders import Notifier, build_notifiers
+from toex_stream.adapters.senders import build_notifiers
 from toex_stream.adapters.settings import Settings, load_settings
 from toex_stream.adapters.sql.intake_store import IntakeStore
 from toex_stream.adapters.sql.outbox import Outbox
@@ -26,6 +26,7 @@ from toex_stream.domain.scoring.checkpoint import CHECKPOINT_FILE
 from toex_stream.domain.scoring.profiles import load_profiles
 from toex_stream.domain.scoring.scorer import Scorer
 from toex_stream.entry.web import build_intake
+from toex_stream.ports.alerts import Notifier
 
 log = logging.getLogger(__name__)
 

@@ -27,7 +27,7 @@ from streams import topics
 from streams.metrics import WorkerMetrics, build_metrics
 from streams.policy import Policy, until_done
 from streams.runtime import consume, heal_stalled_partitions, report_partitions
-from toex_stream.adapters.senders import Notifier, OutboxSender
+from toex_stream.adapters.senders import OutboxSender
 from toex_stream.adapters.sql.intake_store import IntakeStore
 from toex_stream.adapters.sql.outbox import Outbox
 from toex_stream.adapters.sql.silences import Silences
@@ -45,6 +45,7 @@ from toex_stream.domain.pipeline import Effects, Raw
 from toex_stream.domain.scoring.checkpoint import restore_models, write_models
 from toex_stream.domain.scoring.scorer import Scorer
 from toex_stream.domain.scoring.state import State
+from toex_stream.ports.alerts import Notifier
 from toex_stream.ports.store import MatchDecision, NominalStore, Provenance
 
 log = logging.getLogger(__name__)

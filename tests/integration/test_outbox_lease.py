@@ -24,9 +24,10 @@ from toex_stream.adapters.senders import (
     build_slack_client,
 )
 from toex_stream.adapters.settings import Settings
-from toex_stream.adapters.sql.outbox import SENDER_LEASE, Outbox, OutboxItem
+from toex_stream.adapters.sql.outbox import SENDER_LEASE, Outbox
 from toex_stream.adapters.sql.outbox_models import LeaseRow
 from toex_stream.domain.clock import utc_now
+from toex_stream.ports.alerts import OutboxItem
 
 CHANNEL = "C0ERSOU01"
 RECEIVER = "ersou-slack"

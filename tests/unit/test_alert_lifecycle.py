@@ -22,12 +22,13 @@ from sqlalchemy import Engine
 
 from tests.unit.test_cli import toex
 from toex_stream.adapters.kafka_io import KafkaUnavailable
-from toex_stream.adapters.sql.outbox import Outbox, OutboxItem
+from toex_stream.adapters.sql.outbox import Outbox
 from toex_stream.application.alert_lifecycle import AlertLifecycle, queue_alert
 from toex_stream.domain.alerting.decide import AlertDecision
 from toex_stream.domain.alerting.routes_file import RoutesFile, load_routes
 from toex_stream.domain.contract import Alert, EventRef, Feedback, Reason
 from toex_stream.domain.errors import ToexError
+from toex_stream.ports.alerts import OutboxItem
 
 AT = dt.datetime(2026, 11, 1, 9, 30, tzinfo=dt.timezone.utc)
 ALERT_ID = "ALERT-ERSOU-0001"

@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 import pytest
 from sqlalchemy import Engine, Row, select
 
-from toex_stream.adapters.senders import AlertingError, DeliveryResult, OutboxSender
-from toex_stream.adapters.sql.outbox import SENDER_LEASE, Outbox, OutboxItem
+from toex_stream.adapters.senders import AlertingError, OutboxSender
+from toex_stream.adapters.sql.outbox import SENDER_LEASE, Outbox
 from toex_stream.adapters.sql.outbox_models import LeaseRow
+from toex_stream.ports.alerts import DeliveryResult, OutboxItem
 
 RECEIVER = "ersou-slack"
 OTHER_RECEIVER = "nersou-slack"

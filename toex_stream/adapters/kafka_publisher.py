@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Protocol
 
 from confluent_kafka import KafkaException
 
@@ -14,11 +13,6 @@ from toex_stream.domain.intake.errors import PublishFailed
 
 # Seconds librdkafka may try to deliver before it gives up: the partner waits this long at most.
 DEFAULT_PUBLISH_TIMEOUT_S = 10.0
-
-
-class ReferralPublisher(Protocol):
-    async def publish(self, referral: Referral) -> None:
-        """Return once the broker has acknowledged the referral; raise :class:`PublishFailed` otherwise."""
 
 
 class KafkaReferralPublisher:

@@ -43,9 +43,10 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from toex_stream.adapters.settings import Settings
-from toex_stream.adapters.sql.outbox import AuditEntry, Outbox, OutboxItem
+from toex_stream.adapters.sql.outbox import AuditEntry, Outbox
 from toex_stream.domain.clock import utc_now
 from toex_stream.domain.errors import ToexError
+from toex_stream.ports.alerts import DeliveryResult, Notifier, OutboxItem
 
 log = logging.getLogger(__name__)
 
@@ -94,34 +95,6 @@ class AlertingError(ToexError):
 def process_holder() -> str:
     """This process's name as a lease holder, ``host:pid:nonce``: unique to it, and readable in the lease table."""
     return f"{socket.gethostname()}:{os.getpid()}:{_PROCESS_NONCE}"
-
-
-@dataclass(frozen=True)
-class DeliveryResult:
-    """What a notifier made of one item.
-
-    ``action`` goes to the audit log: ``posted``, ``found_existing`` (an earlier
-    attempt had posted it), ``updated``, ``logged``. ``retry_after`` is the
-    wait, in seconds, that the channel asked for (HTTP 429).
-    """
-
-    ok: bool
-    action: str = "posted"
-    slack_channel: str | None = None
-    slack_ts: str | None = None
-    error: str | None = None
-    retry_after: float | None = None
-    permanent: bool = False
-
-    @classmethod
-    def failed(cls, error: str, retry_after: float | None = None, permanent: bool = False) -> DeliveryResult:
-        return cls(ok=False, action="failed", error=error, retry_after=retry_after, permanent=permanent)
-
-
-class Notifier(Protocol):
-    """Delivers one outbox item to one receiver; never raises for a channel's failure, returns it."""
-
-    async def send(self, item: OutboxItem) -> DeliveryResult: ...
 
 
 class ChannelPacer:

@@ -45,17 +45,17 @@ import datetime as dt
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from toex_stream.domain.alerting.messages import render
 from toex_stream.domain.alerting.routes import RoutingConfig, RoutingError
 from toex_stream.domain.alerting.routes_file import RoutesFile
 from toex_stream.domain.clock import utc_now
-from toex_stream.domain.contract import Alert, AlertStatus, Feedback, Outcome
+from toex_stream.domain.contract import Alert, Feedback, Outcome
 from toex_stream.domain.errors import ToexError
+from toex_stream.ports.alerts import AlertQueue, AlertRecords, FeedbackPublisher
 
 if TYPE_CHECKING:
-    from toex_stream.adapters.sql.outbox import OutboxItem, OutboxKind
     from toex_stream.domain.alerting.decide import AlertDecision
     from toex_stream.domain.contract import Score
 
@@ -73,29 +73,6 @@ _VERSION_ATTEMPTS = 10
 
 class AlertNotFound(ToexError):
     """An alert id that names no stored alert."""
-
-
-class AlertRecords(Protocol):
-    """What the lifecycle needs of the outbox (:class:`~toex_stream.adapters.sql.outbox.Outbox` is the adapter)."""
-
-    def get_alert(self, alert_id: str) -> Alert | None: ...
-
-    def set_status(self, alert_id: str, status: AlertStatus, assignee: str | None = None, outcome: str | None = None,
-                   at: dt.datetime | None = None) -> None: ...
-
-    def items(self, alert_id: str | None = None) -> list[OutboxItem]: ...
-
-    def enqueue(self, alert_id: str, receiver: str, kind: OutboxKind, version: int, payload: dict[str, Any],
-                not_before: dt.datetime, route: str | None = None) -> bool: ...
-
-
-class AlertQueue(Protocol):
-    """What opening an alert needs of the outbox."""
-
-    def save_alert(self, alert: Alert) -> bool: ...
-
-    def enqueue(self, alert_id: str, receiver: str, kind: OutboxKind, version: int, payload: dict[str, Any],
-                not_before: dt.datetime, route: str | None = None) -> bool: ...
 
 
 def queue_alert(outbox: AlertQueue, decision: AlertDecision, score: Score, now: dt.datetime) -> None:
@@ -116,12 +93,6 @@ def queue_alert(outbox: AlertQueue, decision: AlertDecision, score: Score, now: 
         int(decision.notify_at.timestamp()), payload, now + dt.timedelta(seconds=wait),
         route=decision.route.route_path,
     )
-
-
-class FeedbackPublisher(Protocol):
-    """Publishes one outcome on ``toex.feedback`` under ``key`` and returns once Kafka has it; raises otherwise."""
-
-    def __call__(self, key: bytes, feedback: Feedback) -> None: ...
 
 
 def feedback_key(feedback: Feedback) -> bytes:

@@ -9,12 +9,12 @@ from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from toex_stream.adapters.kafka_publisher import ReferralPublisher
 from toex_stream.adapters.sql.intake_store import IntakeStore, Partner, Receipt
 from toex_stream.domain.contract import Referral, event_key
 from toex_stream.domain.intake.errors import IntakeError
 from toex_stream.domain.intake.limits import RateLimiter
 from toex_stream.domain.intake.rules import validate_submission
+from toex_stream.ports.intake import ReferralPublisher
 
 log = logging.getLogger(__name__)
 

@@ -28,7 +28,8 @@ from toex_stream.entry.replay_cli import replay as replay_command
 if TYPE_CHECKING:  # imported where used: the command line starts faster
     from toex_stream.adapters.sql.outbox import Outbox
     from toex_stream.adapters.sql.silences import Silences
-    from toex_stream.application.alert_lifecycle import AlertLifecycle, FeedbackPublisher, LifecycleChange
+    from toex_stream.application.alert_lifecycle import AlertLifecycle, LifecycleChange
+    from toex_stream.ports.alerts import FeedbackPublisher
 
 app = typer.Typer(
     help="Event-streaming referral and alerting for policing organised exploitation.",

@@ -27,7 +27,6 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from toex_stream.adapters.kafka_publisher import ReferralPublisher
 from toex_stream.adapters.settings import Settings
 from toex_stream.adapters.sql.intake_store import IntakeStore, Partner, Receipt
 from toex_stream.application.intake import Intake, Unavailable
@@ -36,6 +35,7 @@ from toex_stream.domain.intake.limits import RateLimiter
 from toex_stream.domain.intake.openapi import openapi_document
 from toex_stream.domain.intake.rules import Problem, Refused, parse_json_body
 from toex_stream.entry import form
+from toex_stream.ports.intake import ReferralPublisher
 
 log = logging.getLogger(__name__)
 

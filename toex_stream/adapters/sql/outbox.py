@@ -41,16 +41,17 @@ from sqlalchemy import CursorResult, Engine, and_, case, func, insert, or_, sele
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
-from toex_stream.adapters.sql.outbox_models import AlertRow, AuditRow, LeaseRow, OutboxKind, OutboxRow
+from toex_stream.adapters.sql.outbox_models import AlertRow, AuditRow, LeaseRow, OutboxRow
 from toex_stream.domain.clock import utc_now
 from toex_stream.domain.contract import Alert, AlertStatus, EventRef, Reason
 from toex_stream.domain.errors import ToexError
+from toex_stream.ports.alerts import OutboxItem, OutboxKind
 
 MAX_ERROR_CHARS = 2000
 # The lease the outbox sender holds; migration 0006 makes its row.
 SENDER_LEASE = "outbox-sender"
 
-__all__ = ["SENDER_LEASE", "AuditEntry", "Outbox", "OutboxError", "OutboxItem", "OutboxKind"]
+__all__ = ["SENDER_LEASE", "AuditEntry", "Outbox", "OutboxError"]
 
 
 @dataclass(frozen=True)
@@ -64,33 +65,6 @@ class Backlog:
 
 class OutboxError(ToexError):
     """An outbox operation named something that is not there or not allowed."""
-
-
-@dataclass(frozen=True)
-class OutboxItem:
-    """One message to deliver, as the sender sees it.
-
-    ``thread_ts`` and ``thread_channel`` locate the alert's first post to this
-    receiver in Slack, filled in for updates once that post is delivered.
-    ``attempts`` counts the attempt in progress when the sender hands it over.
-    """
-
-    id: int
-    alert_id: str
-    receiver: str
-    kind: OutboxKind
-    version: int
-    route: str | None
-    payload: dict[str, Any]
-    not_before: dt.datetime
-    attempts: int
-    first_attempt_at: dt.datetime | None
-    last_error: str | None
-    delivered_at: dt.datetime | None
-    slack_channel: str | None
-    slack_ts: str | None
-    thread_ts: str | None = None
-    thread_channel: str | None = None
 
 
 @dataclass(frozen=True)

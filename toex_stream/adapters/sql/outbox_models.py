@@ -11,17 +11,17 @@ be compared like the nominal store's (import this module before comparing).
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import Any
 
 from sqlalchemy import JSON, CheckConstraint, Float, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from toex_stream.adapters.sql.models import Base, UtcDateTime
 from toex_stream.domain.contract import AlertStatus, Band, Region
+from toex_stream.ports.alerts import OutboxKind
 
-__all__ = ["AlertRow", "AuditRow", "Base", "LeaseRow", "OutboxKind", "OutboxRow"]
+__all__ = ["AlertRow", "AuditRow", "Base", "LeaseRow", "OutboxRow"]
 
-OutboxKind = Literal["post", "update"]
 
 
 class AlertRow(Base):
