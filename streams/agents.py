@@ -149,7 +149,7 @@ class Agents:
                 self.services.metrics.dead_letter(letter.source_topic, letter.kind)
                 await self.send(contract.TOPIC_DEADLETTER, rejected.key, letter.model_dump_json().encode())
             for out in part.sends:
-                await self.send(out.topic, out.key, out.value)
+                await self.send(out.topic, out.key.encode(), out.value)
             for score, quiet in part.suppressed:
                 log.info("alert for a %s score %s on route %s", score.band, quiet.why, quiet.route_path)
             if self.services.receipts is not None:

@@ -99,15 +99,19 @@ class RawMessage:
 
 @dataclass(frozen=True)
 class Send:
-    """A message to send: the topic, the key, and the value (a contract model as JSON)."""
+    """A message to send: the topic, the key, and the contract model its value is the JSON of.
+
+    The value is encoded when it is read, so replay, which sends nothing,
+    never pays for the encoding.
+    """
 
     topic: str
-    key: bytes
-    value: bytes
+    key: str
+    model: pydantic.BaseModel
 
-    @classmethod
-    def of(cls, topic: str, key: str, model: pydantic.BaseModel) -> Send:
-        return cls(topic, key.encode(), model.model_dump_json().encode())
+    @property
+    def value(self) -> bytes:
+        return self.model.model_dump_json().encode()
 
 
 @dataclass(frozen=True)
@@ -190,7 +194,7 @@ def enrich_step(raws: Sequence[Raw]) -> Step[contract.Observation | DeadLetter]:
         if isinstance(outcome, DeadLetter):
             step.effects.dead_letters.append(Rejected(outcome, raw.key))
         else:
-            step.effects.sends.append(Send.of(contract.TOPIC_OBSERVATIONS, outcome.observation_id, outcome))
+            step.effects.sends.append(Send(contract.TOPIC_OBSERVATIONS, outcome.observation_id, outcome))
     return step
 
 
@@ -210,9 +214,9 @@ def resolve_step(observations: Iterable[contract.Observation], matcher: Matcher)
             if resolution.created is not None:
                 step.effects.provisional.append((resolution.created, result.mention_id))
                 step.effects.sends.append(
-                    Send.of(contract.TOPIC_NOMINALS, resolution.created.nominal_id, resolution.created))
+                    Send(contract.TOPIC_NOMINALS, resolution.created.nominal_id, resolution.created))
             step.effects.decisions.append(result)
-            step.effects.sends.append(Send.of(contract.TOPIC_MATCHES, result.nominal_id, result))
+            step.effects.sends.append(Send(contract.TOPIC_MATCHES, result.nominal_id, result))
         if observation.source == "referral":
             step.effects.referrals.append((observation, [r.result for r in resolutions]))
     return step
@@ -225,7 +229,7 @@ def score_step(matches: Iterable[contract.MatchResult], states: MutableMapping[s
     for match in matches:
         scores = scorer.score_nominal(states, match)
         step.outcomes.append(scores)
-        step.effects.sends += [Send.of(contract.TOPIC_SCORES, match.nominal_id, score) for score in scores]
+        step.effects.sends += [Send(contract.TOPIC_SCORES, match.nominal_id, score) for score in scores]
     return step
 
 
@@ -252,7 +256,7 @@ def decide_step(
         step.effects.suppressed += [(score, quiet) for quiet in suppressed]
         for decision in decisions:
             step.effects.alerts.append((decision, score))
-            step.effects.sends.append(Send.of(contract.TOPIC_ALERTS, decision.alert.alert_id, decision.alert))
+            step.effects.sends.append(Send(contract.TOPIC_ALERTS, decision.alert.alert_id, decision.alert))
     return step
 
 
@@ -279,7 +283,7 @@ def feedback_step(raws: Sequence[Raw], groups: MutableMapping[str, NominalGroups
             groups[outcome.nominal_id] = nominal_groups  # the next alerting score opens a new episode
         examples = scorer.training_examples(states.get(outcome.nominal_id) or new_state(), outcome)
         step.outcomes.append(examples)
-        step.effects.sends += [Send.of(contract.TOPIC_TRAINING, e.nominal_id, e) for e in examples]
+        step.effects.sends += [Send(contract.TOPIC_TRAINING, e.nominal_id, e) for e in examples]
     return step
 
 
