@@ -9,8 +9,8 @@ import faust
 from pydantic import SecretStr
 
 from streams import topics
-from streams.agents import Services
 from streams.app import build_app
+from streams.services import Services
 from toex_stream.adapters.kafka_io import ensure_topics
 from toex_stream.adapters.kafka_publisher import KafkaReferralPublisher
 from toex_stream.adapters.senders import build_notifiers

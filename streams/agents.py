@@ -3,7 +3,7 @@
 :class:`Agents` holds one small step per agent; :func:`register` puts them on
 the Faust app with the error policy and the commit rule around each, and adds
 the timers (alert delivery, stalled-partition healing) and the followers
-(training examples, nominals) every worker runs.
+(``streams/followers.py``: training examples, nominals) every worker runs.
 """
 
 from __future__ import annotations
@@ -12,77 +12,39 @@ import asyncio
 import functools
 import logging
 from collections.abc import Awaitable, Callable, MutableMapping
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import TypeVar
 
 import faust
 import pydantic
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from faust.types import Message
-from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
 from streams import topics
-from streams.metrics import WorkerMetrics, build_metrics
-from streams.policy import Policy, until_done
+from streams.followers import follow_nominals, follow_training
+from streams.policy import Policy
 from streams.runtime import consume, heal_stalled_partitions, report_partitions
+from streams.services import Services
 from toex_stream.adapters.senders import OutboxSender
 from toex_stream.adapters.sql.intake_store import IntakeStore
-from toex_stream.adapters.sql.outbox import Outbox
-from toex_stream.adapters.sql.silences import Silences
 from toex_stream.application.alert_lifecycle import queue_alert
-from toex_stream.application.nominal_import import InvalidNominalMessage, apply_nominal_message
 from toex_stream.application.referral_outcome import record_referral_outcome
 from toex_stream.domain import contract, pipeline
 from toex_stream.domain.alerting.decide import NominalGroups
-from toex_stream.domain.alerting.routes_file import RoutesFile
 from toex_stream.domain.clock import utc_now
 from toex_stream.domain.contract import INPUT_TOPICS, DeadLetterKind
-from toex_stream.domain.matching.index import Matcher
-from toex_stream.domain.matching.model_files import write_model
 from toex_stream.domain.pipeline import Effects, Raw
-from toex_stream.domain.scoring.checkpoint import restore_models, write_models
-from toex_stream.domain.scoring.scorer import Scorer
 from toex_stream.domain.scoring.state import State
-from toex_stream.ports.alerts import Notifier
-from toex_stream.ports.store import MatchDecision, NominalStore, Provenance
+from toex_stream.ports.store import MatchDecision, Provenance
 
 log = logging.getLogger(__name__)
 
 M = TypeVar("M", bound=pydantic.BaseModel)
 
 
-AGENTS = ("enrich", "match", "score", "alert", "feedback", "training", "nominals")
 # Every topic an agent sends to.
 OUTPUT_TOPICS = (contract.TOPIC_OBSERVATIONS, contract.TOPIC_MATCHES, contract.TOPIC_NOMINALS, contract.TOPIC_SCORES,
                  contract.TOPIC_ALERTS, contract.TOPIC_TRAINING, contract.TOPIC_DEADLETTER)
-
-
-@dataclass
-class Services:
-    """What the agents need from the outside world, built once by the composition root."""
-
-    bootstrap: str
-    store: NominalStore
-    matcher: Matcher
-    scorer: Scorer
-    checkpoint_file: Path
-    outbox: Outbox
-    routes: RoutesFile
-    notifiers: dict[str, Notifier]
-    silences: Silences
-    # Receipts of partners' referrals: the match agent marks each processed (and matched or not).
-    receipts: IntakeStore | None = None
-    # u from random pairs of the loaded nominals, unless a trained model was given.
-    estimate_u_on_load: bool = True
-    # Set once this worker has read every nominal on toex.nominals: matching waits for it.
-    nominals_loaded: asyncio.Event = field(default_factory=asyncio.Event)
-    # Where the match model is written once the nominals are loaded, for replay to match as this worker does.
-    match_model_file: Path | None = None
-    # The worker's /metrics series (its own registry).
-    metrics: WorkerMetrics = field(default_factory=lambda: build_metrics(AGENTS, [t.name for t in topics.ALL]))
-
 
 
 
@@ -231,87 +193,11 @@ def register(app: faust.App, services: Services) -> None:
 
     @app.task
     async def training() -> None:
-        await follow_training(app, services, agents)
+        await follow_training(app, services, agents.reject)
 
     @app.task
     async def nominals() -> None:
         await follow_nominals(services)
-
-
-async def learn_from(app: faust.App, services: Services, agents: Agents, record: ConsumerRecord) -> None:
-    """One training example; a poison one is counted, dead-lettered once (by the leader), and passed."""
-    try:
-        services.scorer.learn(contract.TrainingExample.model_validate_json(record.value or b""))
-        services.metrics.processed("training")
-    except Exception as exc:  # learning must go on past a bad example, on every worker
-        kind: DeadLetterKind = "schema" if isinstance(exc, ValidationError) else "internal"
-        services.metrics.agent_error("training", "contract" if kind == "schema" else "internal")
-        log.error("training example at %s[%d]@%d not learnt: %s", record.topic, record.partition,
-                  record.offset, type(exc).__name__)
-        if app.is_leader():
-            await agents.reject(record, kind, f"not a usable training example: {type(exc).__name__}")
-
-
-async def follow_training(app: faust.App, services: Services, agents: Agents) -> None:
-    """Learn from every training example, in topic order, on every worker; checkpoint as it goes."""
-    start = restore_checkpoint(services)
-    consumer = AIOKafkaConsumer(bootstrap_servers=services.bootstrap, group_id=None,
-                                enable_auto_commit=False, auto_offset_reset="earliest")
-    await consumer.start()
-    try:
-        partition = TopicPartition(topics.TRAINING.name, 0)
-        consumer.assign([partition])
-        consumer.seek(partition, start)
-        while True:
-            batches = await consumer.getmany(timeout_ms=500, max_records=500)
-            records = batches.get(partition, [])
-            for record in records:
-                await learn_from(app, services, agents, record)
-            if records:
-                await asyncio.to_thread(write_checkpoint, services, records[-1].offset + 1)
-                log.info("learnt %d outcomes; models %s", len(records), services.scorer.versions())
-    finally:
-        await consumer.stop()
-
-
-async def follow_nominals(services: Services) -> None:
-    """Read all of toex.nominals into the store and this worker's index, then keep following it.
-
-    Outside any consumer group: every worker needs every nominal to match
-    against, whichever partitions of the observations it is assigned.
-    """
-    consumer = AIOKafkaConsumer(bootstrap_servers=services.bootstrap, group_id=None,
-                                enable_auto_commit=False, auto_offset_reset="earliest")
-    await consumer.start()
-    try:
-        partitions = [TopicPartition(topics.NOMINALS.name, p) for p in range(topics.NOMINALS.partitions)]
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        ends = await consumer.end_offsets(partitions)
-        applied = 0
-        while True:
-            if not services.nominals_loaded.is_set() and await _caught_up(consumer, ends):
-                if services.estimate_u_on_load:
-                    services.matcher.model.estimate_u(services.matcher.index.live())
-                if services.match_model_file is not None:
-                    await asyncio.to_thread(write_model, services.matcher.model, services.match_model_file)
-                services.nominals_loaded.set()
-                log.info("nominals loaded: %d messages applied, %d in the index", applied,
-                         len(services.matcher.index))
-            batches = await consumer.getmany(timeout_ms=500, max_records=1000)
-            for records in batches.values():
-                for record in records:
-                    # The store in a thread; the index only here, where the match agent reads it.
-                    # A database outage stalls the follower (and so matching); it never skips a nominal.
-                    outcome = await until_done(functools.partial(
-                        asyncio.to_thread, _store_nominal, services.store, record.key, record.value,
-                        f"{record.topic}:{record.partition}:{record.offset}",
-                    ), "nominals", services.metrics)
-                    if outcome is not None:
-                        services.matcher.follow(record.key, record.value)
-                    applied += 1
-    finally:
-        await consumer.stop()
 
 
 async def mark_referral_processed(receipts: IntakeStore, observation: contract.Observation,
@@ -324,29 +210,3 @@ async def mark_referral_processed(receipts: IntakeStore, observation: contract.O
                     type(exc).__name__)
 
 
-def restore_checkpoint(services: Services) -> int:
-    """Load the models' checkpoint; return the training offset to resume from (0 without one)."""
-    offset = restore_models(services.scorer, services.checkpoint_file)
-    if offset:
-        log.info("models restored at training offset %d: %s", offset, services.scorer.versions())
-    return offset
-
-
-def write_checkpoint(services: Services, offset: int) -> None:
-    """Atomically replace the checkpoint: the models as learnt up to ``offset``."""
-    write_models(services.scorer, services.checkpoint_file, offset)
-
-
-async def _caught_up(consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int]) -> bool:
-    for partition, end in ends.items():
-        if await consumer.position(partition) < end:
-            return False
-    return True
-
-
-def _store_nominal(store: NominalStore, key: bytes | None, value: bytes | None, source_ref: str) -> str | None:
-    try:
-        return apply_nominal_message(store, key or b"", value, source_ref=source_ref)
-    except InvalidNominalMessage as exc:
-        log.warning("skipped nominal message at %s: %s", source_ref, exc)
-        return None

@@ -9,9 +9,9 @@ import faust
 from aiohttp import web
 
 from streams import agents, topics
-from streams.agents import Services
 from streams.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from streams.runtime import OrderedTableManager, ToexApp
+from streams.services import Services
 from toex_stream.adapters.settings import Settings
 from toex_stream.application.intake import Intake
 from toex_stream.domain.clock import utc_now

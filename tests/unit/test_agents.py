@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
-from streams.agents import Agents, Services
+from streams.agents import Agents
+from streams.services import Services
 from toex_stream.adapters.sql.intake_store import IntakeStore
 from toex_stream.adapters.sql.outbox import Outbox
 from toex_stream.adapters.sql.silences import Silences

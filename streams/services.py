@@ -1,0 +1,43 @@
+"""What the agents need from the outside world, built once by the composition root (``streams/__main__.py``)."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from streams import topics
+from streams.metrics import WorkerMetrics, build_metrics
+from toex_stream.adapters.sql.intake_store import IntakeStore
+from toex_stream.adapters.sql.outbox import Outbox
+from toex_stream.adapters.sql.silences import Silences
+from toex_stream.domain.alerting.routes_file import RoutesFile
+from toex_stream.domain.matching.index import Matcher
+from toex_stream.domain.scoring.scorer import Scorer
+from toex_stream.ports.alerts import Notifier
+from toex_stream.ports.store import NominalStore
+
+AGENTS = ("enrich", "match", "score", "alert", "feedback", "training", "nominals")
+@dataclass
+class Services:
+    """What the agents need from the outside world, built once by the composition root."""
+
+    bootstrap: str
+    store: NominalStore
+    matcher: Matcher
+    scorer: Scorer
+    checkpoint_file: Path
+    outbox: Outbox
+    routes: RoutesFile
+    notifiers: dict[str, Notifier]
+    silences: Silences
+    # Receipts of partners' referrals: the match agent marks each processed (and matched or not).
+    receipts: IntakeStore | None = None
+    # u from random pairs of the loaded nominals, unless a trained model was given.
+    estimate_u_on_load: bool = True
+    # Set once this worker has read every nominal on toex.nominals: matching waits for it.
+    nominals_loaded: asyncio.Event = field(default_factory=asyncio.Event)
+    # Where the match model is written once the nominals are loaded, for replay to match as this worker does.
+    match_model_file: Path | None = None
+    # The worker's /metrics series (its own registry).
+    metrics: WorkerMetrics = field(default_factory=lambda: build_metrics(AGENTS, [t.name for t in topics.ALL]))
