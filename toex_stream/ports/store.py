@@ -124,6 +124,14 @@ class NominalStore(Protocol):
         """Keep a match decision; False if one for this mention and model version is already kept."""
         ...
 
+    def record_decisions(self, decisions: Sequence[MatchDecision]) -> int:
+        """Keep many decisions in one transaction; how many were new.
+
+        As :meth:`record_decision` for each: one already kept for its mention and
+        model version (or earlier in ``decisions``) is skipped, not an error.
+        """
+        ...
+
     def decisions_for(self, mention_id: str) -> list[MatchDecision]:
         """The decisions kept for a mention, oldest first (one per model version)."""
         ...

@@ -491,6 +491,59 @@ class SqlAlchemyNominalStore:
             raise
         return True
 
+    def record_decisions(self, decisions: Sequence[MatchDecision]) -> int:
+        """Keep many decisions in one transaction; those already kept (same mention and model version) are skipped.
+
+        Returns how many were new. A decision repeated within ``decisions`` is kept once (the first).
+        """
+        for attempt in range(_WRITE_ATTEMPTS):
+            try:
+                return self._record_decisions_once(decisions)
+            except IntegrityError:
+                # Another worker kept one of them since we looked (a rebalance handed the partition
+                # over mid-batch): look again.
+                if attempt == _WRITE_ATTEMPTS - 1:
+                    raise
+                log.debug("another writer kept one of %d decisions first; writing again", len(decisions))
+        raise AssertionError("unreachable")
+
+    def _record_decisions_once(self, decisions: Sequence[MatchDecision]) -> int:
+        wanted: dict[tuple[str, str], MatchDecision] = {}
+        for decision in decisions:
+            wanted.setdefault((decision.mention_id, decision.model_version), decision)
+        if not wanted:
+            return 0
+        with Session(self._engine) as session, session.begin():
+            kept = self._kept_decisions(session, wanted)
+            rows = [
+                {
+                    "mention_id": d.mention_id,
+                    "nominal_id": d.nominal_id,
+                    "decision": d.decision,
+                    "probability": d.probability,
+                    "weights": d.weights,
+                    "model_version": d.model_version,
+                    "decided_at": d.decided_at,
+                }
+                for key, d in wanted.items()
+                if key not in kept
+            ]
+            if rows:
+                session.execute(insert(MatchDecisionRow), rows)
+        return len(rows)
+
+    @staticmethod
+    def _kept_decisions(session: Session, wanted: dict[tuple[str, str], MatchDecision]) -> set[tuple[str, str]]:
+        """Which of these (mention_id, model_version) pairs already have a decision stored."""
+        mention_ids = sorted({mention_id for mention_id, _ in wanted})
+        kept: set[tuple[str, str]] = set()
+        for chunk in _chunks(mention_ids):
+            query = select(MatchDecisionRow.mention_id, MatchDecisionRow.model_version).where(
+                _one_of(MatchDecisionRow.mention_id, chunk)
+            )
+            kept.update((mention_id, version) for mention_id, version in session.execute(query))
+        return kept
+
     def _decided(self, mention_id: str, model_version: str) -> bool:
         query = select(MatchDecisionRow.id).where(
             MatchDecisionRow.mention_id == mention_id, MatchDecisionRow.model_version == model_version
