@@ -51,7 +51,7 @@ REQUIRED_COLUMNS = (
 OPTIONAL_COLUMNS = ("aliases", "flags", "owning_force")
 KNOWN_COLUMNS = frozenset(REQUIRED_COLUMNS + OPTIONAL_COLUMNS)
 SEPARATOR = ";"
-BATCH_SIZE = 1000
+BATCH_SIZE = 5000  # rows per transaction, and per wait for the broker's acknowledgements
 
 Severity = Literal["error", "warning"]
 NominalMessageOutcome = Literal["upserted", "unchanged", "erased", "absent"]
@@ -298,7 +298,7 @@ def _csv_rows(reader: Any, path: Path, report: ImportReport) -> Iterator[tuple[i
         line = reader.line_num
         for cells in reader:
             start, line = line + 1, reader.line_num
-            if any(cell.strip() for cell in cells):
+            if (cells and cells[0].strip()) or any(cell.strip() for cell in cells):  # the first cell: the usual case
                 yield start, _cells_by_column(header, cells, start, report)
     except UnicodeDecodeError:
         raise NominalImportError(

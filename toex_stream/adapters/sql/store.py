@@ -248,9 +248,42 @@ def _one_of(column: Any, ids: Sequence[str]) -> Any:
 
 
 def _insert_rows(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
-    """Insert plain rows (Core: the ORM's bulk path costs more than the database here)."""
-    if rows:
-        session.execute(table.insert(), rows)
+    """Insert plain rows (all with the keys of the first) in one executemany of the driver.
+
+    The statement is compiled once and each value converted by its column's type as
+    SQLAlchemy would: SQLAlchemy's own per-row parameter handling was a quarter of the
+    CPU time of importing 100,000 nominals (py-spy), more than the database's own.
+    """
+    if not rows:
+        return
+    connection = session.connection()
+    sql, order, processors = _insert_statement(connection.dialect, table, tuple(rows[0]))
+    converted = []
+    for row in rows:
+        values = dict(row)
+        for name, process in processors:
+            values[name] = process(values[name])
+        converted.append(tuple(values[name] for name in order) if order is not None else values)
+    connection.exec_driver_sql(sql, converted)
+
+
+_InsertStatement = tuple[str, tuple[str, ...] | None, list[tuple[str, Callable[[Any], Any]]]]
+_INSERT_STATEMENTS: dict[tuple[str, str, tuple[str, ...]], _InsertStatement] = {}
+
+
+def _insert_statement(dialect: Any, table: Table, columns: tuple[str, ...]) -> _InsertStatement:
+    """The driver's SQL for inserting ``columns``, the parameter order (positional styles), the value converters."""
+    key = (dialect.name, table.name, columns)
+    if key not in _INSERT_STATEMENTS:
+        compiled = table.insert().compile(dialect=dialect, column_keys=list(columns))
+        processors: list[tuple[str, Callable[[Any], Any]]] = []
+        for name in columns:
+            process = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
+            if process is not None:
+                processors.append((name, process))
+        order = tuple(compiled.positiontup) if dialect.positional and compiled.positiontup else None
+        _INSERT_STATEMENTS[key] = (compiled.string, order, processors)
+    return _INSERT_STATEMENTS[key]
 
 
 def _decision(row: MatchDecisionRow) -> MatchDecision:
