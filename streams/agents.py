@@ -9,21 +9,22 @@ the timers (alert delivery, stalled-partition healing) and the followers
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import functools
 import logging
 from collections.abc import Awaitable, Callable, MutableMapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 import faust
 import pydantic
-from faust.types import Message
+from faust.types import EventT, Message
 from sqlalchemy.exc import SQLAlchemyError
 
 from streams import topics
 from streams.followers import follow_nominals, follow_training
-from streams.policy import Policy
-from streams.runtime import consume, heal_stalled_partitions, report_partitions
+from streams.policy import Policy, until_done
+from streams.runtime import consume, heal_stalled_partitions, processing, report_partitions
 from streams.services import Services
 from toex_stream.adapters.senders import OutboxSender
 from toex_stream.adapters.sql.intake_store import IntakeStore
@@ -31,6 +32,7 @@ from toex_stream.application.alert_lifecycle import queue_alert
 from toex_stream.application.referral_outcome import record_referral_outcome
 from toex_stream.domain import contract, pipeline
 from toex_stream.domain.alerting.decide import NominalGroups
+from toex_stream.domain.alerting.suppression import Silence
 from toex_stream.domain.clock import utc_now
 from toex_stream.domain.contract import INPUT_TOPICS, DeadLetterKind
 from toex_stream.domain.pipeline import Effects, Raw
@@ -53,11 +55,12 @@ Send = Callable[[str, bytes | None, bytes], Awaitable[object]]
 
 @dataclass
 class Agents:
-    """One small step per agent: decode, call the pipeline's step, apply its effects.
+    """One small step per agent: decode one record and run the pipeline's step on it, giving its effects.
 
-    ``send`` puts a message on a topic (Faust's producer in the worker, a list
-    in a test); the tables are Faust tables in the worker and plain dicts in a
-    test, so each step runs without a broker.
+    The steps are pure; :meth:`apply` carries out a batch's effects. ``send``
+    puts a message on a topic (Faust's producer in the worker, a list in a
+    test); the tables are Faust tables in the worker and plain dicts in a test,
+    so each step runs without a broker.
     """
 
     services: Services
@@ -66,69 +69,81 @@ class Agents:
     nominal_state: MutableMapping[str, State]
     # Each nominal's alert groups (route, group key, threat), co-partitioned with toex.scores.
     alert_groups: MutableMapping[str, NominalGroups]
+    # The silences the alert step reads, and when: refreshed by prepare() before each batch.
+    silences: list[Silence] = field(default_factory=list)
+    silence_time: dt.datetime | None = None
 
-    async def enrich(self, message: Raw) -> None:
-        await self.apply(pipeline.enrich_step([message]).effects)
+    async def prepare(self, agent: str) -> None:
+        """Read what a batch of ``agent`` needs from outside before its steps run (the alert's silences, now)."""
+        if agent == "alert":
+            self.silences = await asyncio.to_thread(self.services.silences.active)
+            self.silence_time = utc_now()
 
-    async def match(self, message: Raw) -> None:
+    def enrich(self, message: Raw) -> Effects:
+        return pipeline.enrich_step([message]).effects
+
+    def match(self, message: Raw) -> Effects:
         decoded = pipeline.decode_step([message], contract.Observation)
-        step = pipeline.resolve_step(_present(decoded.outcomes), self.services.matcher)
-        await self.apply(decoded.effects, step.effects)
+        decoded.effects += pipeline.resolve_step(_present(decoded.outcomes), self.services.matcher).effects
+        return decoded.effects
 
-    async def score(self, message: Raw) -> None:
+    def score(self, message: Raw) -> Effects:
         decoded = pipeline.decode_step([message], contract.MatchResult)
-        step = pipeline.score_step(_present(decoded.outcomes), self.nominal_state, self.services.scorer)
-        await self.apply(decoded.effects, step.effects)
+        decoded.effects += pipeline.score_step(_present(decoded.outcomes), self.nominal_state,
+                                               self.services.scorer).effects
+        return decoded.effects
 
-    async def alert(self, message: Raw) -> None:
+    def alert(self, message: Raw) -> Effects:
         decoded = pipeline.decode_step([message], contract.Score)
-        active = await asyncio.to_thread(self.services.silences.active)
-        step = pipeline.decide_step(_present(decoded.outcomes), self.alert_groups, self.services.routes.current(),
-                                    self.services.scorer.profiles(), active, silence_time=utc_now())
-        await self.apply(decoded.effects, step.effects)
+        decoded.effects += pipeline.decide_step(
+            _present(decoded.outcomes), self.alert_groups, self.services.routes.current(),
+            self.services.scorer.profiles(), self.silences, silence_time=self.silence_time or utc_now(),
+        ).effects
+        return decoded.effects
 
-    async def feedback(self, message: Raw) -> None:
+    def feedback(self, message: Raw) -> Effects:
         step = pipeline.feedback_step([message], self.alert_groups, self.nominal_state, self.services.scorer)
         if not step.effects.dead_letters and not any(step.outcomes):
             log.info("feedback at %s[%d]@%d teaches nothing (no scored state for its nominal)",
                      message.topic, message.partition, message.offset)
-        await self.apply(step.effects)
+        return step.effects
 
     async def reject(self, message: Raw, kind: DeadLetterKind, reason: str) -> None:
         """Send ``message`` to the dead letters (the error policy's way out for a record no step can handle)."""
         await self.apply(Effects(dead_letters=[pipeline.reject(message, kind, reason)]))
 
-    async def apply(self, *effects: Effects) -> None:
-        """Rows first (in a thread: a blocked event loop misses heartbeats), then the messages, then receipts."""
-        for part in effects:
-            if part.has_rows():
-                await asyncio.to_thread(write_rows, self.services, part)
-            for rejected in part.dead_letters:
-                letter = rejected.letter
-                # Where and why only: the value itself is personal data and stays on the topic.
-                log.warning("dead letter topic=%s partition=%d offset=%d kind=%s",
-                            letter.source_topic, letter.partition, letter.offset, letter.kind)
-                self.services.metrics.dead_letter(letter.source_topic, letter.kind)
-                await self.send(contract.TOPIC_DEADLETTER, rejected.key, letter.model_dump_json().encode())
-            for out in part.sends:
-                await self.send(out.topic, out.key.encode(), out.value)
-            for score, quiet in part.suppressed:
-                log.info("alert for a %s score %s on route %s", score.band, quiet.why, quiet.route_path)
-            if self.services.receipts is not None:
-                for observation, results in part.referrals:
-                    await mark_referral_processed(self.services.receipts, observation, results)
+    async def apply(self, effects: Effects) -> None:
+        """Rows first, in one thread hop (a blocked event loop misses heartbeats), then the messages, then receipts."""
+        if effects.has_rows():
+            await asyncio.to_thread(write_rows, self.services, effects)
+        for rejected in effects.dead_letters:
+            letter = rejected.letter
+            # Where and why only: the value itself is personal data and stays on the topic.
+            log.warning("dead letter topic=%s partition=%d offset=%d kind=%s",
+                        letter.source_topic, letter.partition, letter.offset, letter.kind)
+            self.services.metrics.dead_letter(letter.source_topic, letter.kind)
+            await self.send(contract.TOPIC_DEADLETTER, rejected.key, letter.model_dump_json().encode())
+        for out in effects.sends:
+            await self.send(out.topic, out.key.encode(), out.value)
+        for score, quiet in effects.suppressed:
+            log.info("alert for a %s score %s on route %s", score.band, quiet.why, quiet.route_path)
+        if self.services.receipts is not None:
+            for observation, results in effects.referrals:
+                await mark_referral_processed(self.services.receipts, observation, results)
 
 
 def write_rows(services: Services, effects: Effects) -> None:
-    """The effects' rows: provisional nominals, match decisions with their weights, alerts and their messages."""
-    for nominal, mention_id in effects.provisional:
-        services.store.upsert_nominal(nominal, Provenance("event", mention_id))
-    for result in effects.decisions:
-        services.store.record_decision(MatchDecision(
+    """The effects' rows: provisional nominals and match decisions (a transaction each), alerts and their messages."""
+    if effects.provisional:
+        services.store.upsert_nominals([(nominal, Provenance("event", mention_id))
+                                        for nominal, mention_id in effects.provisional])
+    if effects.decisions:
+        decided_at = utc_now()
+        services.store.record_decisions([MatchDecision(
             mention_id=result.mention_id, nominal_id=result.nominal_id, decision=result.decision,
             probability=result.probability, weights=[w.model_dump() for w in result.weights],
-            model_version=result.model_version, decided_at=utc_now(),
-        ))
+            model_version=result.model_version, decided_at=decided_at,
+        ) for result in effects.decisions])
     for decision, score in effects.alerts:
         queue_alert(services.outbox, decision, score, now=utc_now())
 
@@ -152,12 +167,22 @@ def register(app: faust.App, services: Services) -> None:
     )
     policy = Policy(app, services.metrics, agents.reject)
 
-    def agent(name: str, step: Callable[[Message], Awaitable[None]], *sources: str,
+    def agent(name: str, step: Callable[[Message], Effects], *sources: str,
               after: asyncio.Event | None = None) -> None:
         # Concurrency 1: with more, Faust can commit an offset past an unfinished event
         # (faust-streaming #606), and an event must never vanish.
         channel = app.topic(*sources, key_serializer="raw", value_serializer="raw")
-        handle = functools.partial(policy.process, name, step=step)
+
+        async def handle(events: list[EventT]) -> list[bool]:
+            # A database outage stalls the agent here, as it stalls the effects' rows.
+            await until_done(functools.partial(agents.prepare, name), name, services.metrics)
+            by_message = {id(event.message): event for event in events}
+
+            def compute(message: Message) -> Effects:
+                with processing(by_message[id(message)]):
+                    return step(message)
+
+            return await policy.process_batch(name, [event.message for event in events], compute, agents.apply)
 
         async def run(stream: faust.StreamT) -> None:
             if after is not None:

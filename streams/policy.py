@@ -38,6 +38,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from streams.metrics import AgentErrorKind, WorkerMetrics
 from toex_stream.domain.contract import DeadLetterKind
+from toex_stream.domain.pipeline import Effects
 
 log = logging.getLogger(__name__)
 
@@ -89,17 +90,12 @@ class Policy:
                 raise
             except Exception as exc:  # the one place every agent's errors are decided
                 decision, kind = on_processing_error(exc)
-                self.metrics.agent_error(agent, kind)
                 attempt += 1
-                where = f"{message.topic}[{message.partition}]@{message.offset}"
                 if decision == "dead_letter" or (kind == "internal" and attempt >= INTERNAL_ATTEMPTS):
-                    log.error("%s: %s at %s after %d attempt(s); sent to the dead letters", agent,
-                              type(exc).__name__, where, attempt)
-                    letter_kind: DeadLetterKind = "schema" if kind == "contract" else "internal"
-                    await self.send_dead_letter(message, letter_kind,
-                                                f"{agent} could not process it: {type(exc).__name__}")
-                    self.metrics.processed(agent)
+                    await self._give_up(agent, message, exc, kind, attempt)
                     return True
+                self.metrics.agent_error(agent, kind)
+                where = f"{message.topic}[{message.partition}]@{message.offset}"
                 wait = backoff(attempt - 1)
                 log.warning("%s: %s at %s (%s, attempt %d); trying it again in %.1f s", agent,
                             type(exc).__name__, where, kind, attempt, wait)
@@ -111,6 +107,68 @@ class Policy:
             else:
                 self.metrics.processed(agent)
                 return True
+
+    async def process_batch(self, agent: str, messages: list[Message], compute: Callable[[Message], Effects],
+                            apply: Callable[[Effects], Awaitable[None]]) -> list[bool]:
+        """Compute each record's effects, then apply the batch's together; per record, whether it is done.
+
+        ``compute`` is pure (the pipeline's step on one record): what it raises
+        is a fault of that record, so the record goes to the dead letters at
+        once and the others go on. The effects are applied under the policy: a
+        database or network error is tried again with backoff, the batch given
+        up (every record unprocessed) if the group rebalances meanwhile; a bug
+        in applying them is tried ``INTERNAL_ATTEMPTS`` times, then each
+        record's effects are applied on their own under :meth:`process`, so
+        only the record whose effects fail is dead-lettered.
+        """
+        done = [True] * len(messages)
+        parts: list[tuple[int, Effects]] = []
+        for i, message in enumerate(messages):
+            try:
+                parts.append((i, compute(message)))
+            except Exception as exc:  # a record the step cannot handle; the batch goes on
+                await self._give_up(agent, message, exc, on_processing_error(exc)[1], attempts=1)
+        batch = Effects()
+        for _, effects in parts:
+            batch += effects
+        attempt = 0
+        while True:
+            try:
+                await apply(batch)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the one place every agent's errors are decided
+                decision, kind = on_processing_error(exc)
+                self.metrics.agent_error(agent, kind)
+                attempt += 1
+                if decision == "dead_letter" or (kind == "internal" and attempt >= INTERNAL_ATTEMPTS):
+                    for i, effects in parts:
+                        async def alone(_message: Message, effects: Effects = effects) -> None:
+                            await apply(effects)
+                        done[i] = await self.process(agent, messages[i], alone)
+                    return done
+                wait = backoff(attempt - 1)
+                log.warning("%s: %s applying a batch of %d (%s, attempt %d); trying it again in %.1f s", agent,
+                            type(exc).__name__, len(messages), kind, attempt, wait)
+                await self.sleep(wait)
+                if self.app.rebalancing or any(m.generation_id != self.app.consumer_generation_id for m in messages):
+                    log.warning("%s: the group rebalanced while a batch of %d waited; it is left for the next owner",
+                                agent, len(messages))
+                    return [False] * len(messages)
+            else:
+                for _ in parts:
+                    self.metrics.processed(agent)
+                return done
+
+    async def _give_up(self, agent: str, message: Message, exc: BaseException, kind: AgentErrorKind,
+                       attempts: int) -> None:
+        """Send ``message`` to the dead letters, naming the exception's type only (its text may quote values)."""
+        self.metrics.agent_error(agent, kind)
+        log.error("%s: %s at %s[%d]@%d after %d attempt(s); sent to the dead letters", agent, type(exc).__name__,
+                  message.topic, message.partition, message.offset, attempts)
+        letter_kind: DeadLetterKind = "schema" if kind == "contract" else "internal"
+        await self.send_dead_letter(message, letter_kind, f"{agent} could not process it: {type(exc).__name__}")
+        self.metrics.processed(agent)
 
 
 async def until_done(call: Callable[[], Awaitable[T]], agent: str, metrics: WorkerMetrics,

@@ -49,7 +49,7 @@ def dropping(init: Callable[..., None], modulus: int, remainder: int) -> Callabl
 
 async def plain(app: faust.App, stream: faust.StreamT, handle: Any) -> None:
     async for event in stream.events():
-        await handle(event.message)
+        await handle([event])
 
 
 async def no_healing(app: faust.App, bootstrap: str, on_heal: Any = None) -> None:

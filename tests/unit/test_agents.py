@@ -56,7 +56,12 @@ class Worker:
     def run(self, step: str, message: RawMessage) -> Sent:
         """One agent's step on one message; what it sent."""
         before = len(self.sent)
-        asyncio.run(getattr(self.agents, step)(message))
+
+        async def batch_of_one() -> None:
+            await self.agents.prepare(step)
+            await self.agents.apply(getattr(self.agents, step)(message))
+
+        asyncio.run(batch_of_one())
         return self.sent[before:]
 
 

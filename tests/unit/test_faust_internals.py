@@ -16,6 +16,7 @@ from importlib import metadata
 
 import aiokafka.consumer.consumer
 import faust.app.base
+import faust.streams
 import faust.tables.manager
 import faust.tables.recovery
 import faust.transport.conductor
@@ -49,6 +50,10 @@ RELIED_ON = {
     "Conductor._update_tp_index": faust.transport.conductor.Conductor._update_tp_index,
     "Web._enabled_blueprints": faust.web.base.Web._enabled_blueprints,
     "AIOKafkaConsumer.seek_to_committed": aiokafka.consumer.consumer.AIOKafkaConsumer.seek_to_committed,
+    # The agents' batches: how a stream buffers, yields and acknowledges them.
+    "Stream.take_events": faust.streams.Stream.take_events,
+    # A table write takes its changelog partition from the current event, a ContextVar runtime.processing sets.
+    "streams.current_event": faust.streams.current_event,
 }
 DIGESTS = {
     "Consumer._new_offset": "1d2c7ea89a7ad4f1",
@@ -72,6 +77,8 @@ DIGESTS = {
     "Conductor._update_tp_index": "e8e3ac9025ef44f7",
     "Web._enabled_blueprints": "0a5b53f233d4d571",
     "AIOKafkaConsumer.seek_to_committed": "f6cd85c8b70a4ccf",
+    "Stream.take_events": "607d48aead118ba8",
+    "streams.current_event": "3b821f1a78d86a58",
 }
 
 

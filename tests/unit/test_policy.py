@@ -6,12 +6,13 @@ import asyncio
 from dataclasses import dataclass, field
 
 import pytest
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from sqlalchemy.exc import OperationalError
 
 from streams.metrics import build_metrics
 from streams.policy import INTERNAL_ATTEMPTS, Policy, until_done
 from toex_stream.domain import contract
+from toex_stream.domain.pipeline import Effects, Send
 
 
 @dataclass
@@ -118,3 +119,82 @@ def test_the_nominals_follower_waits_out_a_database_outage(recorder: Recorder) -
     metrics = build_metrics(["nominals"])
     assert asyncio.run(until_done(store, "nominals", metrics, sleep=recorder.sleep)) == "stored"
     assert recorder.sleeps == [0.5, 1.0]
+
+
+# -- batches: pure steps per record, the batch's effects applied together ---------------------------
+
+
+class Payload(BaseModel):
+    n: int
+
+
+def batch_of(count: int) -> list[FakeMessage]:
+    return [FakeMessage(offset=40 + i) for i in range(count)]
+
+
+def effects_of(message: FakeMessage) -> Effects:
+    return Effects(sends=[Send("toex.matches", str(message.offset), Payload(n=message.offset))])
+
+
+def keys(effects: Effects) -> list[str]:
+    return [send.key for send in effects.sends]
+
+
+def run_batch(policy: Policy, messages: list[FakeMessage], compute, apply) -> list[bool]:
+    return asyncio.run(policy.process_batch("match", messages, compute, apply))  # type: ignore[arg-type]  # fakes
+
+
+def test_a_batch_is_applied_once_and_a_record_its_step_rejects_is_dead_lettered_alone(recorder: Recorder) -> None:
+    applied: list[list[str]] = []
+
+    def compute(message: FakeMessage) -> Effects:
+        if message.offset == 41:
+            raise invalid()
+        return effects_of(message)
+
+    async def apply(effects: Effects) -> None:
+        applied.append(keys(effects))
+
+    policy = policy_for(recorder)
+    assert run_batch(policy, batch_of(3), compute, apply) == [True, True, True]
+    assert applied == [["40", "42"]], "one application for the batch, without the rejected record"
+    assert recorder.letters == [("schema", "match could not process it: ValidationError")]
+    assert policy.metrics.agent_processed.labels("match")._value.get() == 3
+
+
+def test_a_database_outage_stalls_the_batch_until_the_database_answers(recorder: Recorder) -> None:
+    outcomes = [database_down(), database_down(), None]
+    applied: list[list[str]] = []
+
+    async def apply(effects: Effects) -> None:
+        outcome = outcomes.pop(0)
+        if outcome is not None:
+            raise outcome
+        applied.append(keys(effects))
+
+    assert run_batch(policy_for(recorder), batch_of(2), effects_of, apply) == [True, True]
+    assert applied == [["40", "41"]] and recorder.sleeps == [0.5, 1.0] and recorder.letters == []
+
+
+def test_a_stalled_batch_is_given_up_unprocessed_when_the_group_rebalances(recorder: Recorder) -> None:
+    app = FakeApp()
+
+    async def apply(effects: Effects) -> None:
+        app.rebalancing = True
+        raise database_down()
+
+    assert run_batch(policy_for(recorder, app), batch_of(3), effects_of, apply) == [False, False, False]
+    assert recorder.letters == []
+
+
+def test_a_bug_applying_a_batch_isolates_the_record_whose_effects_fail(recorder: Recorder) -> None:
+    applied: list[list[str]] = []
+
+    async def apply(effects: Effects) -> None:
+        if "41" in keys(effects):
+            raise KeyError("x")
+        applied.append(keys(effects))
+
+    assert run_batch(policy_for(recorder), batch_of(3), effects_of, apply) == [True, True, True]
+    assert applied == [["40"], ["42"]], "after the batch failed, each record's effects on their own"
+    assert recorder.letters == [("internal", "match could not process it: KeyError")]
