@@ -27,7 +27,7 @@ import csv
 import datetime as dt
 import logging
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import zip_longest
 from pathlib import Path
@@ -404,12 +404,21 @@ def apply_nominal_message(
 
     ``source_ref`` (say ``"toex.nominals:2:1045"``) is kept as the provenance of an upsert.
     """
+    nominal_id, nominal = parse_nominal_message(key, value)
+    if nominal is None:
+        return "erased" if store.erase_nominal(nominal_id) else "absent"
+    changed = store.upsert_nominal(nominal, Provenance("topic", source_ref))
+    return "upserted" if changed else "unchanged"
+
+
+def parse_nominal_message(key: bytes | None, value: bytes | None) -> tuple[str, contract.Nominal | None]:
+    """The nominal_id and the Nominal of a ``toex.nominals`` message (None for a tombstone); invalid ones raise."""
     try:
-        nominal_id = key.decode("utf-8")
+        nominal_id = (key if key is not None else b"").decode("utf-8")
     except (AttributeError, UnicodeDecodeError):
         raise InvalidNominalMessage("the message key is not a UTF-8 nominal_id") from None
     if value is None:
-        return "erased" if store.erase_nominal(nominal_id) else "absent"
+        return nominal_id, None
     try:
         nominal = contract.Nominal.model_validate_json(value)
     except ValidationError as exc:
@@ -420,5 +429,49 @@ def apply_nominal_message(
             "the message key differs from the value's nominal_id; the key must be the nominal_id, "
             "or a later tombstone would not erase it"
         )
-    changed = store.upsert_nominal(nominal, Provenance("topic", source_ref))
-    return "upserted" if changed else "unchanged"
+    return nominal_id, nominal
+
+
+@dataclass(frozen=True)
+class AppliedMessage:
+    """One ``toex.nominals`` message as applied to the store: the nominal (None: erased) and what it changed."""
+
+    nominal_id: str
+    nominal: contract.Nominal | None
+    outcome: NominalMessageOutcome
+
+
+def apply_nominal_messages(
+    store: NominalStore, messages: Sequence[tuple[bytes | None, bytes | None, str]]
+) -> list[AppliedMessage | InvalidNominalMessage]:
+    """Apply ``(key, value, source_ref)`` messages in order, the upserts between two tombstones in one transaction.
+
+    One result per message: what it did, or why it is not a valid message (it
+    changed nothing). Applying the same messages again changes nothing more.
+    """
+    results: list[AppliedMessage | InvalidNominalMessage] = []
+    run: list[tuple[int, contract.Nominal, Provenance]] = []
+
+    def store_run() -> None:
+        outcomes = store.upsert_nominals([(nominal, provenance) for _, nominal, provenance in run])
+        for (position, nominal, _), outcome in zip(run, outcomes, strict=True):
+            results[position] = AppliedMessage(nominal.nominal_id, nominal,
+                                               "unchanged" if outcome == "unchanged" else "upserted")
+        run.clear()
+
+    for key, value, source_ref in messages:
+        try:
+            nominal_id, nominal = parse_nominal_message(key, value)
+        except InvalidNominalMessage as exc:
+            results.append(exc)
+            continue
+        if nominal is not None:
+            results.append(AppliedMessage(nominal_id, nominal, "upserted"))  # its outcome once the run is stored
+            run.append((len(results) - 1, nominal, Provenance("topic", source_ref)))
+            continue
+        if run:
+            store_run()  # in order: an upsert before this tombstone is stored first
+        results.append(AppliedMessage(nominal_id, None, "erased" if store.erase_nominal(nominal_id) else "absent"))
+    if run:
+        store_run()
+    return results
