@@ -287,3 +287,29 @@ class NominalPublisher:
         if self._failure or remaining:
             raise KafkaUnavailable(f"Kafka did not take every nominal ({self._failure or f'{remaining} unsent'}); "
                                    "run the import again with --republish")
+
+
+@dataclass(frozen=True)
+class TopicIncarnation:
+    """Which creation of a topic this is (its id changes when it is deleted and created again), and how long
+    compaction keeps a tombstone on it."""
+
+    topic_id: str
+    delete_retention_ms: int
+
+
+def topic_incarnation(bootstrap: str, topic: str, timeout: float = 15.0) -> TopicIncarnation | None:
+    """The topic's id and ``delete.retention.ms``; None when the broker does not say (then trust no snapshot)."""
+    from confluent_kafka import TopicCollection
+    from confluent_kafka.admin import ConfigResource
+
+    admin = AdminClient({"bootstrap.servers": bootstrap, **_QUIET})
+    try:
+        [description] = admin.describe_topics(TopicCollection([topic]), request_timeout=timeout).values()
+        topic_id = str(description.result(timeout=timeout).topic_id)
+        [configs] = admin.describe_configs([ConfigResource("topic", topic)], request_timeout=timeout).values()
+        retention = int(configs.result(timeout=timeout)["delete.retention.ms"].value)
+    except (KafkaException, KeyError, ValueError, TypeError) as exc:
+        log.warning("cannot read the id of topic %s: %s", topic, exc)
+        return None
+    return TopicIncarnation(topic_id, retention)
