@@ -1,6 +1,7 @@
 """`toex-stream nominals import` of a large Person CSV, as a user runs it: rows per second. Prints JSON.
 
     python benchmarks/nominal_import.py [--rows 100000] [--seed 7] [--database-url postgresql+psycopg://...]
+                                        [--worker-starts 2]
 
 Starts a broker of its own (cached jars, free ports, a temporary folder),
 writes a Person CSV of ``--rows`` invented nominals (the long-tailed names of
@@ -9,6 +10,12 @@ runs ``toex-stream nominals import`` on it twice in a process of its own: the
 first import creates and publishes every row, the second finds each unchanged.
 The database is SQLite in the temporary folder unless ``--database-url`` names
 another (it should be empty: rows it already holds count as unchanged).
+
+With ``--worker-starts N`` a worker is then started N times in a row on the
+same data folder and stopped (SIGTERM) each time it has loaded the nominals:
+``worker_start_s`` is, for each start, the seconds from starting its process to
+its log line "nominals loaded". The first start reads all of toex.nominals; the
+later ones can start from the snapshot the earlier one left.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ from toex_stream.adapters.kafka_io import TopicReader
 from toex_stream.adapters.localkafka import LocalKafka
 from toex_stream.adapters.settings import Settings, settings_env
 from toex_stream.domain import contract
+from toex_stream.tools.processes import start_worker, stop_process_group
 from toex_stream.tools.simulate import PERSON_CSV_COLUMNS
 
 TOEX = Path(sys.executable).with_name("toex-stream")
@@ -82,11 +90,29 @@ def count_on_topic(bootstrap: str, expected: int, timeout: float = 120) -> int:
     return len(keys)
 
 
+def time_worker_start(settings: Settings, log_file: Path, timeout: float = 900) -> float:
+    """Seconds from starting a worker to its "nominals loaded"; the worker is stopped after."""
+    before = log_file.read_text(errors="replace").count("nominals loaded") if log_file.exists() else 0
+    started = time.perf_counter()
+    process = start_worker(settings, log_file)
+    try:
+        while time.perf_counter() - started < timeout:
+            if log_file.read_text(errors="replace").count("nominals loaded") > before:
+                return round(time.perf_counter() - started, 2)
+            if process.poll() is not None:
+                raise SystemExit(f"the worker exited:\n{log_file.read_text(errors='replace')[-3000:]}")
+            time.sleep(0.1)
+        raise SystemExit(f"the worker did not load the nominals in {timeout:.0f} s")
+    finally:
+        stop_process_group(process, timeout=60)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--database-url", help="an empty database to import into (default: SQLite in a temp folder)")
+    parser.add_argument("--worker-starts", type=int, default=0, help="then time this many worker starts in a row")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="toex-import-") as tmp:
         folder = Path(tmp)
@@ -101,6 +127,7 @@ def main() -> None:
             first_s, first = run_import(csv_file, env)
             again_s, again = run_import(csv_file, env)
             on_topic = count_on_topic(settings.kafka_bootstrap, args.rows)
+            starts = [time_worker_start(settings, folder / "worker.log") for _ in range(args.worker_starts)]
         finally:
             broker.down()
     database = re.sub(r"://[^@/]*@", "://", settings.database_url or "").split(":")[0]
@@ -109,7 +136,7 @@ def main() -> None:
         "first_import_s": round(first_s, 2), "rows_per_s": round(args.rows / first_s),
         "first_summary": first,
         "again_s": round(again_s, 2), "again_rows_per_s": round(args.rows / again_s), "again_summary": again,
-        "on_topic": on_topic,
+        "on_topic": on_topic, "worker_start_s": starts,
     }))
 
 

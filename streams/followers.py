@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import gc
 import logging
+import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import faust
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
@@ -19,15 +22,28 @@ from pydantic import ValidationError
 from streams import topics
 from streams.policy import until_done
 from streams.services import Services
-from toex_stream.application.nominal_import import InvalidNominalMessage, apply_nominal_message
+from toex_stream.adapters.index_snapshot import SNAPSHOT_FILE, read_snapshot, write_snapshot
+from toex_stream.adapters.kafka_io import TopicIncarnation, topic_incarnation
+from toex_stream.application.nominal_import import InvalidNominalMessage, apply_nominal_messages
 from toex_stream.domain import contract
 from toex_stream.domain.contract import DeadLetterKind
 from toex_stream.domain.matching.model_files import write_model
+from toex_stream.domain.matching.records import MatchRecord, record_from_nominal
 from toex_stream.domain.pipeline import Raw
 from toex_stream.domain.scoring.checkpoint import restore_models, write_models
 from toex_stream.ports.store import NominalStore
 
 log = logging.getLogger(__name__)
+
+# toex.nominals messages stored per transaction while following.
+NOMINALS_BATCH = 2000
+# The index snapshot is written once the nominals are loaded, then after this many messages or seconds.
+SNAPSHOT_EVERY = 10_000
+SNAPSHOT_EVERY_S = 300.0
+SNAPSHOT_REFRESH_S = 3600.0
+# A snapshot is trusted for this share of the topic's delete.retention.ms: older, a tombstone written
+# after it may have been compacted away.
+SNAPSHOT_TRUST = 0.9
 
 # Sends a record to the dead letters: kind and a reason that quotes no value.
 Reject = Callable[[Raw, DeadLetterKind, str], Awaitable[None]]
@@ -73,17 +89,27 @@ async def follow_nominals(services: Services) -> None:
     """Read all of toex.nominals into the store and this worker's index, then keep following it.
 
     Outside any consumer group: every worker needs every nominal to match
-    against, whichever partitions of the observations it is assigned.
+    against, whichever partitions of the observations it is assigned. A
+    snapshot of the index in the data folder, when it can be trusted, spares
+    reading the topic from the beginning: the index is loaded from it and the
+    topic read on from the offsets it reflects (the store has those nominals
+    already: this worker wrote them). The snapshot is written once the
+    nominals are loaded, then every SNAPSHOT_EVERY_S or SNAPSHOT_EVERY messages.
     """
+    snapshot_file = services.checkpoint_file.parent / SNAPSHOT_FILE
     consumer = AIOKafkaConsumer(bootstrap_servers=services.bootstrap, group_id=None,
                                 enable_auto_commit=False, auto_offset_reset="earliest")
+    incarnation: TopicIncarnation | None = None
+    positions: dict[int, int] = {}
+    since_snapshot = 0
     await consumer.start()
     try:
         partitions = [TopicPartition(topics.NOMINALS.name, p) for p in range(topics.NOMINALS.partitions)]
         consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
         ends = await consumer.end_offsets(partitions)
-        applied = 0
+        incarnation = await asyncio.to_thread(topic_incarnation, services.bootstrap, topics.NOMINALS.name)
+        positions = await _start_from_snapshot(consumer, services, snapshot_file, incarnation, ends)
+        applied, last_snapshot = 0, time.monotonic()
         while True:
             if not services.nominals_loaded.is_set() and await _caught_up(consumer, ends):
                 if services.estimate_u_on_load:
@@ -93,20 +119,110 @@ async def follow_nominals(services: Services) -> None:
                 services.nominals_loaded.set()
                 log.info("nominals loaded: %d messages applied, %d in the index", applied,
                          len(services.matcher.index))
-            batches = await consumer.getmany(timeout_ms=500, max_records=1000)
-            for records in batches.values():
-                for record in records:
-                    # The store in a thread; the index only here, where the match agent reads it.
-                    # A database outage stalls the follower (and so matching); it never skips a nominal.
-                    outcome = await until_done(functools.partial(
-                        asyncio.to_thread, _store_nominal, services.store, record.key, record.value,
-                        f"{record.topic}:{record.partition}:{record.offset}",
-                    ), "nominals", services.metrics)
-                    if outcome is not None:
-                        services.matcher.follow(record.key, record.value)
-                    applied += 1
+                since_snapshot = SNAPSHOT_EVERY  # the first snapshot right away
+            elapsed = time.monotonic() - last_snapshot
+            if services.nominals_loaded.is_set() and incarnation is not None and (
+                    since_snapshot >= SNAPSHOT_EVERY or (since_snapshot and elapsed >= SNAPSHOT_EVERY_S)
+                    or elapsed >= SNAPSHOT_REFRESH_S):  # a quiet topic: the snapshot must not age out
+                await _write_snapshot(services, snapshot_file, incarnation, positions)
+                since_snapshot, last_snapshot = 0, time.monotonic()
+            batches = await consumer.getmany(timeout_ms=500, max_records=NOMINALS_BATCH)
+            for partition, records in batches.items():
+                if not records:
+                    continue
+                # The store in a thread, a batch in one transaction; the index only here, where the match
+                # agent reads it. A database outage stalls the follower (and so matching); it never skips.
+                results = await until_done(functools.partial(
+                    asyncio.to_thread, _store_nominals, services.store, records), "nominals", services.metrics)
+                for result in results:
+                    if isinstance(result, MatchRecord):
+                        services.matcher.add(result)
+                    elif isinstance(result, str):
+                        services.matcher.remove(result)
+                positions[partition.partition] = records[-1].offset + 1
+                applied += len(records)
+                since_snapshot += len(records)
     finally:
-        await consumer.stop()
+        try:
+            if services.nominals_loaded.is_set() and incarnation is not None and since_snapshot:
+                # Stopping: what was read since the last snapshot need not be read again at the next start.
+                _write_snapshot_now(services, snapshot_file, incarnation, positions)
+        finally:
+            await consumer.stop()
+
+
+async def _start_from_snapshot(
+    consumer: AIOKafkaConsumer, services: Services, snapshot_file: Path,
+    incarnation: TopicIncarnation | None, ends: dict[TopicPartition, int],
+) -> dict[int, int]:
+    """Load the index from the snapshot and seek to its offsets, or seek to the beginning; the positions."""
+    partitions = list(ends)
+    begins = await consumer.beginning_offsets(partitions)
+    # The cyclic garbage collector would scan the growing heap again and again while a hundred
+    # thousand records are made (it tripled the load); they live as long as the worker: kept out
+    # of later collections too (gc.freeze).
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return await _load_snapshot(consumer, services, snapshot_file, incarnation, ends, begins)
+    finally:
+        gc.freeze()
+        if collecting:
+            gc.enable()
+
+
+async def _load_snapshot(
+    consumer: AIOKafkaConsumer, services: Services, snapshot_file: Path, incarnation: TopicIncarnation | None,
+    ends: dict[TopicPartition, int], begins: dict[TopicPartition, int],
+) -> dict[int, int]:
+    partitions = list(ends)
+    snapshot = await asyncio.to_thread(
+        read_snapshot, snapshot_file, topics.NOMINALS.name, incarnation.topic_id if incarnation else None,
+        max_age_s=incarnation.delete_retention_ms / 1000 * SNAPSHOT_TRUST if incarnation else 0.0,
+    )
+    if snapshot is not None:
+        offsets = {tp: snapshot.offsets.get(tp.partition) for tp in partitions}
+        wrong = [f"{tp.partition}@{offset}" for tp, offset in offsets.items()
+                 if offset is None or not begins[tp] <= offset <= ends[tp]]
+        if wrong:
+            log.warning("snapshot of the index at %s has offsets outside toex.nominals (%s): reading all of it",
+                        snapshot_file, ", ".join(wrong))
+        else:
+            # In a thread, so that the loop goes on (heartbeats); nothing reads the index before it is loaded.
+            await asyncio.to_thread(services.matcher.load, snapshot.records)
+            for tp, offset in offsets.items():
+                consumer.seek(tp, offset)
+            log.info("index loaded from its snapshot: %d nominals; reading toex.nominals on from it",
+                     len(services.matcher.index))
+            return {tp.partition: offset for tp, offset in offsets.items() if offset is not None}
+    await consumer.seek_to_beginning(*partitions)
+    return {tp.partition: begins[tp] for tp in partitions}
+
+
+def _write_snapshot_now(services: Services, path: Path, incarnation: TopicIncarnation,
+                        positions: dict[int, int]) -> None:
+    try:
+        write_snapshot(path, services.matcher.index.live(), topics.NOMINALS.name, incarnation.topic_id, positions)
+        log.info("snapshot of the index written on the way out: %d nominals", len(services.matcher.index))
+    except OSError as exc:
+        log.warning("snapshot of the index not written to %s: %s", path, exc)
+
+
+async def _write_snapshot(services: Services, path: Path, incarnation: TopicIncarnation,
+                          positions: dict[int, int]) -> None:
+    """The index and the positions now (taken in the loop, so they agree), encoded and written in a thread.
+
+    The match agent files provisional nominals in the index too: the thread gets a copy of its list.
+    """
+    started = time.monotonic()
+    records, offsets = services.matcher.index.live(), dict(positions)
+    try:
+        await asyncio.to_thread(write_snapshot, path, records, topics.NOMINALS.name, incarnation.topic_id, offsets)
+    except OSError as exc:  # the index is whole in memory; only a quick restart is lost
+        log.warning("snapshot of the index not written to %s: %s", path, exc)
+        return
+    log.info("snapshot of the index written: %d nominals in %.1f s", len(services.matcher.index),
+             time.monotonic() - started)
 
 
 def restore_checkpoint(services: Services) -> int:
@@ -129,9 +245,23 @@ async def _caught_up(consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int]
     return True
 
 
-def _store_nominal(store: NominalStore, key: bytes | None, value: bytes | None, source_ref: str) -> str | None:
-    try:
-        return apply_nominal_message(store, key or b"", value, source_ref=source_ref)
-    except InvalidNominalMessage as exc:
-        log.warning("skipped nominal message at %s: %s", source_ref, exc)
-        return None
+def _store_nominals(store: NominalStore, records: list[ConsumerRecord]) -> list[MatchRecord | str | None]:
+    """Apply a batch of toex.nominals messages to the store; per message, what the index should do.
+
+    A MatchRecord to file, a nominal_id to erase, or None for a message that is not
+    a valid nominal (logged and passed: it is on the topic for good, reading it again
+    cannot make it valid). The records are made here, in the thread, not in the loop.
+    """
+    results = apply_nominal_messages(
+        store, [(r.key, r.value, f"{r.topic}:{r.partition}:{r.offset}") for r in records])
+    actions: list[MatchRecord | str | None] = []
+    for record, result in zip(records, results, strict=True):
+        if isinstance(result, InvalidNominalMessage):
+            log.warning("skipped nominal message at %s:%d:%d: %s", record.topic, record.partition, record.offset,
+                        result)
+            actions.append(None)
+        elif result.nominal is None:
+            actions.append(result.nominal_id)
+        else:
+            actions.append(record_from_nominal(result.nominal))
+    return actions
