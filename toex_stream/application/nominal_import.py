@@ -335,7 +335,7 @@ def import_nominals(
     were handled.
     """
     imported_at = utc_now()
-    before_commit = _publisher(publish, flush)
+    hooks = _publisher(publish, flush)
     report = ImportReport()
     first_line: dict[str, int] = {}
     batch: list[tuple[contract.Nominal, Provenance]] = []
@@ -349,10 +349,10 @@ def import_nominals(
             continue
         batch.append((nominal, Provenance("import", f"{path.name}:{line}", imported_at)))
         if len(batch) >= batch_size:
-            _store_batch(store, batch, before_commit, report)
+            _store_batch(store, batch, hooks, report)
             progress(handled)
             batch, handled = [], 0
-    _store_batch(store, batch, before_commit, report)
+    _store_batch(store, batch, hooks, report)
     progress(handled)
     log.info("imported %s: %s", path.name, report.summary())
     return report
@@ -369,28 +369,36 @@ def _seen_before(nominal: contract.Nominal, line: int, first_line: dict[str, int
 
 def _publisher(
     publish: Callable[[contract.Nominal], None] | None, flush: Callable[[], None] | None
-) -> Callable[[list[contract.Nominal]], None] | None:
+) -> tuple[Callable[[list[contract.Nominal]], None] | None, Callable[[list[contract.Nominal]], None] | None]:
+    """What the store calls before it writes a batch (send it) and before it commits (wait for the broker).
+
+    Sending first lets the broker take the batch while the database writes it: waiting for its
+    acknowledgements after the writes was a tenth of an import's time.
+    """
     if publish is None:
-        return None
+        return None, None
 
     def publish_batch(nominals: list[contract.Nominal]) -> None:
         for nominal in nominals:
             publish(nominal)
+
+    def wait_for_broker(_nominals: list[contract.Nominal]) -> None:
         if flush is not None:
             flush()
 
-    return publish_batch
+    return publish_batch, wait_for_broker
 
 
 def _store_batch(
     store: NominalStore,
     batch: list[tuple[contract.Nominal, Provenance]],
-    before_commit: Callable[[list[contract.Nominal]], None] | None,
+    hooks: tuple[Callable[[list[contract.Nominal]], None] | None, Callable[[list[contract.Nominal]], None] | None],
     report: ImportReport,
 ) -> None:
     if not batch:
         return
-    for outcome in store.upsert_nominals(batch, before_commit=before_commit):
+    before_write, before_commit = hooks
+    for outcome in store.upsert_nominals(batch, before_commit=before_commit, before_write=before_write):
         setattr(report, outcome, getattr(report, outcome) + 1)
 
 

@@ -83,12 +83,17 @@ class NominalStore(Protocol):
         self,
         entries: Sequence[tuple[contract.Nominal, Provenance]],
         before_commit: Callable[[list[contract.Nominal]], None] | None = None,
+        *,
+        before_write: Callable[[list[contract.Nominal]], None] | None = None,
     ) -> list[UpsertOutcome]:
         """Store a batch in one transaction; one outcome per entry.
 
         ``before_commit`` is given the batch's created and updated nominals
         before it commits: if it raises (the topic cannot be written), nothing
         of the batch is stored, so importing again sends it again.
+        ``before_write`` is given them as soon as they are known, before their
+        rows are written (to start sending them while the database works);
+        if it raises, nothing is stored either.
         """
         ...
 

@@ -320,20 +320,23 @@ class SqlAlchemyNominalStore:
         self,
         entries: Sequence[tuple[contract.Nominal, Provenance]],
         before_commit: Callable[[list[contract.Nominal]], None] | None = None,
+        *,
+        before_write: Callable[[list[contract.Nominal]], None] | None = None,
     ) -> list[UpsertOutcome]:
-        outcomes = self._write(entries, before_commit=before_commit)
+        outcomes = self._write(entries, before_commit=before_commit, before_write=before_write)
         return [outcomes[nominal.nominal_id] for nominal, _ in entries]
 
     def _write(
         self,
         entries: Sequence[tuple[contract.Nominal, Provenance]],
         before_commit: Callable[[list[contract.Nominal]], None] | None = None,
+        before_write: Callable[[list[contract.Nominal]], None] | None = None,
     ) -> dict[str, UpsertOutcome]:
         """Store what changed in one transaction; a repeated id: the later entry wins."""
         latest = {nominal.nominal_id: (nominal, provenance) for nominal, provenance in entries}
         for attempt in range(_WRITE_ATTEMPTS):
             try:
-                return self._write_once(latest, before_commit)
+                return self._write_once(latest, before_commit, before_write)
             except IntegrityError:
                 # Another writer (the worker applying toex.nominals, a second worker making the same
                 # provisional nominal) created one of these since we looked: look again.
@@ -346,6 +349,7 @@ class SqlAlchemyNominalStore:
         self,
         latest: dict[str, tuple[contract.Nominal, Provenance]],
         before_commit: Callable[[list[contract.Nominal]], None] | None,
+        before_write: Callable[[list[contract.Nominal]], None] | None = None,
     ) -> dict[str, UpsertOutcome]:
         with Session(self._engine) as session, session.begin():
             stored = self._stored_versions(session, list(latest))
@@ -359,6 +363,8 @@ class SqlAlchemyNominalStore:
                 else:
                     outcomes[nominal_id] = "created" if previous is None else "updated"
                     changed[nominal_id] = row
+            if before_write is not None and changed:
+                before_write([latest[nominal_id][0] for nominal_id in changed])
             self._replace(session, changed, outcomes)
             self._add_children(session, [latest[nominal_id] for nominal_id in changed])
             if before_commit is not None and changed:
