@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import orjson
@@ -51,16 +52,21 @@ def test_a_snapshot_gives_back_the_index_it_was_taken_from(tmp_path: Path) -> No
         (orjson.dumps({"format": 99}), "another format"),
         (snapshot_bytes(records(), "toex.other", "id-1", {0: 1}), "of another"),
         (snapshot_bytes(records(), TOPIC, "id-0", {0: 1}), "of another"),
-        (orjson.dumps({**orjson.loads(snapshot_bytes([], TOPIC, "id-1", {0: 1})), "written_at": time.time() - 120}),
-         "old"),
-        (orjson.dumps({**orjson.loads(snapshot_bytes([], TOPIC, "id-1", {0: 1})), "records": [["N-1"]]}), "damaged"),
-        (orjson.dumps({**orjson.loads(snapshot_bytes([], TOPIC, "id-1", {0: 1})), "offsets": {"0": "x"}}), "damaged"),
+        # Built when the test runs, not when it is collected: a snapshot's age counts from its written_at.
+        (lambda: orjson.dumps({**orjson.loads(snapshot_bytes([], TOPIC, "id-1", {0: 1})),
+                               "written_at": time.time() - 120}), "old"),
+        (lambda: orjson.dumps({**orjson.loads(snapshot_bytes([], TOPIC, "id-1", {0: 1})), "records": [["N-1"]]}),
+         "damaged"),
+        (lambda: orjson.dumps({**orjson.loads(snapshot_bytes([], TOPIC, "id-1", {0: 1})), "offsets": {"0": "x"}}),
+         "damaged"),
     ],
 )  # fmt: skip
 def test_a_snapshot_that_cannot_be_trusted_is_none_and_says_why(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture, content: bytes | None, why: str
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, content: bytes | Callable[[], bytes] | None, why: str
 ) -> None:
     path = tmp_path / "snapshot.json"
+    if callable(content):
+        content = content()
     if content is not None:
         write_bytes(path, content)
 
