@@ -146,7 +146,8 @@ async def follow_nominals(services: Services) -> None:
         try:
             if services.nominals_loaded.is_set() and incarnation is not None and since_snapshot:
                 # Stopping: what was read since the last snapshot need not be read again at the next start.
-                _write_snapshot_now(services, snapshot_file, incarnation, positions)
+                if _save_snapshot(snapshot_file, services.matcher.index.live(), incarnation, positions):
+                    log.info("snapshot of the index written on the way out: %d nominals", len(services.matcher.index))
         finally:
             await consumer.stop()
 
@@ -199,13 +200,15 @@ async def _load_snapshot(
     return {tp.partition: begins[tp] for tp in partitions}
 
 
-def _write_snapshot_now(services: Services, path: Path, incarnation: TopicIncarnation,
-                        positions: dict[int, int]) -> None:
+def _save_snapshot(path: Path, records: list[MatchRecord], incarnation: TopicIncarnation,
+                   positions: dict[int, int]) -> bool:
+    """Write a snapshot of ``records`` at ``positions``; False, logged, when the file cannot be written."""
     try:
-        write_snapshot(path, services.matcher.index.live(), topics.NOMINALS.name, incarnation.topic_id, positions)
-        log.info("snapshot of the index written on the way out: %d nominals", len(services.matcher.index))
-    except OSError as exc:
+        write_snapshot(path, records, topics.NOMINALS.name, incarnation.topic_id, positions)
+    except OSError as exc:  # the index is whole in memory; only a quick restart is lost
         log.warning("snapshot of the index not written to %s: %s", path, exc)
+        return False
+    return True
 
 
 async def _write_snapshot(services: Services, path: Path, incarnation: TopicIncarnation,
@@ -216,13 +219,8 @@ async def _write_snapshot(services: Services, path: Path, incarnation: TopicInca
     """
     started = time.monotonic()
     records, offsets = services.matcher.index.live(), dict(positions)
-    try:
-        await asyncio.to_thread(write_snapshot, path, records, topics.NOMINALS.name, incarnation.topic_id, offsets)
-    except OSError as exc:  # the index is whole in memory; only a quick restart is lost
-        log.warning("snapshot of the index not written to %s: %s", path, exc)
-        return
-    log.info("snapshot of the index written: %d nominals in %.1f s", len(services.matcher.index),
-             time.monotonic() - started)
+    if await asyncio.to_thread(_save_snapshot, path, records, incarnation, offsets):
+        log.info("snapshot of the index written: %d nominals in %.1f s", len(records), time.monotonic() - started)
 
 
 def restore_checkpoint(services: Services) -> int:

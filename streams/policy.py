@@ -23,6 +23,7 @@ blocks a rebalance.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -70,6 +71,15 @@ def backoff(attempt: int) -> float:
 DeadLetterSender = Callable[[Message, DeadLetterKind, str], Awaitable[None]]
 
 
+@dataclass(frozen=True)
+class Failed:
+    """A step that must not be tried again: what it raised, as what kind, after how many attempts."""
+
+    exc: BaseException
+    kind: AgentErrorKind
+    attempts: int
+
+
 @dataclass
 class Policy:
     """The policy bound to a worker: where dead letters go, what is counted, how to tell a rebalance."""
@@ -82,31 +92,14 @@ class Policy:
     async def process(self, agent: str, message: Message,
                       step: Callable[[Message], Awaitable[None]]) -> bool:
         """Run ``step`` on ``message`` under the policy; False when the record was given up unprocessed."""
-        attempt = 0
-        while True:
-            try:
-                await step(message)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # the one place every agent's errors are decided
-                decision, kind = on_processing_error(exc)
-                attempt += 1
-                if decision == "dead_letter" or (kind == "internal" and attempt >= INTERNAL_ATTEMPTS):
-                    await self._give_up(agent, message, exc, kind, attempt)
-                    return True
-                self.metrics.agent_error(agent, kind)
-                where = f"{message.topic}[{message.partition}]@{message.offset}"
-                wait = backoff(attempt - 1)
-                log.warning("%s: %s at %s (%s, attempt %d); trying it again in %.1f s", agent,
-                            type(exc).__name__, where, kind, attempt, wait)
-                await self.sleep(wait)
-                if self.app.rebalancing or message.generation_id != self.app.consumer_generation_id:
-                    log.warning("%s: the group rebalanced while %s waited; it is left for the next owner",
-                                agent, where)
-                    return False
-            else:
-                self.metrics.processed(agent)
-                return True
+        where = f"{message.topic}[{message.partition}]@{message.offset}"
+        outcome = await self._retrying(agent, functools.partial(step, message), [message], where)
+        if isinstance(outcome, Failed):
+            await self._give_up(agent, message, outcome.exc, outcome.kind, outcome.attempts)
+            return True
+        if outcome:
+            self.metrics.processed(agent)
+        return outcome
 
     async def process_batch(self, agent: str, messages: list[Message], compute: Callable[[Message], Effects],
                             apply: Callable[[Effects], Awaitable[None]]) -> list[bool]:
@@ -131,34 +124,49 @@ class Policy:
         batch = Effects()
         for _, effects in parts:
             batch += effects
+        outcome = await self._retrying(agent, functools.partial(apply, batch), messages, f"a batch of {len(messages)}")
+        if isinstance(outcome, Failed):
+            self.metrics.agent_error(agent, outcome.kind)
+            for i, effects in parts:
+                async def alone(_message: Message, effects: Effects = effects) -> None:
+                    await apply(effects)
+                done[i] = await self.process(agent, messages[i], alone)
+            return done
+        if not outcome:
+            return [False] * len(messages)
+        for _ in parts:
+            self.metrics.processed(agent)
+        return done
+
+    async def _retrying(self, agent: str, call: Callable[[], Awaitable[None]], messages: list[Message],
+                        where: str) -> bool | Failed:
+        """``call()`` until it succeeds (True), the group rebalances while it waits (False), or it must not be
+        tried again: a malformed record, or a bug after ``INTERNAL_ATTEMPTS`` (:class:`Failed`).
+
+        Database and network errors are tried again with backoff for as long as they last.
+        """
         attempt = 0
         while True:
             try:
-                await apply(batch)
+                await call()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the one place every agent's errors are decided
                 decision, kind = on_processing_error(exc)
-                self.metrics.agent_error(agent, kind)
                 attempt += 1
                 if decision == "dead_letter" or (kind == "internal" and attempt >= INTERNAL_ATTEMPTS):
-                    for i, effects in parts:
-                        async def alone(_message: Message, effects: Effects = effects) -> None:
-                            await apply(effects)
-                        done[i] = await self.process(agent, messages[i], alone)
-                    return done
+                    return Failed(exc, kind, attempt)
+                self.metrics.agent_error(agent, kind)
                 wait = backoff(attempt - 1)
-                log.warning("%s: %s applying a batch of %d (%s, attempt %d); trying it again in %.1f s", agent,
-                            type(exc).__name__, len(messages), kind, attempt, wait)
+                log.warning("%s: %s at %s (%s, attempt %d); trying it again in %.1f s", agent,
+                            type(exc).__name__, where, kind, attempt, wait)
                 await self.sleep(wait)
                 if self.app.rebalancing or any(m.generation_id != self.app.consumer_generation_id for m in messages):
-                    log.warning("%s: the group rebalanced while a batch of %d waited; it is left for the next owner",
-                                agent, len(messages))
-                    return [False] * len(messages)
+                    log.warning("%s: the group rebalanced while %s waited; it is left for the next owner",
+                                agent, where)
+                    return False
             else:
-                for _ in parts:
-                    self.metrics.processed(agent)
-                return done
+                return True
 
     async def _give_up(self, agent: str, message: Message, exc: BaseException, kind: AgentErrorKind,
                        attempts: int) -> None:
