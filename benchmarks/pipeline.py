@@ -471,6 +471,7 @@ def run(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
         before = input_ends(bootstrap)
         leaders = [p.pid for p in workers.processes]
         cpu_before = cpu_seconds(leaders)
+        profilers = start_profilers(leaders, args.profile) if args.profile else []
         first = time.monotonic()
         for event in burst:
             send(out, event)
@@ -483,6 +484,8 @@ def run(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
             mentions = sum(tracker.mentions.get(i, 0) for i in ids)
         last = max(times) if times else time.monotonic()
         cpu = cpu_seconds(leaders) - cpu_before
+        if profilers:
+            report["profiles"] = stop_profilers(profilers)
         elapsed = last - first
         rate = done / elapsed if elapsed > 0 else 0.0
         report.update({"events": len(burst), "events_done": done, "events_not_done": len(burst) - done,
@@ -514,6 +517,26 @@ def run(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
             broker.down()
     report["total_s"] = round(time.monotonic() - started, 1)
     return report
+
+
+def start_profilers(leaders: list[int], folder: Path) -> list[tuple[subprocess.Popen[bytes], Path]]:
+    """py-spy on each worker for the burst, as collapsed stacks (``flamegraph.pl`` or speedscope read them)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    profilers = []
+    for n, pid in enumerate(leaders):
+        out = folder.resolve() / f"worker-{n}.collapsed"
+        command = [py_spy, "record", "--pid", str(pid), "--rate", "200", "--format", "raw", "--output", str(out)]
+        profilers.append((subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL), out))
+    return profilers
+
+
+def stop_profilers(profilers: list[tuple[subprocess.Popen[bytes], Path]]) -> list[str]:
+    for process, _ in profilers:
+        process.send_signal(signal.SIGINT)
+    for process, _ in profilers:
+        process.wait(60)
+    return [str(out) for _, out in profilers]
 
 
 def half_rate(tracker: Tracker, workers: Workers, out: Producer, stream: Iterator[SimEvent], rate: float,
@@ -563,6 +586,8 @@ def main() -> None:
     parser.add_argument("--half-rate-seconds", type=float, default=60.0,
                         help="how long events are sent at half the measured rate, for the latency")
     parser.add_argument("--timeout", type=float, default=3600.0, help="seconds the burst may take to be done")
+    parser.add_argument("--profile", type=Path, default=None,
+                        help="record each worker with py-spy during the burst into this folder (collapsed stacks)")
     parser.add_argument("--keep", action="store_true", help="keep the folder (worker and broker logs); print its path")
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, _stop_on_sigterm)

@@ -29,7 +29,7 @@ from streams.services import Services
 from toex_stream.adapters.senders import OutboxSender
 from toex_stream.adapters.sql.intake_store import IntakeStore
 from toex_stream.application.alert_lifecycle import queue_alert
-from toex_stream.application.referral_outcome import record_referral_outcome
+from toex_stream.application.referral_outcome import record_referral_outcomes
 from toex_stream.domain import contract, pipeline
 from toex_stream.domain.alerting.decide import NominalGroups
 from toex_stream.domain.alerting.suppression import Silence
@@ -44,13 +44,8 @@ log = logging.getLogger(__name__)
 M = TypeVar("M", bound=pydantic.BaseModel)
 
 
-# Every topic an agent sends to.
-OUTPUT_TOPICS = (contract.TOPIC_OBSERVATIONS, contract.TOPIC_MATCHES, contract.TOPIC_NOMINALS, contract.TOPIC_SCORES,
-                 contract.TOPIC_ALERTS, contract.TOPIC_TRAINING, contract.TOPIC_DEADLETTER)
-
-
-
-Send = Callable[[str, bytes | None, bytes], Awaitable[object]]
+# Put a message on a topic; what it returns, once awaited, says the broker has it (None: it has it already).
+Send = Callable[[str, bytes | None, bytes], Awaitable[Awaitable[object] | None]]
 
 
 @dataclass
@@ -113,23 +108,33 @@ class Agents:
         await self.apply(Effects(dead_letters=[pipeline.reject(message, kind, reason)]))
 
     async def apply(self, effects: Effects) -> None:
-        """Rows first, in one thread hop (a blocked event loop misses heartbeats), then the messages, then receipts."""
+        """Rows first, in one thread hop (a blocked event loop misses heartbeats), then the messages, then receipts.
+
+        The messages go out together and are awaited together: the batch is
+        done (and its offsets may count) only once the broker has every one.
+        A delivery that fails raises here, and the policy applies the effects again.
+        """
         if effects.has_rows():
             await asyncio.to_thread(write_rows, self.services, effects)
+        deliveries = []
         for rejected in effects.dead_letters:
             letter = rejected.letter
             # Where and why only: the value itself is personal data and stays on the topic.
             log.warning("dead letter topic=%s partition=%d offset=%d kind=%s",
                         letter.source_topic, letter.partition, letter.offset, letter.kind)
             self.services.metrics.dead_letter(letter.source_topic, letter.kind)
-            await self.send(contract.TOPIC_DEADLETTER, rejected.key, letter.model_dump_json().encode())
+            deliveries.append(await self.send(contract.TOPIC_DEADLETTER, rejected.key,
+                                              letter.model_dump_json().encode()))
         for out in effects.sends:
-            await self.send(out.topic, out.key.encode(), out.value)
+            key, value = out.key.encode(), out.value
+            if out.topic == contract.TOPIC_NOMINALS:
+                self.services.own_nominals.sent(key, value)  # its row is committed: written above
+            deliveries.append(await self.send(out.topic, key, value))
+        await asyncio.gather(*(delivery for delivery in deliveries if delivery is not None))
         for score, quiet in effects.suppressed:
             log.info("alert for a %s score %s on route %s", score.band, quiet.why, quiet.route_path)
-        if self.services.receipts is not None:
-            for observation, results in effects.referrals:
-                await mark_referral_processed(self.services.receipts, observation, results)
+        if self.services.receipts is not None and effects.referrals:
+            await mark_referrals_processed(self.services.receipts, effects.referrals)
 
 
 def write_rows(services: Services, effects: Effects) -> None:
@@ -154,10 +159,10 @@ def _present(items: list[M | None]) -> list[M]:
 
 def register(app: faust.App, services: Services) -> None:
     """Declare the topics, tables, agents, timers and followers on ``app``."""
-    outputs = {name: app.topic(name, key_serializer="raw", value_serializer="raw") for name in OUTPUT_TOPICS}
-
-    async def send(topic: str, key: bytes | None, value: bytes) -> None:
-        await outputs[topic].send(key=key, value=value)
+    async def send(topic: str, key: bytes | None, value: bytes) -> Awaitable[object]:
+        # Straight to the producer Faust holds (the one its commit flushes), not through a faust.Topic:
+        # that path costs a FutureMessage, a buffer and callbacks per message, a third of the sends' time.
+        return await app.producer.send(topic, key, value, None, None, None)
 
     # RocksDB, backed by changelogs. No key_type/value_type: plain dicts, JSON in the changelog.
     agents = Agents(
@@ -225,13 +230,11 @@ def register(app: faust.App, services: Services) -> None:
         await follow_nominals(services)
 
 
-async def mark_referral_processed(receipts: IntakeStore, observation: contract.Observation,
-                                  resolved: list[contract.MatchResult]) -> None:
-    """Tell the partner's receipt the referral was processed; a database failure must not stop matching."""
+async def mark_referrals_processed(receipts: IntakeStore,
+                                   referrals: list[tuple[contract.Observation, list[contract.MatchResult]]]) -> None:
+    """Tell the partners' receipts their referrals were processed; a database failure must not stop matching."""
     try:
-        await asyncio.to_thread(record_referral_outcome, receipts, observation, resolved)
+        await asyncio.to_thread(record_referral_outcomes, receipts, referrals)
     except SQLAlchemyError as exc:
-        log.warning("receipt of %s not updated (%s): its status stays 'received'", observation.observation_id,
+        log.warning("receipts of %d referrals not updated (%s): their status stays 'received'", len(referrals),
                     type(exc).__name__)
-
-

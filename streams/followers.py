@@ -21,10 +21,10 @@ from pydantic import ValidationError
 
 from streams import topics
 from streams.policy import until_done
-from streams.services import Services
+from streams.services import OwnNominals, Services
 from toex_stream.adapters.index_snapshot import SNAPSHOT_FILE, read_snapshot, write_snapshot
 from toex_stream.adapters.kafka_io import TopicIncarnation, topic_incarnation
-from toex_stream.application.nominal_import import InvalidNominalMessage, apply_nominal_messages
+from toex_stream.application.nominal_import import InvalidNominalMessage, apply_nominal_messages, parse_nominal_message
 from toex_stream.domain import contract
 from toex_stream.domain.contract import DeadLetterKind
 from toex_stream.domain.matching.model_files import write_model
@@ -133,7 +133,8 @@ async def follow_nominals(services: Services) -> None:
                 # The store in a thread, a batch in one transaction; the index only here, where the match
                 # agent reads it. A database outage stalls the follower (and so matching); it never skips.
                 results = await until_done(functools.partial(
-                    asyncio.to_thread, _store_nominals, services.store, records), "nominals", services.metrics)
+                    asyncio.to_thread, _store_nominals, services.store, records, services.own_nominals),
+                    "nominals", services.metrics)
                 for result in results:
                     if isinstance(result, MatchRecord):
                         services.matcher.add(result)
@@ -243,17 +244,28 @@ async def _caught_up(consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int]
     return True
 
 
-def _store_nominals(store: NominalStore, records: list[ConsumerRecord]) -> list[MatchRecord | str | None]:
+def _store_nominals(store: NominalStore, records: list[ConsumerRecord],
+                    own: OwnNominals | None = None) -> list[MatchRecord | str | None]:
     """Apply a batch of toex.nominals messages to the store; per message, what the index should do.
 
     A MatchRecord to file, a nominal_id to erase, or None for a message that is not
     a valid nominal (logged and passed: it is on the topic for good, reading it again
     cannot make it valid). The records are made here, in the thread, not in the loop.
+    A message this worker stored before sending it (``own``) is not stored again,
+    unless the batch erases something: then every message is applied, in order.
     """
-    results = apply_nominal_messages(
-        store, [(r.key, r.value, f"{r.topic}:{r.partition}:{r.offset}") for r in records])
+    erasing = any(r.value is None for r in records)
+    mine = [not erasing and own is not None and own.stored(r.key, r.value) for r in records]
+    applied = iter(apply_nominal_messages(
+        store, [(r.key, r.value, f"{r.topic}:{r.partition}:{r.offset}")
+                for r, skip in zip(records, mine, strict=True) if not skip]))
     actions: list[MatchRecord | str | None] = []
-    for record, result in zip(records, results, strict=True):
+    for record, skip in zip(records, mine, strict=True):
+        if skip:
+            _, nominal = parse_nominal_message(record.key, record.value)
+            actions.append(None if nominal is None else record_from_nominal(nominal))
+            continue
+        result = next(applied)
         if isinstance(result, InvalidNominalMessage):
             log.warning("skipped nominal message at %s:%d:%d: %s", record.topic, record.partition, record.offset,
                         result)

@@ -18,6 +18,34 @@ from toex_stream.ports.alerts import Notifier
 from toex_stream.ports.store import NominalStore
 
 AGENTS = ("enrich", "match", "score", "alert", "feedback", "training", "nominals")
+
+
+class OwnNominals:
+    """The toex.nominals messages this worker stored before it sent them (its provisional nominals).
+
+    Read back by the nominals follower, such a message need not be stored
+    again: the store had it before the broker did. Bounded: past ``limit``
+    the oldest are forgotten, and then simply stored again (it changes nothing).
+    """
+
+    def __init__(self, limit: int = 50_000) -> None:
+        self.limit = limit
+        self._values: dict[bytes, bytes] = {}
+
+    def sent(self, key: bytes, value: bytes) -> None:
+        self._values.pop(key, None)
+        self._values[key] = value
+        if len(self._values) > self.limit:
+            del self._values[next(iter(self._values))]
+
+    def stored(self, key: bytes | None, value: bytes | None) -> bool:
+        """Whether this is a message this worker sent after storing it (once: it is forgotten here)."""
+        if key is None or value is None or self._values.get(key) != value:
+            return False
+        del self._values[key]
+        return True
+
+
 @dataclass
 class Services:
     """What the agents need from the outside world, built once by the composition root."""
@@ -39,5 +67,7 @@ class Services:
     nominals_loaded: asyncio.Event = field(default_factory=asyncio.Event)
     # Where the match model is written once the nominals are loaded, for replay to match as this worker does.
     match_model_file: Path | None = None
+    # The provisional nominals this worker stored and sent: the follower need not store them again.
+    own_nominals: OwnNominals = field(default_factory=OwnNominals)
     # The worker's /metrics series (its own registry).
     metrics: WorkerMetrics = field(default_factory=lambda: build_metrics(AGENTS, [t.name for t in topics.ALL]))

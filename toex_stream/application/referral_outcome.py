@@ -9,6 +9,8 @@ outcome back through :func:`record_referral_outcome`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from toex_stream.adapters.sql.intake_store import IntakeStore
 from toex_stream.domain.contract import TOPIC_REFERRALS, MatchResult, Observation
 
@@ -19,8 +21,15 @@ def record_referral_outcome(store: IntakeStore, observation: Observation, result
     Other inputs, and referrals sent without the intake (``toex-stream submit``),
     change nothing; returns whether a receipt was updated.
     """
-    if observation.event_ref.topic != TOPIC_REFERRALS:
-        return False
-    partner_id, _, referral_id = observation.event_ref.key.partition(":")
-    matched = any(r.decision == "match" and not r.provisional for r in results)
-    return store.record_outcome(partner_id, referral_id, matched=matched)
+    return record_referral_outcomes(store, [(observation, results)]) == 1
+
+
+def record_referral_outcomes(store: IntakeStore, resolved: Sequence[tuple[Observation, list[MatchResult]]]) -> int:
+    """:func:`record_referral_outcome` for a batch, in one transaction; how many receipts were updated."""
+    outcomes = []
+    for observation, results in resolved:
+        if observation.event_ref.topic != TOPIC_REFERRALS:
+            continue
+        partner_id, _, referral_id = observation.event_ref.key.partition(":")
+        outcomes.append((partner_id, referral_id, any(r.decision == "match" and not r.provisional for r in results)))
+    return store.record_outcomes(outcomes) if outcomes else 0

@@ -21,6 +21,7 @@ import hashlib
 import hmac
 import re
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -192,12 +193,23 @@ class IntakeStore:
         A pending receipt is processed too: the worker can be faster than the
         intake's own confirmation.
         """
+        return self.record_outcomes([(partner_id, referral_id, matched)]) == 1
+
+    def record_outcomes(self, outcomes: Sequence[tuple[str, str, bool]]) -> int:
+        """:meth:`record_outcome` for a batch of ``(partner_id, referral_id, matched)``, in one transaction.
+
+        Returns how many receipts were updated.
+        """
+        updated = 0
         with Session(self._engine) as session, session.begin():
-            # Typed Result, but DML without RETURNING gives a CursorResult, which has rowcount (SQLAlchemy docs)
-            changed = cast("CursorResult[Any]", session.execute(update(ReceiptRow).where(
-                ReceiptRow.partner_id == partner_id, ReceiptRow.referral_id == referral_id,
-            ).values(status="processed", matched=matched, updated_at=utc_now())))
-            return bool(changed.rowcount)
+            now = utc_now()
+            for partner_id, referral_id, matched in outcomes:
+                # Typed Result, but DML without RETURNING gives a CursorResult, which has rowcount (SQLAlchemy docs)
+                changed = cast("CursorResult[Any]", session.execute(update(ReceiptRow).where(
+                    ReceiptRow.partner_id == partner_id, ReceiptRow.referral_id == referral_id,
+                ).values(status="processed", matched=matched, updated_at=now)))
+                updated += changed.rowcount
+        return updated
 
 
 def new_reference() -> str:
