@@ -124,8 +124,9 @@ def test_a_referral_submitted_to_the_worker_is_published_processed_and_private(k
         assert referrals_keyed(reader, key, seconds=3) == [], "a resubmission publishes nothing"
 
 
-def test_a_referral_naming_a_known_nominal_shows_as_matched_and_nothing_more(kafka, partners) -> None:
-    _store, _partner_id, token, _other, _other_token = partners
+def test_a_referral_naming_a_known_nominal_tells_the_partner_nothing_about_matching(kafka, partners) -> None:
+    """A receipt must not answer "do the police know this person?" (unless a deployment discloses it)."""
+    store, partner_id, token, _other, _other_token = partners
     phone_tail = f"{uuid.uuid4().int % 1000:03d}"
     nominal_id = f"WMP-I-{uuid.uuid4().hex[:6]}"
     publish_nominal(durable_producer(kafka.kafka_bootstrap), nominal_id, "Ildikó", "Szabó", "1999-05-17",
@@ -139,8 +140,10 @@ def test_a_referral_naming_a_known_nominal_shows_as_matched_and_nothing_more(kaf
     assert code == 202
 
     processed = wait_for_status(f"{base}/v1/referrals/{body['referral_id']}", token, "processed")
-    assert processed["status"] == "processed" and processed["matched"] is True
+    assert processed["status"] == "processed" and processed["matched"] is None
     assert nominal_id not in json.dumps(processed), "the status carries no intelligence"
+    # The worker did match it: the receipt row knows, the partner is not told.
+    assert store.receipt(partner_id, body["referral_id"]).matched is True
 
 
 def test_with_kafka_unreachable_the_partner_gets_503_and_nothing_is_kept(kafka, partners) -> None:

@@ -122,6 +122,27 @@ def setup(tmp_path) -> Setup:
     return Setup(tmp_path)
 
 
+@pytest.mark.parametrize("disclose", [False, True])
+def test_a_receipt_says_whether_a_subject_matched_only_where_the_deployment_discloses_it(
+        tmp_path, caplog: pytest.LogCaptureFixture, disclose: bool) -> None:
+    setup = Setup(tmp_path, intake_disclose_matches=disclose)
+    body = anonymous_referral("R-PROBE")
+
+    async def scenario(client: TestClient) -> None:
+        assert (await client.post("/v1/referrals", json=body, headers=setup.auth())).status == 202
+        setup.store.record_outcome("p1", "R-PROBE", matched=True)  # the worker found a known nominal
+        with caplog.at_level("INFO", logger="toex_stream.disclosure"):
+            status = await (await client.get("/v1/referrals/R-PROBE", headers=setup.auth())).json()
+            again = await (await client.post("/v1/referrals", json=body, headers=setup.auth())).json()
+        assert status["status"] == again["status"] == "processed"
+        assert status["matched"] is again["matched"] is (True if disclose else None)
+
+    with_client(setup.app, scenario)
+    told = [r.getMessage() for r in caplog.records if r.name == "toex_stream.disclosure"]
+    assert len(told) == (2 if disclose else 0)
+    assert all("p1" in line and "R-PROBE" not in line for line in told)
+
+
 def test_a_referral_is_published_once_and_its_receipt_given_again_on_resubmission(setup: Setup) -> None:
     body = anonymous_referral("R-100")
 

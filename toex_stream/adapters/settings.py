@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     intake_burst: int = Field(20, description="Requests a partner may send at once before the rate applies.")
     intake_max_body_bytes: int = Field(512 * 1024, description="Largest referral body accepted (413 above).")
     intake_publish_timeout_s: float = Field(10.0, description="How long intake waits for Kafka before a 503.")
+    intake_disclose_matches: bool = Field(
+        False, description="Tell partners on their receipts whether a subject matched a known person (each such "
+        "answer is logged as a disclosure). Off: receipts say received or processed, nothing about matching.")
 
     @field_validator("kafka_bootstrap")
     @classmethod

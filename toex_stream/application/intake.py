@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import weakref
 from typing import Any
@@ -17,6 +18,8 @@ from toex_stream.domain.intake.rules import validate_submission
 from toex_stream.ports.intake import ReferralPublisher
 
 log = logging.getLogger(__name__)
+# One line per receipt answer that told a partner whether a subject matched (a disclosure): where, not what.
+disclosures = logging.getLogger("toex_stream.disclosure")
 
 
 class Unavailable(IntakeError):
@@ -32,8 +35,11 @@ class Intake:
     """Everything the API and the form share: authentication, the rate limit, submission and status."""
 
     def __init__(self, store: IntakeStore, publisher: ReferralPublisher, limiter: RateLimiter,
-                 retry_after_s: int = 30) -> None:
+                 retry_after_s: int = 30, *, disclose_matches: bool = False) -> None:
         self.store = store
+        # Off by default: a receipt that said whether a subject matched would answer "do the police know
+        # this person?" to anyone holding a partner token (and each probe would file a provisional nominal).
+        self.disclose_matches = disclose_matches
         self.publisher = publisher
         self.limiter = limiter
         self.retry_after_s = retry_after_s
@@ -84,3 +90,17 @@ class Intake:
 
     async def status(self, partner: Partner, referral_id: str) -> Receipt | None:
         return await self._db(self.store.receipt, partner.partner_id, referral_id)
+
+    def answer(self, receipt: Receipt) -> Receipt:
+        """What the partner is shown of ``receipt``: whether a subject matched only where the deployment discloses it.
+
+        Each answer that carries it is logged as a disclosure (the receipt and
+        the partner, never the answer or the people).
+        """
+        if receipt.matched is None:
+            return receipt
+        if not self.disclose_matches:
+            return dataclasses.replace(receipt, matched=None)
+        disclosures.info("disclosure: receipt %s told partner %s whether its subjects matched known people",
+                         receipt.reference, receipt.partner_id)
+        return receipt

@@ -141,7 +141,8 @@ async def post_referral(intake: Intake, request: web.Request) -> web.StreamRespo
     body = parse_json_body(await read_body(request, request.config_dict[MAX_BODY_KEY]))
     receipt, published = await intake.submit(partner, body)
     location = request.app.router["referral_status"].url_for(referral_id=receipt.referral_id)
-    return receipt_response(receipt, status=202 if published else 200, headers={"Location": str(location)})
+    return receipt_response(intake.answer(receipt), status=202 if published else 200,
+                            headers={"Location": str(location)})
 
 
 @guarded
@@ -152,7 +153,7 @@ async def get_referral(intake: Intake, request: web.Request) -> web.StreamRespon
     receipt = await intake.status(partner, referral_id) if usable_referral_id(referral_id) else None
     if receipt is None:
         raise _error(404, "your organisation has sent no referral with this id", loc="referral_id")
-    return receipt_response(receipt)
+    return receipt_response(intake.answer(receipt))
 
 
 async def get_openapi(request: web.Request) -> web.StreamResponse:
@@ -234,7 +235,8 @@ def add_health_route(app: web.Application, ready: Callable[[], bool] | None = No
 
 
 def build_intake(settings: Settings, store: IntakeStore, publisher: ReferralPublisher) -> Intake:
-    return Intake(store, publisher, RateLimiter(settings.intake_rate_per_minute, settings.intake_burst))
+    return Intake(store, publisher, RateLimiter(settings.intake_rate_per_minute, settings.intake_burst),
+                  disclose_matches=settings.intake_disclose_matches)
 
 
 def build_intake_app(settings: Settings, store: IntakeStore, publisher: ReferralPublisher) -> web.Application:

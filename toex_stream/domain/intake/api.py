@@ -89,7 +89,9 @@ class ReceiptBody(BaseModel):
     referral_id: str
     received_at: dt.datetime
     status: Literal["received", "processed"]
-    matched: bool | None = Field(description="Once processed: whether any subject matched a known person.")
+    matched: bool | None = Field(description="null unless the deployment discloses matching to partners "
+                                 "(TOEX_INTAKE_DISCLOSE_MATCHES); then, once processed, whether any subject "
+                                 "matched a known person.")
     updated_at: dt.datetime
 
 
