@@ -122,6 +122,27 @@ def setup(tmp_path) -> Setup:
     return Setup(tmp_path)
 
 
+def test_the_same_referral_id_with_another_body_is_a_409_and_changes_nothing(setup: Setup) -> None:
+    body = anonymous_referral("R-409")
+    changed = {**body, "narrative": body["narrative"] + " Now sleeps at the car wash."}
+
+    async def scenario(client: TestClient) -> None:
+        first = await (await client.post("/v1/referrals", json=body, headers=setup.auth())).json()
+        conflict = await client.post("/v1/referrals", json=changed, headers=setup.auth())
+        refused = await conflict.json()
+        assert conflict.status == 409, refused
+        assert refused["errors"][0]["loc"] == "referral_id" and first["reference"] in refused["errors"][0]["message"]
+        same = await client.post("/v1/referrals", json=body, headers=setup.auth())
+        assert same.status == 200 and (await same.json())["reference"] == first["reference"]
+        # Another partner's referral_id is its own: no conflict across partners.
+        other = await client.post("/v1/referrals", json=changed, headers=setup.auth(setup.other_token))
+        assert other.status == 202
+
+    with_client(setup.app, scenario)
+    assert [(r.partner_id, r.referral_id) for r in setup.publisher.published] == [("p1", "R-409"), ("p2", "R-409")]
+    assert setup.publisher.published[0].narrative == body["narrative"]
+
+
 @pytest.mark.parametrize("disclose", [False, True])
 def test_a_receipt_says_whether_a_subject_matched_only_where_the_deployment_discloses_it(
         tmp_path, caplog: pytest.LogCaptureFixture, disclose: bool) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import hashlib
 import logging
 import weakref
 from typing import Any
@@ -14,7 +15,7 @@ from toex_stream.adapters.sql.intake_store import IntakeStore, Partner, Receipt
 from toex_stream.domain.contract import Referral, event_key
 from toex_stream.domain.intake.errors import IntakeError
 from toex_stream.domain.intake.limits import RateLimiter
-from toex_stream.domain.intake.rules import validate_submission
+from toex_stream.domain.intake.rules import Problem, Refused, validate_submission
 from toex_stream.ports.intake import ReferralPublisher
 
 log = logging.getLogger(__name__)
@@ -70,9 +71,16 @@ class Intake:
         """
         referral = validate_submission(body, partner.partner_id)
         key = event_key(referral)  # partner_id:referral_id, the partner from the token
+        digest = hashlib.sha256(referral.model_dump_json().encode()).hexdigest()
         lock = self._locks.setdefault(key, asyncio.Lock())
         async with lock:
-            receipt, created = await self._db(self.store.reserve, partner.partner_id, referral.referral_id)
+            receipt, created = await self._db(self.store.reserve, partner.partner_id, referral.referral_id, digest)
+            if not created and receipt.body_digest not in (None, digest):
+                # Silently keeping the first body would drop the partner's change without a word.
+                raise Refused([Problem("referral_id", f"a different referral was received with this referral_id "
+                                       f"(receipt {receipt.reference}); it was not changed. Send a new "
+                                       "referral with its own referral_id, or contact the regional team "
+                                       "quoting the receipt to correct the first")], status=409)
             if not created and receipt.status != "pending":
                 return receipt, False  # a resubmission: the same receipt, nothing published
             return await self._publish(referral, receipt), True

@@ -50,4 +50,6 @@ class ReceiptRow(Base):
     status: Mapped[str] = mapped_column(String(16))
     # Null until processed; then whether any subject matched a known nominal.
     matched: Mapped[bool | None] = mapped_column(Boolean)
+    # sha256 of the referral as received (its contract JSON): a resubmission must carry the same.
+    body_digest: Mapped[str | None] = mapped_column(String(64))
     updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)

@@ -75,6 +75,8 @@ class Receipt:
     status: str
     matched: bool | None
     updated_at: dt.datetime
+    # sha256 of the referral it received (None on receipts made before digests were kept); never shown.
+    body_digest: str | None = None
 
 
 def _partner(row: PartnerRow) -> Partner:
@@ -83,7 +85,7 @@ def _partner(row: PartnerRow) -> Partner:
 
 def _receipt(row: ReceiptRow) -> Receipt:
     return Receipt(row.reference, row.partner_id, row.referral_id, row.received_at, row.status, row.matched,
-                   row.updated_at)
+                   row.updated_at, row.body_digest)
 
 
 class IntakeStore:
@@ -149,7 +151,7 @@ class IntakeStore:
                 return None
             return _receipt(row)
 
-    def reserve(self, partner_id: str, referral_id: str) -> tuple[Receipt, bool]:
+    def reserve(self, partner_id: str, referral_id: str, body_digest: str | None = None) -> tuple[Receipt, bool]:
         """The receipt for this referral: an existing one, or a new pending one. True when it was created here.
 
         The unique (partner_id, referral_id) constraint settles a race between two
@@ -157,7 +159,7 @@ class IntakeStore:
         """
         now = utc_now()
         row = ReceiptRow(partner_id=partner_id, referral_id=referral_id, reference=new_reference(),
-                         received_at=now, status="pending", matched=None, updated_at=now)
+                         received_at=now, status="pending", matched=None, updated_at=now, body_digest=body_digest)
         try:
             with Session(self._engine) as session, session.begin():
                 session.add(row)
@@ -167,7 +169,7 @@ class IntakeStore:
         except IntegrityError:
             existing = self.receipt(partner_id, referral_id, include_pending=True)
             if existing is None:  # deleted between the two statements: a failed publish; try once more
-                return self.reserve(partner_id, referral_id)
+                return self.reserve(partner_id, referral_id, body_digest)
             return existing, False
 
     def confirm(self, receipt: Receipt) -> Receipt:

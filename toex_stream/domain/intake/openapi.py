@@ -117,6 +117,7 @@ def _document(today: dt.date) -> dict[str, Any]:
                     "200": {"description": "Sent before: the same receipt, nothing published again.", **receipt,
                             **status_link},
                     "403": _errors("The body names another partner."),
+                    "409": _errors("A different referral was received with this referral_id: nothing changed."),
                     "413": _errors("The body is over the size limit."),
                     "415": _errors("Not application/json in UTF-8."),
                     "422": _errors("Not a valid referral: every field at fault, with what to change."),
