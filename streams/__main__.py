@@ -13,6 +13,7 @@ from streams.app import build_app
 from streams.services import Services
 from toex_stream.adapters.kafka_io import ensure_topics
 from toex_stream.adapters.kafka_publisher import KafkaReferralPublisher
+from toex_stream.adapters.log_privacy import install_redaction
 from toex_stream.adapters.senders import build_notifiers
 from toex_stream.adapters.settings import Settings, load_settings
 from toex_stream.adapters.sql.intake_store import IntakeStore
@@ -75,6 +76,7 @@ def build_worker_app(settings: Settings) -> faust.App:
 
 
 def main() -> None:
+    install_redaction()  # before anything logs: no identifier in any log line of the worker
     settings = load_settings()
     ensure_topics(settings.kafka_bootstrap, topics.ALL + topics.CHANGELOGS)
     app = build_worker_app(settings)

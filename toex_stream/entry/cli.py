@@ -14,6 +14,7 @@ import typer
 from pydantic import ValidationError
 from rich.markup import escape
 
+from toex_stream.adapters.log_privacy import install_redaction
 from toex_stream.adapters.settings import Settings
 from toex_stream.domain import contract
 from toex_stream.domain.clock import utc_now
@@ -481,6 +482,7 @@ def demo(
 
 
 def main() -> None:
+    install_redaction()  # no identifier in any log line of a command
     # The command line reports progress itself; library logs show only when something is wrong.
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:

@@ -75,6 +75,8 @@ _IN_CHUNK = 500
 PAGE_SIZE = 1000
 _WRITE_ATTEMPTS = 3
 SQLITE_BUSY_TIMEOUT_S = 60
+POOL_SIZE = 8
+POOL_RECYCLE_S = 1800
 
 # -- engine and migrations ------------------------------------------------------------
 
@@ -83,12 +85,17 @@ def build_engine(settings: Settings) -> Engine:
     """The engine for ``settings.database_url`` (password from the settings); connects on first use."""
     url = make_url(settings.database_url_with_password())
     if url.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True)
+        # A connection per thread that may write at once (the worker's default executor: cores + 4,
+        # the outbox sender, the web routes), checked before use and renewed before a server or a
+        # firewall drops it idle.
+        return create_engine(url, pool_pre_ping=True, pool_size=POOL_SIZE, max_overflow=POOL_SIZE,
+                             pool_recycle=POOL_RECYCLE_S, hide_parameters=True)
     if url.database not in (None, "", ":memory:"):
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
     # The worker and `nominals import` write the same file: wait for the other's transaction
     # (an import batch is published before it commits) rather than fail at once.
-    engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S})
+    # hide_parameters: a failed statement's exception names no value (they are personal data).
+    engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S}, hide_parameters=True)
     _enforce_sqlite_foreign_keys(engine)
     return engine
 
