@@ -28,6 +28,7 @@ from streams.runtime import consume, heal_stalled_partitions, processing, report
 from streams.services import Services
 from toex_stream.adapters.senders import OutboxSender
 from toex_stream.adapters.sql.intake_store import IntakeStore
+from toex_stream.adapters.sql.silences import Muted
 from toex_stream.application.alert_lifecycle import queue_alert
 from toex_stream.application.referral_outcome import record_referral_outcomes
 from toex_stream.domain import contract, pipeline
@@ -138,7 +139,8 @@ class Agents:
 
 
 def write_rows(services: Services, effects: Effects) -> None:
-    """The effects' rows: provisional nominals and match decisions (a transaction each), alerts and their messages."""
+    """The effects' rows: provisional nominals and match decisions (a transaction each), alerts and their messages,
+    and what silences muted."""
     if effects.provisional:
         services.store.upsert_nominals([(nominal, Provenance("event", mention_id))
                                         for nominal, mention_id in effects.provisional])
@@ -151,6 +153,13 @@ def write_rows(services: Services, effects: Effects) -> None:
         ) for result in effects.decisions])
     for decision, score in effects.alerts:
         queue_alert(services.outbox, decision, score, now=utc_now())
+    muted = effects.muted()
+    if muted:
+        now = utc_now()
+        services.silences.record_muted([Muted(
+            silence_id=quiet.silence_id or "", muted_at=now, nominal_id=score.nominal_id, mention_id=score.mention_id,
+            region=score.region, threat=score.threat, band=score.band, route=quiet.route_path,
+        ) for score, quiet in muted])
 
 
 def _present(items: list[M | None]) -> list[M]:

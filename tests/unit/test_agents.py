@@ -26,6 +26,7 @@ from toex_stream.adapters.sql.store import SqlAlchemyNominalStore
 from toex_stream.application.replay.core import InputMessage, Replayer
 from toex_stream.domain import contract
 from toex_stream.domain.alerting.routes_file import RoutesFile
+from toex_stream.domain.clock import utc_now
 from toex_stream.domain.matching.index import Matcher
 from toex_stream.domain.pipeline import RawMessage
 from toex_stream.domain.scoring.profiles import load_profiles
@@ -166,12 +167,35 @@ def test_alert_stores_queues_and_publishes_the_alert_replay_decides_the_same(wor
     assert sorted(a["alert_id"] for a in record["alerts"]) == sorted(a.alert_id for a in alerts)
 
 
-def test_a_silence_keeps_the_alert_quiet_and_queues_nothing(worker: Worker, referral: dict) -> None:
-    worker.silences.add({"region": "ROCUWM"}, dt.timedelta(hours=1), created_by="analyst-1")
-    alerted: Sent = []
-    for message in as_messages(pipeline_to_scores(worker, child(referral)), contract.TOPIC_SCORES):
-        alerted += worker.run("alert", message)
-    assert on(alerted, contract.TOPIC_ALERTS) == [] and worker.outbox.items() == []
+def test_a_silence_mutes_a_high_alert_and_keeps_what_it_muted_but_never_a_child_or_a_critical_one(
+        worker: Worker, referral: dict) -> None:
+    silence = worker.silences.add({"region": "ROCUWM"}, dt.timedelta(hours=1), created_by="analyst-1")
+    scored = on(pipeline_to_scores(worker, child(referral)), contract.TOPIC_SCORES)
+    loud: Sent = []
+    for message in as_messages([(contract.TOPIC_SCORES, k, v) for k, v in scored], contract.TOPIC_SCORES):
+        loud += worker.run("alert", message)
+    assert on(loud, contract.TOPIC_ALERTS), "a child's critical alert reaches its team whatever the silence"
+    assert worker.silences.muted(silence.silence_id) == []
+
+    # Another nominal, high and about an adult: the silence mutes it, and keeps what it muted.
+    adult = [contract.Score.model_validate_json(v).model_copy(update={
+        "nominal_id": "N-ADULT-1", "band": "high", "features": {"referral_child": 0.0}}) for _, v in scored]
+    queued = len(worker.outbox.items())
+    quiet: Sent = []
+    for score in adult:
+        quiet += worker.run("alert", RawMessage(contract.TOPIC_SCORES, b"N-ADULT-1", score.model_dump_json().encode()))
+    assert on(quiet, contract.TOPIC_ALERTS) == []
+    assert len(worker.outbox.items()) == queued
+    muted = worker.silences.muted(silence.silence_id)
+    assert {(m.nominal_id, m.threat, m.band, m.region) for m in muted} == \
+        {("N-ADULT-1", s.threat, "high", "ROCUWM") for s in adult}
+
+    # Ended early, it mutes no more, and says who ended it.
+    assert worker.silences.expire(silence.silence_id, by="supervisor-2")
+    [ended] = worker.silences.all()
+    assert ended.ended_by == "supervisor-2" and not ended.active(utc_now())
+    again = worker.run("alert", RawMessage(contract.TOPIC_SCORES, b"N-ADULT-1", adult[0].model_dump_json().encode()))
+    assert on(again, contract.TOPIC_ALERTS)
 
 
 def test_feedback_must_be_keyed_by_its_nominal_and_teaches_from_its_state(worker: Worker, referral: dict) -> None:

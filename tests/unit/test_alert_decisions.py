@@ -80,6 +80,18 @@ def test_silences_hold_until_they_expire(routes, profiles):
     assert later and later[0].action == "open"
 
 
+def test_no_silence_mutes_a_critical_alert_or_one_about_a_child(routes, profiles):
+    silence = Silence(silence_id="s1", matchers={"region": "ERSOU"}, starts_at=T0, ends_at=T0 + dt.timedelta(hours=1),
+                      created_by="analyst-3", comment="operation under way")
+    critical, _ = alert_decisions(score("N1", "critical"), {}, routes, profiles, [silence])
+    assert critical and critical[0].action == "open"
+    about_a_child = score("N2", "high").model_copy(update={"features": {"referral_child": 1.0}})
+    decisions, suppressed = alert_decisions(about_a_child, {}, routes, profiles, [silence])
+    assert decisions and decisions[0].action == "open" and suppressed == []
+    _, muted = alert_decisions(score("N3", "high"), {}, routes, profiles, [silence])
+    assert [m.silence_id for m in muted] == ["s1"]
+
+
 def test_closing_an_alert_opens_a_new_episode_next_time(routes, profiles):
     groups: dict = {}
     [first], _ = alert_decisions(score("N1", "high"), groups, routes, profiles)

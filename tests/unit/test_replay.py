@@ -104,7 +104,7 @@ def test_a_recorded_silence_mutes_only_the_messages_that_arrived_while_it_lasted
     records = first[1]
     alerted = [r for r in records if r["alerts"]]
     middle = dt.datetime.fromisoformat(alerted[len(alerted) // 2]["event"]["timestamp"])
-    silence = Silence("sil-test", {"threat": "msht"}, starts_at=middle, ends_at=middle + dt.timedelta(days=365),
+    silence = Silence("sil-test", {"threat": "missing"}, starts_at=middle, ends_at=middle + dt.timedelta(days=7),
                       created_by="analyst-1")
     _, silenced = replay(messages, silences=[silence])
 
@@ -112,8 +112,11 @@ def test_a_recorded_silence_mutes_only_the_messages_that_arrived_while_it_lasted
         arrived = dt.datetime.fromisoformat(plain["event"]["timestamp"])
         if arrived < middle:
             assert quiet["alerts"] == plain["alerts"]
-        else:
-            assert all(a["threat"] != "msht" for a in quiet["alerts"])
+        elif arrived < silence.ends_at:
+            # Only muting: nothing new, nothing but "missing" gone, and never a critical one (nor a child's).
+            assert all(a in plain["alerts"] for a in quiet["alerts"])
+            gone = [a for a in plain["alerts"] if a not in quiet["alerts"]]
+            assert all(a["threat"] == "missing" and a["band"] != "critical" for a in gone)
     assert any(q["why"] == "silenced by sil-test" for r in silenced for q in r["suppressed"])
 
 

@@ -242,6 +242,9 @@ def test_a_silence_must_match_something_and_say_who_set_it() -> None:
         silence(band="high")
     with pytest.raises(RoutingError, match="created_by"):
         dataclasses.replace(silence(region="ERSOU"), created_by="")
+    with pytest.raises(RoutingError, match="at most 7 days"):
+        dataclasses.replace(silence(region="ERSOU"), ends_at=START + dt.timedelta(days=7, seconds=1))
+    assert dataclasses.replace(silence(region="ERSOU"), ends_at=START + dt.timedelta(days=7)).active(START)
 
 
 # -- inhibition -------------------------------------------------------------------------------------

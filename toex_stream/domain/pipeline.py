@@ -154,7 +154,11 @@ class Effects:
         return self
 
     def has_rows(self) -> bool:
-        return bool(self.provisional or self.decisions or self.alerts)
+        return bool(self.provisional or self.decisions or self.alerts or self.muted())
+
+    def muted(self) -> list[tuple[contract.Score, Suppressed]]:
+        """The suppressed alerts a silence muted (they are kept, so a team can see what it did not hear)."""
+        return [(score, quiet) for score, quiet in self.suppressed if quiet.silence_id is not None]
 
 
 @dataclass

@@ -375,35 +375,62 @@ def silences_add(
     threat: Annotated[str | None, typer.Option(help="Mute alerts of this threat profile.")] = None,
     comment: Annotated[str, typer.Option(help="Why (no personal data).")] = "",
 ) -> None:
-    """Set a silence; alerts it matches are not sent while it lasts (all given matchers must agree)."""
+    """Set a silence; alerts it matches are not sent while it lasts (all given matchers must agree).
+
+    A critical alert, or one about a child, is never muted.
+    """
     import datetime as dt
+
+    from toex_stream.domain.alerting.suppression import MAX_SILENCE
 
     matchers = {k: v for k, v in (("nominal_id", nominal), ("region", region), ("threat", threat)) if v}
     if not matchers:
         raise ToexError("a silence needs --nominal, --region or --threat: it would mute every alert")
     if hours <= 0:
         raise ToexError("--hours must be above 0")
+    if dt.timedelta(hours=hours) > MAX_SILENCE:
+        raise ToexError(f"a silence lasts at most {MAX_SILENCE.days * 24} hours; set another when it ends")
     silence = _silences().add(matchers, dt.timedelta(hours=hours), created_by=by, comment=comment)
     console.print(f"{silence.silence_id} mutes {matchers} until {silence.ends_at:%Y-%m-%d %H:%M} UTC")
 
 
 @silences_app.command("list")
 def silences_list() -> None:
-    """Every silence, with who set it and until when."""
+    """Every silence, with who set it, until when, and who ended it early."""
 
     now = utc_now()
     for silence in _silences().all():
         state = "active" if silence.active(now) else "ended"
+        ended = f" (ended by {silence.ended_by})" if silence.ended_by else ""
         console.print(escape(f"{silence.silence_id} {state} {silence.matchers} {silence.starts_at:%Y-%m-%d %H:%M}"
-                             f" -> {silence.ends_at:%Y-%m-%d %H:%M} by {silence.created_by}: {silence.comment}"))
+                             f" -> {silence.ends_at:%Y-%m-%d %H:%M}{ended} by {silence.created_by}: "
+                             f"{silence.comment}"))
 
 
 @silences_app.command("expire")
-def silences_expire(silence_id: str) -> None:
-    """End a silence now."""
-    if not _silences().expire(silence_id):
+def silences_expire(
+    silence_id: str,
+    by: Annotated[str, typer.Option(help="Who ends it (kept with the silence).")],
+) -> None:
+    """End a silence now; who ended it is kept."""
+    if not by.strip():
+        raise ToexError("--by must say who ends the silence")
+    if not _silences().expire(silence_id, by=by.strip()):
         raise ToexError(f"no silence {silence_id}; `toex-stream silences list` shows them")
-    console.print(f"{silence_id} ended")
+    console.print(f"{silence_id} ended by {by.strip()}")
+
+
+@silences_app.command("muted")
+def silences_muted(silence_id: str) -> None:
+    """What a silence kept quiet: one line per alert it muted (route, threat, band, nominal, mention)."""
+    silences = _silences()
+    if not any(s.silence_id == silence_id for s in silences.all()):
+        raise ToexError(f"no silence {silence_id}; `toex-stream silences list` shows them")
+    muted = silences.muted(silence_id)
+    for m in muted:
+        console.print(escape(f"{m.muted_at:%Y-%m-%d %H:%M:%S} {m.route} {m.threat} {m.band} {m.region} "
+                             f"{m.nominal_id} {m.mention_id}"))
+    console.print(f"{len(muted)} alert(s) muted by {silence_id}")
 
 
 # -- eval ---------------------------------------------------------------------------

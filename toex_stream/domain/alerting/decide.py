@@ -18,7 +18,7 @@ from typing import Any
 from toex_stream.domain import contract
 from toex_stream.domain.alerting.grouping import Action, GroupState, decide, group_key
 from toex_stream.domain.alerting.routes import RouteMatch, RoutingConfig, labels_of
-from toex_stream.domain.alerting.suppression import Silence, inhibited, silenced
+from toex_stream.domain.alerting.suppression import Silence, inhibited, silenced, unsilenceable
 from toex_stream.domain.scoring.profiles import BAND_ORDER, ThreatProfile
 
 NominalGroups = dict[str, dict[str, Any]]  # group key -> GroupState as a dict, plus its labels
@@ -38,6 +38,7 @@ class AlertDecision:
 class Suppressed:
     route_path: str
     why: str  # "silenced by <id>" or "inhibited"
+    silence_id: str | None = None  # the silence that muted it
 
 
 def alerting_bands(profile: ThreatProfile) -> frozenset[str]:
@@ -89,10 +90,11 @@ def alert_decisions(
     silences = list(silences)
     decisions: list[AlertDecision] = []
     suppressed: list[Suppressed] = []
+    loud = unsilenceable(score.band, score.features) is not None
     for match in routes.match(labels):
-        silence = silenced(labels, silences, silence_time or score.occurred_at)
+        silence = None if loud else silenced(labels, silences, silence_time or score.occurred_at)
         if silence is not None:
-            suppressed.append(Suppressed(match.route_path, f"silenced by {silence.silence_id}"))
+            suppressed.append(Suppressed(match.route_path, f"silenced by {silence.silence_id}", silence.silence_id))
             continue
         # One group per threat too: a nominal scored under two profiles has two alerts.
         key = f"{group_key(match, labels)}|{score.threat}"

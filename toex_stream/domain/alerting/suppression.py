@@ -18,10 +18,14 @@ from typing import Literal, get_args
 
 from toex_stream.domain.alerting.routes import InhibitRule, RoutingError
 
-__all__ = ["Silence", "inhibited", "silenced"]
+__all__ = ["MAX_SILENCE", "Silence", "inhibited", "silenced", "unsilenceable"]
 
 #: The labels a silence can match on.
 SilenceLabel = Literal["nominal_id", "region", "threat"]
+#: The longest a silence may last: a team that needs longer sets another, and says why again.
+MAX_SILENCE = dt.timedelta(days=7)
+#: The score feature that says a referral in the last 30 days concerns a child.
+CHILD_FEATURE = "referral_child"
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,7 @@ class Silence:
     ends_at: dt.datetime
     created_by: str
     comment: str = ""
+    ended_by: str | None = None  # who ended it before its time
 
     def __post_init__(self) -> None:
         allowed = get_args(SilenceLabel)
@@ -51,12 +56,30 @@ class Silence:
             raise RoutingError(f"silence {self.silence_id}: starts_at and ends_at need a time zone (UTC)")
         if self.ends_at <= self.starts_at:
             raise RoutingError(f"silence {self.silence_id} ends ({self.ends_at}) before it starts ({self.starts_at})")
+        if self.ends_at - self.starts_at > MAX_SILENCE:
+            raise RoutingError(f"silence {self.silence_id} would last {self.ends_at - self.starts_at}; a silence "
+                               f"lasts at most {MAX_SILENCE.days} days (set another when it ends)")
         if not self.created_by:
             raise RoutingError(f"silence {self.silence_id} needs created_by: who set it")
 
     def active(self, now: dt.datetime) -> bool:
         """Whether the silence is in force at ``now`` (from ``starts_at``, until but not at ``ends_at``)."""
         return self.starts_at <= now < self.ends_at
+
+
+def unsilenceable(band: str, features: Mapping[str, float]) -> str | None:
+    """Why no silence may mute an alert with this band and these score features, or None when one may.
+
+    A critical alert, or one about a child, always reaches its team.
+
+    >>> unsilenceable("critical", {}), unsilenceable("high", {"referral_child": 1.0}), unsilenceable("high", {})
+    ('critical', 'a child', None)
+    """
+    if band == "critical":
+        return "critical"
+    if features.get(CHILD_FEATURE, 0.0) >= 1.0:
+        return "a child"
+    return None
 
 
 def silenced(labels: Mapping[str, str], silences: Iterable[Silence], now: dt.datetime | float) -> Silence | None:
