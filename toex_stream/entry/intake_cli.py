@@ -1,7 +1,8 @@
-"""``toex-stream partners add | list | revoke`` and ``toex-stream intake serve``."""
+"""``toex-stream partners add | list | rotate | revoke`` and ``toex-stream intake serve``."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -23,27 +24,62 @@ def _store() -> IntakeStore:  # imported lazily: the CLI starts faster
     return IntakeStore(_database())
 
 
+def _valid_for(days: int) -> dt.timedelta | None:
+    if days < 0:
+        raise ToexError("--valid-days must be 0 (until revoked) or more")
+    return dt.timedelta(days=days) if days else None
+
+
+VALID_DAYS_HELP = "Days the token works (0: until revoked)."
+
+
 @partners_app.command("add")
 def partners_add(
     name: Annotated[str, typer.Argument(help="The organisation's name.")],
     partner_id: Annotated[str | None, typer.Option(help="Its id in referrals; default made from the name.")] = None,
+    valid_days: Annotated[int, typer.Option(help=VALID_DAYS_HELP)] = 365,
 ) -> None:
     """Register a partner and print its API token: shown this once, stored only as a hash."""
     from toex_stream.entry.cli_support import console
 
-    partner, token = _store().add_partner(name, partner_id)
-    console.print(escape(f"partner {partner.partner_id} ({partner.name}) added. Its API token, shown only now:"))
+    partner, token = _store().add_partner(name, partner_id, valid_for=_valid_for(valid_days))
+    until = f"until {partner.expires_at:%Y-%m-%d}" if partner.expires_at else "until revoked"
+    console.print(escape(f"partner {partner.partner_id} ({partner.name}) added. Its API token ({until}), "
+                         "shown only now:"))
+    console.print(token, highlight=False, soft_wrap=True)
+
+
+@partners_app.command("rotate")
+def partners_rotate(
+    partner_id: str,
+    valid_days: Annotated[int, typer.Option(help=VALID_DAYS_HELP)] = 365,
+) -> None:
+    """Give a partner a new API token (shown this once); the old one stops working at once."""
+    from toex_stream.entry.cli_support import console
+
+    partner, token = _store().rotate_token(partner_id, valid_for=_valid_for(valid_days))
+    until = f"until {partner.expires_at:%Y-%m-%d}" if partner.expires_at else "until revoked"
+    console.print(escape(f"partner {partner.partner_id}: new API token ({until}), shown only now:"))
     console.print(token, highlight=False, soft_wrap=True)
 
 
 @partners_app.command("list")
 def partners_list() -> None:
-    """Every partner, live or revoked (never a token or its hash)."""
+    """Every partner, live, expired or revoked, with when its token was last used (never a token or its hash)."""
+    from toex_stream.domain.clock import utc_now
     from toex_stream.entry.cli_support import console
 
+    now = utc_now()
     for partner in _store().partners():
-        state = f"revoked {partner.revoked_at:%Y-%m-%d %H:%M}" if partner.revoked_at else "live"
-        console.print(escape(f"{partner.partner_id}\t{partner.name}\t{state}\tsince {partner.created_at:%Y-%m-%d}"))
+        if partner.revoked_at:
+            state = f"revoked {partner.revoked_at:%Y-%m-%d %H:%M}"
+        elif partner.expired(now):
+            state = f"expired {partner.expires_at:%Y-%m-%d}"
+        else:
+            state = f"live until {partner.expires_at:%Y-%m-%d}" if partner.expires_at else "live until revoked"
+        used = f"last used {partner.last_used_at:%Y-%m-%d %H:%M}" if partner.last_used_at else "never used"
+        console.print(escape(f"{partner.partner_id}\t{partner.name}\t{state}\t{used}\t"
+                             f"since {partner.created_at:%Y-%m-%d}"))
 
 
 @partners_app.command("revoke")

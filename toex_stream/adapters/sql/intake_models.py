@@ -29,6 +29,10 @@ class PartnerRow(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    # When the token stops working (None: a token issued before tokens expired, until it is rotated).
+    expires_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    # When the token last let a request in (to the minute: recorded at most once a minute).
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
 
 
 class ReceiptRow(Base):

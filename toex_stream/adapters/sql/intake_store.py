@@ -56,12 +56,23 @@ def slug(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:64].strip("-")
 
 
+# A partner's token works for a year unless issued for another period; then it is rotated.
+TOKEN_LIFETIME = dt.timedelta(days=365)
+# last_used_at is written at most this often per partner (not a write per request).
+LAST_USED_RESOLUTION = dt.timedelta(minutes=1)
+
+
 @dataclass(frozen=True)
 class Partner:
     partner_id: str
     name: str
     created_at: dt.datetime
     revoked_at: dt.datetime | None = None
+    expires_at: dt.datetime | None = None
+    last_used_at: dt.datetime | None = None
+
+    def expired(self, now: dt.datetime) -> bool:
+        return self.expires_at is not None and now >= self.expires_at
 
 
 @dataclass(frozen=True)
@@ -80,7 +91,7 @@ class Receipt:
 
 
 def _partner(row: PartnerRow) -> Partner:
-    return Partner(row.partner_id, row.name, row.created_at, row.revoked_at)
+    return Partner(row.partner_id, row.name, row.created_at, row.revoked_at, row.expires_at, row.last_used_at)
 
 
 def _receipt(row: ReceiptRow) -> Receipt:
@@ -96,21 +107,40 @@ class IntakeStore:
 
     # -- partners ---------------------------------------------------------------------------
 
-    def add_partner(self, name: str, partner_id: str | None = None) -> tuple[Partner, str]:
-        """Register a partner; return it and its API token, which is shown once and never stored."""
+    def add_partner(self, name: str, partner_id: str | None = None,
+                    valid_for: dt.timedelta | None = TOKEN_LIFETIME) -> tuple[Partner, str]:
+        """Register a partner; return it and its API token, which is shown once and never stored.
+
+        The token works for ``valid_for`` (None: until revoked).
+        """
         partner_id = partner_id or slug(name)
         if not _PARTNER_ID.match(partner_id):
             raise IntakeError(f"partner id {partner_id!r} must be 1 to 64 lower-case letters, digits and hyphens, "
                               "not starting or ending with a hyphen; pass --partner-id")
         token = new_token()
-        partner = Partner(partner_id, name, utc_now())
+        now = utc_now()
+        partner = Partner(partner_id, name, now, expires_at=None if valid_for is None else now + valid_for)
         try:
             with Session(self._engine) as session, session.begin():
                 session.add(PartnerRow(partner_id=partner_id, name=name, token_hash=hash_token(token),
-                                       created_at=partner.created_at))
+                                       created_at=partner.created_at, expires_at=partner.expires_at))
         except IntegrityError:
             raise IntakeError(f"partner {partner_id!r} exists already; revoke it or choose another --partner-id") \
                 from None
+        return partner, token
+
+    def rotate_token(self, partner_id: str, valid_for: dt.timedelta | None = TOKEN_LIFETIME) -> tuple[Partner, str]:
+        """A new token for a live partner (the old one stops at once); raises when there is no live partner."""
+        token = new_token()
+        now = utc_now()
+        with Session(self._engine) as session, session.begin():
+            row = session.get(PartnerRow, partner_id)
+            if row is None or row.revoked_at is not None:
+                raise IntakeError(f"no live partner {partner_id}; `toex-stream partners list` shows them")
+            row.token_hash = hash_token(token)
+            row.expires_at = None if valid_for is None else now + valid_for
+            row.last_used_at = None
+            partner = _partner(row)
         return partner, token
 
     def partners(self) -> list[Partner]:
@@ -138,7 +168,15 @@ class IntakeStore:
             # comparison is constant-time all the same, should the lookup ever become a prefix search.
             if row is None or not hmac.compare_digest(row.token_hash, digest) or row.revoked_at is not None:
                 return None
-            return _partner(row)
+            partner = _partner(row)
+        now = utc_now()
+        if partner.expired(now):
+            return None
+        if partner.last_used_at is None or now - partner.last_used_at >= LAST_USED_RESOLUTION:
+            with Session(self._engine) as session, session.begin():
+                session.execute(update(PartnerRow).where(PartnerRow.partner_id == partner.partner_id)
+                                .values(last_used_at=now))
+        return partner
 
     # -- receipts --------------------------------------------------------------------------
 
