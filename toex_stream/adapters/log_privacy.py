@@ -11,6 +11,8 @@ out is the code's job, and the canary tests check it.
 'no match for [phone] or [email] at [postcode]'
 >>> redact("offset 1234 of toex.referrals[2] from 2026-12-02 21:04:22 to 2026-12-03T00:00:00+00:00")
 'offset 1234 of toex.referrals[2] from 2026-12-02 21:04:22 to 2026-12-03T00:00:00+00:00'
+>>> redact("flush took 0.012345678901 (runtime=2.8123456789)")
+'flush took 0.012345678901 (runtime=2.8123456789)'
 """
 
 from __future__ import annotations
@@ -21,9 +23,9 @@ from typing import Any
 
 PATTERNS = (
     (re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+"), "[email]"),
-    # Ten digits or more, with the spaces, dots, dashes and brackets numbers are written with;
-    # not an ISO date or time (the replay's range, a receipt's time).
-    (re.compile(r"(?<![\w@:.+-])(?!\d{4}-\d\d-\d\d)\+?\(?\d(?:[\d ().-]{8,}\d)(?![\w:])"), "[phone]"),
+    # Ten digits or more, with the spaces, dashes and brackets numbers are written with; not an
+    # ISO date or time (the replay's range, a receipt's time), not a decimal (a duration in seconds).
+    (re.compile(r"(?<![\w@:.+-])(?!\d{4}-\d\d-\d\d)\+?\(?\d(?:[\d ()-]{8,}\d)(?![\w:]|\.\d)"), "[phone]"),
     (re.compile(r"\b[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2}\b"), "[postcode]"),
 )
 _MARK = "_toex_redacted"
