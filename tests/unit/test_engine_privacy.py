@@ -21,3 +21,15 @@ def test_an_integrity_error_names_no_value(tmp_path) -> None:
         connection.execute(text("INSERT INTO people VALUES (:name)"), {"name": CANARY})
     assert "people" in str(raised.value)  # the statement is there, for the operator
     assert CANARY not in str(raised.value) and CANARY not in repr(raised.value)
+
+
+def test_a_password_written_into_the_database_url_is_kept_as_a_secret(tmp_path) -> None:
+    settings = Settings(data_dir=tmp_path, database_url="postgresql+psycopg://toex:Canary-s3cret@db:5432/toex")
+    assert "Canary-s3cret" not in settings.database_url
+    assert "Canary-s3cret" not in repr(settings) and "Canary-s3cret" not in str(settings.model_dump())
+    assert settings.database_url_with_password() == "postgresql+psycopg://toex:Canary-s3cret@db:5432/toex"
+    # A child process given the settings' environment connects with the same password.
+    from toex_stream.adapters.settings import settings_env
+
+    env = settings_env(settings)
+    assert "Canary-s3cret" not in env["TOEX_DATABASE_URL"] and env["TOEX_DATABASE_PASSWORD"] == "Canary-s3cret"

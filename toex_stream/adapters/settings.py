@@ -81,6 +81,22 @@ class Settings(BaseSettings):
     def model_post_init(self, __context: object) -> None:
         if self.database_url is None:
             self.database_url = f"sqlite:///{self.data_dir.resolve() / 'toex.sqlite3'}"
+            return
+        # A password written into the URL is a secret like any other: kept as one, and out of the URL,
+        # so that printing the settings, a log line or an error naming the URL never shows it.
+        from sqlalchemy.engine import URL, make_url
+        from sqlalchemy.exc import ArgumentError
+
+        try:
+            url = make_url(self.database_url)
+        except ArgumentError:
+            return  # not a URL: the engine says so when it is built
+        if url.password is not None:
+            if self.database_password is None:
+                self.database_password = SecretStr(str(url.password))
+            # URL.set(password=None) would keep it: None there means "unchanged".
+            bare = URL.create(url.drivername, url.username, None, url.host, url.port, url.database, url.query)
+            self.database_url = bare.render_as_string(hide_password=False)
 
     def database_url_with_password(self) -> str:
         """The database URL with ``database_password`` filled in where the URL has none.
@@ -88,6 +104,9 @@ class Settings(BaseSettings):
         >>> Settings(database_url="postgresql+psycopg://toex@db/toex",
         ...          database_password="s3cret").database_url_with_password()
         'postgresql+psycopg://toex:s3cret@db/toex'
+        >>> written_in = Settings(database_url="postgresql+psycopg://toex:s3cret@db/toex")
+        >>> written_in.database_url, "s3cret" in repr(written_in), written_in.database_url_with_password()
+        ('postgresql+psycopg://toex@db/toex', False, 'postgresql+psycopg://toex:s3cret@db/toex')
         """
         from sqlalchemy.engine import make_url
 
