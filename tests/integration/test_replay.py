@@ -183,6 +183,14 @@ def test_replay_gives_the_live_decisions_and_a_lower_threshold_exactly_its_extra
         table = toex_replay(kafka, *window, "--reason", "for the terminal", "--format", "table")
         csv_out = tmp_path / "first.csv"
         toex_replay(kafka, *window, "--reason", "as CSV", "--out", str(csv_out))
+        # A replay that fails half-way (its comparison is no report) leaves no report, and is audited as failed.
+        not_a_report = tmp_path / "not-a-report.jsonl"
+        not_a_report.write_text("not json\n", encoding="utf-8")
+        broken = tmp_path / "broken.jsonl"
+        failed = subprocess.run(
+            [sys.executable, "-c", "from toex_stream.entry.cli import main; main()", "replay", *window,
+             "--reason", f"{tag} broken comparison", "--out", str(broken), "--compare", str(not_a_report)],
+            capture_output=True, text=True, cwd=ROOT, env={**os.environ, **settings_env(kafka)}, timeout=240)
         time.sleep(2)
         written = live_outputs.poll(timeout=2.0)
     assert written == [], "a replay writes nothing to the live topics"
@@ -227,8 +235,15 @@ def test_replay_gives_the_live_decisions_and_a_lower_threshold_exactly_its_extra
     assert {c for d in differences_of(read_report(cold_half)) for c in d["causes"]} <= {"state", "match", "nominals"}
     assert differences_of(read_report(cold_half)), "without its history a nominal's state starts empty"
 
-    # Every replay is audited: who, range, reason.
+    # Every replay is audited: who, range, reason; written when it starts, completed when it ends.
     audited = [a for a in replays(engine) if a.reason == f"why did {tag} alert"]
     assert len(audited) == 1
     assert audited[0].who == "analyst-7" and audited[0].events == len(events)
+    assert audited[0].status == "finished" and audited[0].finished_at is not None
+    assert failed.returncode != 0
+    assert not broken.exists() and not broken.with_name(broken.name + ".partial").exists()
+    [failure] = [a for a in replays(engine) if a.reason == f"{tag} broken comparison"]
+    assert failure.status == "failed" and failure.events == len(events)
+    # Reports hold personal data: their owner alone may read them.
+    assert {oct(p.stat().st_mode & 0o777) for p in (first, second, csv_out, half)} == {"0o600"}
     assert audited[0].range_from == start and audited[0].topics == list(contract.INPUT_TOPICS)

@@ -66,7 +66,9 @@ def _output(out: Path | None) -> Iterator[Console | None]:
     if out is None:
         yield None
         return
-    with open(out, "w", encoding="utf-8") as handle:
+    from toex_stream.application.replay.report import open_private
+
+    with open_private(out) as handle:
         yield Console(file=handle, width=200, soft_wrap=True)
 
 
@@ -131,11 +133,17 @@ def replay(
     else:
         assert out is not None
         # Written as it goes, to a partial file renamed once complete: a failed replay leaves no report.
+        from toex_stream.application.replay.report import open_private
+
         partial = out.with_name(out.name + ".partial")
-        with open(partial, "w", newline="", encoding="utf-8") as handle:
-            sink = JsonLinesSink(handle) if chosen == "jsonl" else CsvSink(handle, out)
-            with bar:
-                result = run_replay(settings, request, engine, sink, progress=task)
+        try:
+            with open_private(partial) as handle:
+                sink = JsonLinesSink(handle) if chosen == "jsonl" else CsvSink(handle, out)
+                with bar:
+                    result = run_replay(settings, request, engine, sink, progress=task)
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
         partial.replace(out)
         if isinstance(sink, CsvSink) and sink.differences_path is not None:
             console.print(f"differences in {sink.differences_path}")

@@ -36,6 +36,9 @@ class ReplayAuditRow(Base):
     routes: Mapped[str] = mapped_column(String(500))
     out: Mapped[str] = mapped_column(String(500))
     events: Mapped[int] = mapped_column(Integer)
+    # started (written before anything is read), finished or failed.
+    status: Mapped[str] = mapped_column(String(16), server_default="finished")
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
 
 
 @dataclass(frozen=True)
@@ -51,18 +54,31 @@ class ReplayAudit:
     routes: str
     out: str
     events: int
+    status: str = "finished"
+    finished_at: dt.datetime | None = None
 
 
 def record_replay(engine: Engine, audit: ReplayAudit) -> int:
-    """Store the audit row; log that a replay ran, without who or why. Returns the row's id."""
+    """Store the audit row (before the replay reads anything); log it, without who or why. Returns the row's id."""
     with Session(engine) as session, session.begin():
         row = ReplayAuditRow(**audit.__dict__)
         session.add(row)
         session.flush()
         audit_id = row.id
-    log.info("replay audited id=%d from=%s to=%s topics=%s events=%d", audit_id, audit.range_from.isoformat(),
-             audit.range_to.isoformat(), ",".join(audit.topics), audit.events)
+    log.info("replay audited id=%d from=%s to=%s topics=%s status=%s", audit_id, audit.range_from.isoformat(),
+             audit.range_to.isoformat(), ",".join(audit.topics), audit.status)
     return audit_id
+
+
+def finish_replay(engine: Engine, audit_id: int, *, events: int, failed: bool, at: dt.datetime) -> None:
+    """Record how the replay ``audit_id`` ended: finished with ``events`` events, or failed."""
+    status = "failed" if failed else "finished"
+    with Session(engine) as session, session.begin():
+        row = session.get(ReplayAuditRow, audit_id)
+        if row is None:
+            raise LookupError(f"no replay audit row {audit_id}")
+        row.status, row.events, row.finished_at = status, events, at
+    log.info("replay id=%d %s events=%d", audit_id, status, events)
 
 
 def replays(engine: Engine) -> list[ReplayAudit]:

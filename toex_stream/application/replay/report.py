@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Literal, Protocol, TypeGuard, get_args
@@ -112,6 +113,13 @@ def _difference_row(difference: Record) -> dict[str, object]:
     return row
 
 
+def open_private(path: Path) -> IO[str]:
+    """Open ``path`` for writing, readable by its owner only (0600): a report holds personal data."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(descriptor, 0o600)  # a file that was there before keeps its mode otherwise
+    return os.fdopen(descriptor, "w", newline="", encoding="utf-8")
+
+
 class ReportSink(Protocol):
     """Where a replay's report goes, record by record: the header, each event, then differences and summary."""
 
@@ -181,7 +189,7 @@ class CsvSink:
         if differences is None:
             return
         self.differences_path = self.path.with_name(f"{self.path.stem}.differences.csv")
-        with open(self.differences_path, "w", newline="", encoding="utf-8") as handle:
+        with open_private(self.differences_path) as handle:
             writer = csv.DictWriter(handle, fieldnames=DIFFERENCE_COLUMNS)
             writer.writeheader()
             writer.writerows(_difference_row(d) for d in differences)

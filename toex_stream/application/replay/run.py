@@ -15,7 +15,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from toex_stream.adapters.settings import Settings
-from toex_stream.adapters.sql.replay_audit import ReplayAudit, record_replay
+from toex_stream.adapters.sql.replay_audit import ReplayAudit, finish_replay, record_replay
 from toex_stream.adapters.sql.silences import Silences
 from toex_stream.application.replay.compare import (
     Outcomes,
@@ -119,6 +119,30 @@ def _live_side(reader: RangeReader, settings: Settings, request: ReplayRequest, 
 def run_replay(settings: Settings, request: ReplayRequest, engine: Engine | None, sink: ReportSink,
                progress: Progress = _no_progress) -> ReplayResult:
     """Replay ``request``'s range in a sandbox into ``sink``; compare and audit (when ``engine`` is given) as asked."""
+    # Audited before anything is read: a replay that fails half-way was still a consultation.
+    audit_id = None if engine is None else record_replay(engine, ReplayAudit(
+        # What is read, history included: the audit is of the data a person saw.
+        at=utc_now(), who=request.who, range_from=request.start - request.history, range_to=request.end,
+        topics=list(request.topics), reason=request.reason, model=request.model,
+        profile=str(request.profile or settings.profiles_dir or "bundled"),
+        routes=str(request.routes or settings.routes_file or "bundled"), out=request.out, events=0,
+        status="started",
+    ))
+    summary = Summary()
+    try:
+        result = _replay(settings, request, engine, sink, progress, summary)
+    except BaseException:
+        if engine is not None and audit_id is not None:
+            finish_replay(engine, audit_id, events=summary.events, failed=True, at=utc_now())
+        raise
+    if engine is not None and audit_id is not None:
+        finish_replay(engine, audit_id, events=summary.events, failed=False, at=utc_now())
+    result.audit_id = audit_id
+    return result
+
+
+def _replay(settings: Settings, request: ReplayRequest, engine: Engine | None, sink: ReportSink,
+            progress: Progress, summary: Summary) -> ReplayResult:
     profiles = replay_profiles(request.profile, settings.profiles_dir)
     routes = replay_routes(request.routes, settings.routes_file)
     with RangeReader(settings.kafka_bootstrap) as reader:
@@ -162,7 +186,7 @@ def run_replay(settings: Settings, request: ReplayRequest, engine: Engine | None
         }
         sink.header(header)
         advance = progress("replaying", inputs - history)
-        summary, mine = Summary(), Outcomes(config=header["configuration"])
+        mine = Outcomes(config=header["configuration"])
         for record in replayer.run(stream, report_from_ms=start_ms):
             sink.event(record)
             summary.add(record)
@@ -180,14 +204,4 @@ def run_replay(settings: Settings, request: ReplayRequest, engine: Engine | None
             totals["differences"] = len(found)
             totals["compared_with"] = request.compare
         sink.finish(found, totals)
-    result = ReplayResult(header, totals, found)
-    if engine is not None:
-        result.audit_id = record_replay(engine, ReplayAudit(
-            # What was read, history included: the audit is of the data a person saw.
-            at=utc_now(), who=request.who, range_from=request.start - request.history,
-            range_to=request.end,
-            topics=list(request.topics), reason=request.reason, model=request.model,
-            profile=str(request.profile or settings.profiles_dir or "bundled"),
-            routes=str(request.routes or settings.routes_file or "bundled"), out=request.out, events=summary.events,
-        ))
-    return result
+    return ReplayResult(header, totals, found)
