@@ -112,7 +112,7 @@ def test_a_referral_submitted_to_the_worker_is_published_processed_and_private(k
         assert published.partner_id == partner_id and published.referral_id == body["referral_id"]
 
         processed = wait_for_status(status_url, token, "processed")
-        assert processed["status"] == "processed" and processed["matched"] is False
+        assert processed["status"] == "processed" and processed["matched"] is None  # not disclosed
         assert processed["reference"] == receipt["reference"]
         assert set(processed) == {"reference", "referral_id", "received_at", "status", "matched", "updated_at"}
 

@@ -122,6 +122,20 @@ def setup(tmp_path) -> Setup:
     return Setup(tmp_path)
 
 
+@pytest.mark.parametrize("referral_id", ["Ļ{à}x", "REF/2026/1", "a b%2F?#"])
+def test_a_referral_id_with_braces_slashes_or_url_characters_is_found_at_its_location(
+        setup: Setup, referral_id: str) -> None:
+    """schemathesis created a referral whose id held a brace, then read a 404 at its status."""
+
+    async def scenario(client: TestClient) -> None:
+        created = await client.post("/v1/referrals", json=anonymous_referral(referral_id), headers=setup.auth())
+        assert created.status == 202
+        status = await client.get(created.headers["Location"], headers=setup.auth())
+        assert status.status == 200 and (await status.json())["referral_id"] == referral_id
+
+    with_client(setup.app, scenario)
+
+
 def test_the_same_referral_id_with_another_body_is_a_409_and_changes_nothing(setup: Setup) -> None:
     body = anonymous_referral("R-409")
     changed = {**body, "narrative": body["narrative"] + " Now sleeps at the car wash."}
