@@ -12,6 +12,7 @@ everything it started.
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import time
 from dataclasses import dataclass
@@ -110,6 +111,9 @@ def run_demo(
     scenario: str | None = "headdress", rate: float = 25.0,
 ) -> int:
     """Run the demo; return the number of inputs whose outcome never showed up."""
+    # Ctrl-C must stop what the demo starts even when it was launched from a shell that ignores
+    # SIGINT for background jobs (Python then installs no KeyboardInterrupt handler of its own).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     kafka = LocalKafka(settings)
     started_kafka = kafka.up(progress=lambda msg: console.print(f"[dim]kafka:[/] {msg}"))
     worker_log = (settings.data_dir / "worker.log").resolve()
