@@ -45,16 +45,17 @@ def test_imported_nominals_are_matched_and_a_tombstone_erases_them(kafka, worker
         event = referral_about(referral, "imported", "Ionut", "CAPRARU", "+44 7700 900999")
         send(producer, contract.TOPIC_REFERRALS, event)
         mention_id = f"toex.referrals:{event['partner_id']}:{event['referral_id']}#0"
-        [first] = results_for(matches, {mention_id})[mention_id]
-        assert (first.decision, first.nominal_id) == ("match", "NHP-T-9")
+        # At least once: a partition read again after a heal repeats a result, and a repeat must agree.
+        first = results_for(matches, {mention_id})[mention_id]
+        assert {(r.decision, r.nominal_id) for r in first} == {("match", "NHP-T-9")}
 
         produce_and_wait(producer, contract.TOPIC_NOMINALS, b"NHP-T-9", None)  # the force withdraws the record
         let_workers_follow_nominals()
         erased = referral_about(referral, "erased", "Ionut", "CAPRARU", "+44 7700 900999")
         send(producer, contract.TOPIC_REFERRALS, erased)
         erased_id = f"toex.referrals:{erased['partner_id']}:{erased['referral_id']}#0"
-        [after] = results_for(matches, {erased_id})[erased_id]
-        assert after.nominal_id != "NHP-T-9" and after.provisional
+        after = results_for(matches, {erased_id})[erased_id]
+        assert after and all(r.nominal_id != "NHP-T-9" and r.provisional for r in after)
 
 
 @pytest.fixture(scope="module")
