@@ -39,10 +39,11 @@ def test_no_canary_value_reaches_the_worker_log(kafka, worker, referral, produce
         sent = [send(producer, contract.TOPIC_REFERRALS, good),
                 send(producer, contract.TOPIC_REFERRALS, json.dumps(bad).encode(), key=b"canary-bad")]
         outputs = collect(reader, sent, timeout=60)
-        assert [t for t, _ in outputs[(sent[0].topic, sent[0].partition, sent[0].offset)]] == \
-            [contract.TOPIC_OBSERVATIONS]
-        assert [t for t, _ in outputs[(sent[1].topic, sent[1].partition, sent[1].offset)]] == \
-            [contract.TOPIC_DEADLETTER]
+        # At least once: a repeat after a heal is on the same topic.
+        assert {t for t, _ in outputs[(sent[0].topic, sent[0].partition, sent[0].offset)]} == \
+            {contract.TOPIC_OBSERVATIONS}
+        assert {t for t, _ in outputs[(sent[1].topic, sent[1].partition, sent[1].offset)]} == \
+            {contract.TOPIC_DEADLETTER}
         observation = contract.Observation.model_validate_json(
             outputs[(sent[0].topic, sent[0].partition, sent[0].offset)][0][1])
         deadline = time.monotonic() + 60
