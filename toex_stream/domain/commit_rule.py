@@ -51,6 +51,9 @@ class _Partition:
     done: set[int] = field(default_factory=set)  # processed offsets beyond ``next``
     gaps: list[tuple[int, int]] = field(default_factory=list)  # proven empty [start, end)
     progressed_at: float = 0.0
+    # When records were first seen waiting beyond ``next`` (None: none waiting). A partition quiet for
+    # minutes is not stalled the moment a record lands: the record may still be on its way to the agent.
+    pending_since: float | None = None
     hole_since: float | None = None
     heals: int = 0
     healed_at: float | None = None
@@ -191,9 +194,14 @@ class CommitLedger(Generic[TP]):
                 continue
             if part.done and part.hole_since is not None and now - part.hole_since >= self.hole_after_s:
                 yield Stall(tp, part.next, "hole", probe=part.heals >= 1)
-            elif (log_ends.get(tp, 0) > part.next and now - part.progressed_at >= self.idle_after_s
-                  and idle(tp)):
-                yield Stall(tp, part.next, "idle", probe=part.heals >= 1)
+            elif log_ends.get(tp, 0) > part.next:
+                if part.pending_since is None:
+                    part.pending_since = now
+                waiting = now - max(part.progressed_at, part.pending_since)
+                if waiting >= self.idle_after_s and idle(tp):
+                    yield Stall(tp, part.next, "idle", probe=part.heals >= 1)
+            else:
+                part.pending_since = None
 
     def healing(self, tp: TP) -> None:
         """A seek back to the partition's next offset was made."""
