@@ -11,7 +11,7 @@ from rich.markup import escape
 from toex_stream.domain.errors import ToexError
 
 if TYPE_CHECKING:
-    from toex_stream.adapters.sql.intake_store import IntakeStore
+    from toex_stream.adapters.sql.intake_store import IntakeStore, Partner
 
 partners_app = typer.Typer(help="Partner organisations and their API tokens for the intake.", no_args_is_help=True)
 intake_app = typer.Typer(help="The partner intake API and form, apart from the worker.", no_args_is_help=True)
@@ -33,6 +33,10 @@ def _valid_for(days: int) -> dt.timedelta | None:
 VALID_DAYS_HELP = "Days the token works (0: until revoked)."
 
 
+def _until(partner: Partner) -> str:
+    return f"until {partner.expires_at:%Y-%m-%d}" if partner.expires_at else "until revoked"
+
+
 @partners_app.command("add")
 def partners_add(
     name: Annotated[str, typer.Argument(help="The organisation's name.")],
@@ -43,8 +47,7 @@ def partners_add(
     from toex_stream.entry.cli_support import console
 
     partner, token = _store().add_partner(name, partner_id, valid_for=_valid_for(valid_days))
-    until = f"until {partner.expires_at:%Y-%m-%d}" if partner.expires_at else "until revoked"
-    console.print(escape(f"partner {partner.partner_id} ({partner.name}) added. Its API token ({until}), "
+    console.print(escape(f"partner {partner.partner_id} ({partner.name}) added. Its API token ({_until(partner)}), "
                          "shown only now:"))
     console.print(token, highlight=False, soft_wrap=True)
 
@@ -58,8 +61,7 @@ def partners_rotate(
     from toex_stream.entry.cli_support import console
 
     partner, token = _store().rotate_token(partner_id, valid_for=_valid_for(valid_days))
-    until = f"until {partner.expires_at:%Y-%m-%d}" if partner.expires_at else "until revoked"
-    console.print(escape(f"partner {partner.partner_id}: new API token ({until}), shown only now:"))
+    console.print(escape(f"partner {partner.partner_id}: new API token ({_until(partner)}), shown only now:"))
     console.print(token, highlight=False, soft_wrap=True)
 
 
@@ -76,7 +78,7 @@ def partners_list() -> None:
         elif partner.expired(now):
             state = f"expired {partner.expires_at:%Y-%m-%d}"
         else:
-            state = f"live until {partner.expires_at:%Y-%m-%d}" if partner.expires_at else "live until revoked"
+            state = f"live {_until(partner)}"
         used = f"last used {partner.last_used_at:%Y-%m-%d %H:%M}" if partner.last_used_at else "never used"
         console.print(escape(f"{partner.partner_id}\t{partner.name}\t{state}\t{used}\t"
                              f"since {partner.created_at:%Y-%m-%d}"))
