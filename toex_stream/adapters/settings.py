@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -65,6 +66,27 @@ class Settings(BaseSettings):
     intake_disclose_matches: bool = Field(
         False, description="Tell partners on their receipts whether a subject matched a known person (each such "
         "answer is logged as a disclosure). Off: receipts say received or processed, nothing about matching.")
+
+    # Kafka security, passed to every client (confluent-kafka and aiokafka alike).
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT", description="How clients talk to the brokers; SASL_SSL in production.")
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = Field(
+        None, description="SASL mechanism when the protocol is SASL_*.")
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = Field(
+        None, description="Also read from /run/secrets/toex_kafka_sasl_password (Docker secrets).")
+    kafka_ssl_ca_file: Path | None = Field(None, description="PEM file of the CA that signed the brokers' certificates.")
+    # Who did what: the s.62 log and the people who act.
+    audit_head_file: Path | None = Field(
+        None, description="Where the audit chain's latest head is kept outside the database; default "
+        "<data_dir>/audit-head.json. Keep it where the database's users cannot write.")
+    session_file: Path | None = Field(
+        None, description="Where `toex-stream login` keeps this account's session; default "
+        "~/.config/toex-stream/session.")
+    session_hours: float = Field(8.0, description="How long a `toex-stream login` session lasts.")
+    # Keep nothing too long.
+    retention_file: Path | None = Field(
+        None, description="Retention periods per category of data (YAML); default the bundled retention.yaml.")
 
     @field_validator("kafka_bootstrap")
     @classmethod
