@@ -12,6 +12,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Engine, func, inspect, select, text
 
+from toex_stream.adapters.sql import audit as s62  # noqa: F401 - so is the s.62 log
 from toex_stream.adapters.sql import intake_models as intake_models  # noqa: F401 - so are the intake tables
 from toex_stream.adapters.sql import outbox_models, silences  # noqa: F401 - their tables are part of the metadata compared
 from toex_stream.adapters.sql import replay_audit as audit  # noqa: F401 - so is the replay audit

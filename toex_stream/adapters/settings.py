@@ -138,6 +138,11 @@ class Settings(BaseSettings):
         return url.render_as_string(hide_password=False)
 
     @property
+    def audit_head_path(self) -> Path:
+        """Where the audit chain's head is kept outside the database."""
+        return self.audit_head_file or self.data_dir / "audit-head.json"
+
+    @property
     def kafka_host(self) -> str:
         """Host of the first bootstrap server."""
         return self.kafka_bootstrap.split(",")[0].strip().rpartition(":")[0]

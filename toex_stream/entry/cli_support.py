@@ -17,6 +17,8 @@ from toex_stream.domain.errors import ToexError
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
+    from toex_stream.adapters.sql.audit import SqlAuditTrail
+
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True)
 
@@ -38,3 +40,10 @@ def cli_database() -> Engine:
     engine = build_engine(settings)
     migrate(engine)
     return engine
+
+
+def cli_audit_trail(engine: Engine | None = None) -> SqlAuditTrail:
+    """The s.62 log of the settings' database, its head kept where the settings say."""
+    from toex_stream.adapters.sql.audit import SqlAuditTrail
+
+    return SqlAuditTrail(engine if engine is not None else cli_database(), cli_settings().audit_head_path)

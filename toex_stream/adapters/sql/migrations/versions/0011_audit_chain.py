@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import sqlalchemy as sa
+from alembic import op
+
 revision: str = "0011"
 down_revision: str | Sequence[str] | None = "0010"
 branch_labels: str | Sequence[str] | None = None
@@ -16,8 +19,33 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    pass
+    op.create_table(
+        "audit_chain",
+        sa.Column("seq", sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("category", sa.String(16), nullable=False),
+        sa.Column("action", sa.String(64), nullable=False),
+        sa.Column("actor", sa.String(128), nullable=False),
+        sa.Column("subject", sa.String(128), nullable=False),
+        sa.Column("what", sa.Text(), nullable=False),
+        sa.Column("why", sa.Text(), nullable=False),
+        sa.Column("prev_hash", sa.String(64), nullable=False),
+        sa.Column("hash", sa.String(64), nullable=False),
+        sa.PrimaryKeyConstraint("seq", name=op.f("pk_audit_chain")),
+    )
+    for column in ("at", "category", "actor", "subject"):
+        op.create_index(op.f(f"ix_audit_chain_{column}"), "audit_chain", [column])
+    op.create_table(
+        "audit_chain_head",
+        sa.Column("id", sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column("seq", sa.Integer(), nullable=False),
+        sa.Column("hash", sa.String(64), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_audit_chain_head")),
+    )
 
 
 def downgrade() -> None:
-    pass
+    op.drop_table("audit_chain_head")
+    for column in ("at", "category", "actor", "subject"):
+        op.drop_index(op.f(f"ix_audit_chain_{column}"), table_name="audit_chain")
+    op.drop_table("audit_chain")
