@@ -24,6 +24,7 @@ from toex_stream.adapters.senders import (
     build_slack_client,
 )
 from toex_stream.adapters.settings import Settings
+from toex_stream.adapters.sql.audit import entries
 from toex_stream.adapters.sql.outbox import Backlog, Outbox
 from toex_stream.domain.alerting.messages import MARKING, render, slack_alert, slack_update, teams_alert
 from toex_stream.domain.alerting.routes import Receiver
@@ -260,6 +261,13 @@ def test_each_disclosure_is_audited_once_without_personal_data(outbox: Outbox, s
         assert entry.at.tzinfo is not None
         assert "KNT-N" not in entry.what
     assert audit[0].what == "alert card: band, region, threat, risk score, 3 reasons, 5 events"
+    # Each delivery is a disclosure in the s.62 log too, written in the delivery's transaction.
+    logged = [(e.record.category, e.record.action, e.record.actor, e.record.subject) for e in entries(outbox.engine)]
+    assert sorted(logged) == [
+        ("disclosure", "chat.posted", "system:sender", "ALERT-0041"),
+        ("disclosure", "chat.posted", "system:sender", "ALERT-0042"),
+        ("disclosure", "chat.updated", "system:sender", "ALERT-0041"),
+    ]
 
 
 # -- what a message shows --------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from sqlalchemy import create_engine
 
 from tests.intake_helpers import FakePublisher, anonymous_referral, intake_store, with_client
 from toex_stream.adapters.settings import Settings
+from toex_stream.adapters.sql.audit import entries, verify
 from toex_stream.adapters.sql.intake_store import IntakeStore, hash_token
 from toex_stream.domain.contract import Referral
 from toex_stream.domain.intake.errors import IntakeError
@@ -109,7 +110,8 @@ class Setup:
     def __init__(self, tmp_path, **settings: Any) -> None:
         self.store: IntakeStore = intake_store(tmp_path)
         self.publisher = FakePublisher()
-        self.app = build_intake_app(Settings(**settings), self.store, self.publisher)
+        self.settings = Settings(**{"data_dir": tmp_path, **settings})
+        self.app = build_intake_app(self.settings, self.store, self.publisher)
         _, self.token = self.store.add_partner("Partner One", partner_id="p1")
         _, self.other_token = self.store.add_partner("Partner Two", partner_id="p2")
 
@@ -176,6 +178,11 @@ def test_a_receipt_says_whether_a_subject_matched_only_where_the_deployment_disc
     told = [r.getMessage() for r in caplog.records if r.name == "toex_stream.disclosure"]
     assert len(told) == (2 if disclose else 0)
     assert all("p1" in line and "R-PROBE" not in line for line in told)
+    # The s.62 log has the referral collected, and each answer that disclosed a match.
+    logged = [(e.record.category, e.record.action, e.record.actor) for e in entries(setup.store.engine)]
+    assert logged == [("collection", "referral.received", "partner:p1")] + (
+        [("disclosure", "receipt.matched", "partner:p1")] * 2 if disclose else [])
+    assert verify(setup.store.engine, setup.settings.audit_head_path).ok
 
 
 def test_a_referral_is_published_once_and_its_receipt_given_again_on_resubmission(setup: Setup) -> None:

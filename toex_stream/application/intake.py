@@ -12,10 +12,12 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 
 from toex_stream.adapters.sql.intake_store import IntakeStore, Partner, Receipt
+from toex_stream.domain.audit import AuditRecord
 from toex_stream.domain.contract import Referral, event_key
 from toex_stream.domain.intake.errors import IntakeError
 from toex_stream.domain.intake.limits import RateLimiter
 from toex_stream.domain.intake.rules import Problem, Refused, validate_submission
+from toex_stream.ports.audit import AuditTrail
 from toex_stream.ports.intake import ReferralPublisher
 
 log = logging.getLogger(__name__)
@@ -36,8 +38,11 @@ class Intake:
     """Everything the API and the form share: authentication, the rate limit, submission and status."""
 
     def __init__(self, store: IntakeStore, publisher: ReferralPublisher, limiter: RateLimiter,
-                 retry_after_s: int = 30, *, disclose_matches: bool = False) -> None:
+                 retry_after_s: int = 30, *, disclose_matches: bool = False,
+                 audit: AuditTrail | None = None) -> None:
         self.store = store
+        # The s.62 log: each referral collected, and each receipt answer that disclosed a match.
+        self.audit = audit
         # Off by default: a receipt that said whether a subject matched would answer "do the police know
         # this person?" to anyone holding a partner token (and each probe would file a provisional nominal).
         self.disclose_matches = disclose_matches
@@ -94,12 +99,20 @@ class Intake:
             raise Unavailable("Kafka", self.retry_after_s) from None
         # Should the database fail here, Kafka has the referral but the receipt stays pending (never
         # shown) and the partner gets a 503: resubmitting publishes the same key again and confirms.
-        return await self._db(self.store.confirm, receipt)
+        confirmed = await self._db(self.store.confirm, receipt)
+        await self._record(AuditRecord(
+            "collection", "referral.received", f"partner:{receipt.partner_id}", receipt.reference,
+            f"referral with {len(referral.subjects)} subject(s) published to toex.referrals"))
+        return confirmed
+
+    async def _record(self, record: AuditRecord) -> None:
+        if self.audit is not None:
+            await self._db(self.audit.record, record)
 
     async def status(self, partner: Partner, referral_id: str) -> Receipt | None:
         return await self._db(self.store.receipt, partner.partner_id, referral_id)
 
-    def answer(self, receipt: Receipt) -> Receipt:
+    async def answer(self, receipt: Receipt) -> Receipt:
         """What the partner is shown of ``receipt``: whether a subject matched only where the deployment discloses it.
 
         Each answer that carries it is logged as a disclosure (the receipt and
@@ -111,4 +124,8 @@ class Intake:
             return dataclasses.replace(receipt, matched=None)
         disclosures.info("disclosure: receipt %s told partner %s whether its subjects matched known people",
                          receipt.reference, receipt.partner_id)
+        await self._record(AuditRecord(
+            "disclosure", "receipt.matched", f"partner:{receipt.partner_id}", receipt.reference,
+            "the receipt told the partner whether its subjects matched known people",
+            "TOEX_INTAKE_DISCLOSE_MATCHES is on"))
         return receipt

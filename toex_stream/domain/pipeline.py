@@ -59,6 +59,7 @@ from toex_stream.domain.alerting.decide import (
 )
 from toex_stream.domain.alerting.routes import RoutingConfig
 from toex_stream.domain.alerting.suppression import Silence
+from toex_stream.domain.audit import AuditRecord
 from toex_stream.domain.contract import DeadLetter, DeadLetterKind
 from toex_stream.domain.enrich import RejectedEvent, dead_letter, enrich
 from toex_stream.domain.matching.index import Matcher
@@ -142,6 +143,8 @@ class Effects:
     dead_letters: list[Rejected] = field(default_factory=list)
     # Alerts a silence or an inhibit rule kept quiet (logged, without personal data).
     suppressed: list[tuple[contract.Score, Suppressed]] = field(default_factory=list)
+    # Entries of the s.62 log: what was collected and combined (references and counts, no personal data).
+    audit: list[AuditRecord] = field(default_factory=list)
 
     def __iadd__(self, other: Effects) -> Effects:
         self.provisional += other.provisional
@@ -151,10 +154,11 @@ class Effects:
         self.sends += other.sends
         self.dead_letters += other.dead_letters
         self.suppressed += other.suppressed
+        self.audit += other.audit
         return self
 
     def has_rows(self) -> bool:
-        return bool(self.provisional or self.decisions or self.alerts or self.muted())
+        return bool(self.provisional or self.decisions or self.alerts or self.muted() or self.audit)
 
     def muted(self) -> list[tuple[contract.Score, Suppressed]]:
         """The suppressed alerts a silence muted (they are kept, so a team can see what it did not hear)."""
@@ -199,6 +203,10 @@ def enrich_step(raws: Sequence[Raw]) -> Step[contract.Observation | DeadLetter]:
             step.effects.dead_letters.append(Rejected(outcome, raw.key))
         else:
             step.effects.sends.append(Send(contract.TOPIC_OBSERVATIONS, outcome.observation_id, outcome))
+            step.effects.audit.append(AuditRecord(
+                "collection", f"{outcome.source}.collected", "system:enrich", outcome.observation_id,
+                f"{len(outcome.mentions)} people, {len(outcome.places)} places from "
+                f"{raw.topic}[{raw.partition}]@{raw.offset}"))
     return step
 
 
@@ -221,6 +229,11 @@ def resolve_step(observations: Iterable[contract.Observation], matcher: Matcher)
                     Send(contract.TOPIC_NOMINALS, resolution.created.nominal_id, resolution.created))
             step.effects.decisions.append(result)
             step.effects.sends.append(Send(contract.TOPIC_MATCHES, result.nominal_id, result))
+            created = "; a provisional nominal created" if resolution.created is not None else ""
+            step.effects.audit.append(AuditRecord(
+                "combination", "match.decided", "system:match", result.nominal_id,
+                f"mention {result.mention_id}: {result.decision}, "
+                f"p={result.probability:.3f}, model {result.model_version}{created}"))
         if observation.source == "referral":
             step.effects.referrals.append((observation, [r.result for r in resolutions]))
     return step

@@ -143,7 +143,7 @@ async def post_referral(intake: Intake, request: web.Request) -> web.StreamRespo
     receipt, published = await intake.submit(partner, body)
     # Every character quoted, a slash included (url_for would leave it, and the status would not be found).
     location = f"/v1/referrals/{quote(receipt.referral_id, safe='')}"
-    return receipt_response(intake.answer(receipt), status=202 if published else 200,
+    return receipt_response(await intake.answer(receipt), status=202 if published else 200,
                             headers={"Location": str(location)})
 
 
@@ -155,7 +155,7 @@ async def get_referral(intake: Intake, request: web.Request) -> web.StreamRespon
     receipt = await intake.status(partner, referral_id) if usable_referral_id(referral_id) else None
     if receipt is None:
         raise _error(404, "your organisation has sent no referral with this id", loc="referral_id")
-    return receipt_response(intake.answer(receipt))
+    return receipt_response(await intake.answer(receipt))
 
 
 async def get_openapi(request: web.Request) -> web.StreamResponse:
@@ -239,8 +239,11 @@ def add_health_route(app: web.Application, ready: Callable[[], bool] | None = No
 
 
 def build_intake(settings: Settings, store: IntakeStore, publisher: ReferralPublisher) -> Intake:
+    from toex_stream.adapters.sql.audit import SqlAuditTrail
+
     return Intake(store, publisher, RateLimiter(settings.intake_rate_per_minute, settings.intake_burst),
-                  disclose_matches=settings.intake_disclose_matches)
+                  disclose_matches=settings.intake_disclose_matches,
+                  audit=SqlAuditTrail(store.engine, settings.audit_head_path))
 
 
 def build_intake_app(settings: Settings, store: IntakeStore, publisher: ReferralPublisher) -> web.Application:

@@ -105,6 +105,10 @@ class IntakeStore:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
 
+    @property
+    def engine(self) -> Engine:
+        return self._engine
+
     # -- partners ---------------------------------------------------------------------------
 
     def add_partner(self, name: str, partner_id: str | None = None,

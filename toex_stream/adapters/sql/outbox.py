@@ -34,14 +34,18 @@ False
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Collection
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, Engine, and_, case, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
+from toex_stream.adapters.sql.audit import HeadFile, append
 from toex_stream.adapters.sql.outbox_models import AlertRow, AuditRow, LeaseRow, OutboxRow
+from toex_stream.domain.audit import AuditRecord
 from toex_stream.domain.clock import utc_now
 from toex_stream.domain.contract import Alert, AlertStatus, EventRef, Reason
 from toex_stream.domain.errors import ToexError
@@ -121,8 +125,14 @@ def _alert(row: AlertRow) -> Alert:
 class Outbox:
     """Alerts, their outbox items and the audit log, over a migrated SQLAlchemy engine."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, audit_head: Path | None = None) -> None:
         self._engine = engine
+        # Where the s.62 log's head is kept outside the database (each delivery appends a disclosure to it).
+        self._audit_head = HeadFile(audit_head) if audit_head is not None else None
+
+    @property
+    def engine(self) -> Engine:
+        return self._engine
 
     # -- alerts -----------------------------------------------------------------------------
 
@@ -163,14 +173,20 @@ class Outbox:
             }
 
     def list_alerts(
-        self, status: AlertStatus | None = None, region: str | None = None, limit: int = 1000
+        self, status: AlertStatus | None = None, region: str | None = None, limit: int = 1000,
+        regions: Collection[str] | None = None,
     ) -> list[Alert]:
-        """Alerts, newest first, optionally only those with ``status`` or in ``region``."""
+        """Alerts, newest first, optionally only those with ``status``, in ``region``, or in one of ``regions``.
+
+        ``regions`` is a user's scope (None: every region), applied in SQL.
+        """
         query = select(AlertRow).order_by(AlertRow.created_at.desc(), AlertRow.alert_id).limit(limit)
         if status is not None:
             query = query.where(AlertRow.status == status)
         if region is not None:
             query = query.where(AlertRow.region == region)
+        if regions is not None:
+            query = query.where(AlertRow.region.in_(sorted(regions)))
         with Session(self._engine) as session:
             return [_alert(row) for row in session.scalars(query)]
 
@@ -320,8 +336,15 @@ class Outbox:
             ))
             if result.rowcount == 0:
                 return False
+            head = None
             if audit is not None:
                 session.add(_audit_row(audit))
+                # The same disclosure in the s.62 log, in the same transaction: delivered means logged.
+                head = append(session, [AuditRecord(
+                    "disclosure", f"chat.{audit.action}", "system:sender", audit.alert_id,
+                    f"{audit.what} to {audit.receiver} (route {audit.route or '-'})")], now=at)
+        if self._audit_head is not None and head is not None:
+            self._audit_head.advance(head)
         return True
 
     def mark_failed(self, item_id: int, error: str, retry_at: dt.datetime) -> None:
