@@ -1,5 +1,10 @@
 """Every topic toex-stream uses, declared once: partitions, retention, cleanup policy.
 
+A topic's retention is the period of the category of data it holds, from the
+retention policy (``toex_stream/data/retention.yaml`` or ``TOEX_RETENTION_FILE``):
+:func:`with_retention` gives the specs with a policy's periods; a spec used as
+declared takes the bundled policy's.
+
 Pure data, in the core so that both the worker (``python -m streams``) and the
 command line (``toex-stream nominals import``) create the same topics with
 ``toex_stream.adapters.kafka_io.ensure_topics``: the local broker has auto-creation off,
@@ -11,10 +16,11 @@ and tables need co-partitioned changelogs. ``streams/topics.py`` re-exports it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from toex_stream.domain import contract
+from toex_stream.domain.retention import RetentionCategory, RetentionPolicy, load_retention
 
 
 @dataclass(frozen=True)
@@ -30,12 +36,27 @@ class TopicSpec:
     retention_ms: int | None = None
     cleanup_policy: Literal["delete", "compact"] = "delete"
     replication_factor: int = 1
+    # The category of data it holds: its retention.ms is that category's period, unless retention_ms says.
+    retention: RetentionCategory | None = None
 
     def config(self) -> dict[str, str]:
         config: dict[str, str] = {"cleanup.policy": self.cleanup_policy}
-        if self.retention_ms is not None:
-            config["retention.ms"] = str(self.retention_ms)
+        retention_ms = self.retention_ms
+        if retention_ms is None and self.retention is not None:
+            retention_ms = load_retention().retention_ms(self.retention)
+        if retention_ms is not None:
+            config["retention.ms"] = str(retention_ms)
         return config
+
+
+def with_retention(specs: list[TopicSpec], policy: RetentionPolicy) -> list[TopicSpec]:
+    """The specs with ``retention_ms`` set from ``policy`` for each topic that holds a category of data.
+
+    >>> [spec.retention_ms for spec in with_retention([REFERRALS, NOMINALS], load_retention())]
+    [31536000000, None]
+    """
+    return [replace(spec, retention_ms=policy.retention_ms(spec.retention)) if spec.retention is not None else spec
+            for spec in specs]
 
 
 DAY_MS = 24 * 60 * 60 * 1000
@@ -44,25 +65,27 @@ DAY_MS = 24 * 60 * 60 * 1000
 # deployments, and equal counts keep every table co-partitioned with the topics keyed like it.
 PARTITIONS = 4
 
-REFERRALS = TopicSpec(contract.TOPIC_REFERRALS, PARTITIONS, retention_ms=365 * DAY_MS)
-ADVERTS = TopicSpec(contract.TOPIC_ADVERTS, PARTITIONS, retention_ms=365 * DAY_MS)
-INTEL = TopicSpec(contract.TOPIC_INTEL, PARTITIONS, retention_ms=365 * DAY_MS)
-# Compacted: the latest value per nominal_id is the force's current record; a null erases it.
+REFERRALS = TopicSpec(contract.TOPIC_REFERRALS, PARTITIONS, retention="referrals")
+ADVERTS = TopicSpec(contract.TOPIC_ADVERTS, PARTITIONS, retention="adverts")
+INTEL = TopicSpec(contract.TOPIC_INTEL, PARTITIONS, retention="intelligence")
+# Compacted: the latest value per nominal_id is the force's current record; a null erases it (the retention
+# run erases provisional nominals so).
 NOMINALS = TopicSpec(contract.TOPIC_NOMINALS, PARTITIONS, cleanup_policy="compact")
 # Keyed by nominal_id: the feedback agent reads the nominal's features from the scorer's table.
-FEEDBACK = TopicSpec(contract.TOPIC_FEEDBACK, PARTITIONS, retention_ms=365 * DAY_MS)
-OBSERVATIONS = TopicSpec(contract.TOPIC_OBSERVATIONS, PARTITIONS, retention_ms=90 * DAY_MS)
+# The analysts' outcomes of alerts: kept as long as the alerts.
+FEEDBACK = TopicSpec(contract.TOPIC_FEEDBACK, PARTITIONS, retention="alerts")
+OBSERVATIONS = TopicSpec(contract.TOPIC_OBSERVATIONS, PARTITIONS, retention="derived_events")
 # Keyed by nominal: every match of one person lands on one partition, for scoring.
-MATCHES = TopicSpec(contract.TOPIC_MATCHES, PARTITIONS, retention_ms=90 * DAY_MS)
-ALERTS = TopicSpec(contract.TOPIC_ALERTS, PARTITIONS, retention_ms=365 * DAY_MS)
-# Dead letters wait for a person to look at them; keep them as long as the inputs.
-DEADLETTER = TopicSpec(contract.TOPIC_DEADLETTER, 1, retention_ms=365 * DAY_MS)
+MATCHES = TopicSpec(contract.TOPIC_MATCHES, PARTITIONS, retention="derived_events")
+ALERTS = TopicSpec(contract.TOPIC_ALERTS, PARTITIONS, retention="alerts")
+# Dead letters wait for a person to look at them.
+DEADLETTER = TopicSpec(contract.TOPIC_DEADLETTER, 1, retention="dead_letters")
 
 # Keyed by nominal like the matches, so the scorer's table is co-partitioned with both.
-SCORES = TopicSpec(contract.TOPIC_SCORES, PARTITIONS, retention_ms=365 * DAY_MS)
-# One partition and kept for ever: every worker learns from it in the same order,
-# and a worker started from nothing replays it to the same model.
-TRAINING = TopicSpec(contract.TOPIC_TRAINING, 1, retention_ms=-1)
+SCORES = TopicSpec(contract.TOPIC_SCORES, PARTITIONS, retention="derived_events")
+# One partition and kept for ever (training_examples: as long as the model needs them): every worker learns
+# from it in the same order, and a worker started from nothing replays it to the same model.
+TRAINING = TopicSpec(contract.TOPIC_TRAINING, 1, retention="training_examples")
 
 ALL: list[TopicSpec] = [REFERRALS, ADVERTS, INTEL, NOMINALS, FEEDBACK, OBSERVATIONS, MATCHES, SCORES, TRAINING,
                         ALERTS, DEADLETTER]

@@ -56,4 +56,5 @@ class ReceiptRow(Base):
     matched: Mapped[bool | None] = mapped_column(Boolean)
     # sha256 of the referral as received (its contract JSON): a resubmission must carry the same.
     body_digest: Mapped[str | None] = mapped_column(String(64))
-    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    # Its last change: the retention run deletes receipts unchanged for the receipts' period.
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, index=True)

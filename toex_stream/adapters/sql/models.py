@@ -81,6 +81,8 @@ class NominalRow(Base):
     """A person a force holds, or a provisional one created from an unmatched mention."""
 
     __tablename__ = "nominals"
+    # The retention run looks for provisional nominals not updated for a while.
+    __table_args__ = (Index("ix_nominals_provisional_updated_at", "provisional", "updated_at"),)
 
     nominal_id: Mapped[str] = mapped_column(String(128), primary_key=True)
     given_name: Mapped[str | None] = mapped_column(String(100))
@@ -160,4 +162,4 @@ class MatchDecisionRow(Base):
     probability: Mapped[float] = mapped_column(Float)
     weights: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     model_version: Mapped[str] = mapped_column(String(64))
-    decided_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    decided_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, index=True)

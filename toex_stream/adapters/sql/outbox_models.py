@@ -44,7 +44,8 @@ class AlertRow(Base):
     status: Mapped[AlertStatus] = mapped_column(String(16), index=True)
     assignee: Mapped[str | None] = mapped_column(String(128))
     outcome: Mapped[str | None] = mapped_column(String(32))
-    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    # Its last change: the retention run deletes alerts unchanged for the alerts' period.
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, index=True)
 
 
 class OutboxRow(Base):
@@ -81,6 +82,9 @@ class OutboxRow(Base):
     delivered_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
     slack_channel: Mapped[str | None] = mapped_column(String(64))
     slack_ts: Mapped[str | None] = mapped_column(String(32))
+    # When the retention run emptied the payload of this delivered message (the row stays: it stops a
+    # replay from queueing the message again, and an update finds its thread by it).
+    payload_erased_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
 
 
 class AuditRow(Base):
