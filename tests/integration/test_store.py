@@ -334,3 +334,31 @@ def test_a_decision_out_of_range_is_refused_before_it_is_stored() -> None:
         decision(probability=1.5)
     with pytest.raises(ValueError, match="decision"):
         decision(decision="maybe")
+
+
+# -- the s.62 log of changes -------------------------------------------------------------------
+
+
+def test_an_audited_upsert_logs_what_it_created_and_which_fields_it_changed(
+        store_engine: Engine, tmp_path: Path) -> None:
+    from toex_stream.adapters.sql.audit import entries, verify
+    from toex_stream.ports.store import ChangeAudit
+
+    migrate(store_engine)
+    head = tmp_path / "audit-head.json"
+    store = SqlAlchemyNominalStore(store_engine, audit_head=head)
+    loaded = ChangeAudit("supervisor-1", "monthly load from the force system", "nominals.csv")
+    store.upsert_nominals([(kovacs("WMP-N-1"), imported()), (kovacs("WMP-N-2"), imported())], audit=loaded)
+    moved = kovacs("WMP-N-1").model_copy(update={"nationality": "RO", "phones": ["07700 900999"]})
+    store.upsert_nominals([(moved, imported()), (kovacs("WMP-N-2"), imported())], audit=loaded)
+
+    logged = [(e.record.category, e.record.action, e.record.actor, e.record.subject, e.record.what, e.record.why)
+              for e in entries(store_engine)]
+    assert logged == [
+        ("collection", "nominal.created", "supervisor-1", "nominals.csv", "2 nominal(s) created: WMP-N-1, WMP-N-2",
+         "monthly load from the force system"),
+        ("alteration", "nominal.updated", "supervisor-1", "WMP-N-1",
+         "from nominals.csv; fields changed: nationality, phones", "monthly load from the force system"),
+    ]  # the unchanged WMP-N-2 is not logged again
+    assert "Kovács" not in repr(logged) and "900999" not in repr(logged)
+    assert verify(store_engine, head).ok

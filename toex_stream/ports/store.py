@@ -72,6 +72,15 @@ class MatchDecision:
             raise ValueError(f"probability {self.probability} must be between 0 and 1")
 
 
+@dataclass(frozen=True)
+class ChangeAudit:
+    """Who changes nominals and why: the store logs what it created and, per nominal, which fields it changed."""
+
+    actor: str
+    why: str
+    source: str  # where the nominals came from (a file's name), never personal data
+
+
 class NominalStore(Protocol):
     """Known and provisional nominals, their provenance, and match decisions."""
 
@@ -85,8 +94,13 @@ class NominalStore(Protocol):
         before_commit: Callable[[list[contract.Nominal]], None] | None = None,
         *,
         before_write: Callable[[list[contract.Nominal]], None] | None = None,
+        audit: ChangeAudit | None = None,
     ) -> list[UpsertOutcome]:
         """Store a batch in one transaction; one outcome per entry.
+
+        With ``audit``, the s.62 log gets, in the same transaction, one
+        collection entry naming the nominals created and one alteration entry
+        per nominal updated, naming the fields that changed.
 
         ``before_commit`` is given the batch's created and updated nominals
         before it commits: if it raises (the topic cannot be written), nothing

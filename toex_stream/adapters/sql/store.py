@@ -52,11 +52,14 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from toex_stream.adapters.settings import Settings
+from toex_stream.adapters.sql.audit import HeadFile, append
 from toex_stream.adapters.sql.models import AliasRow, Base, IdentifierRow, MatchDecisionRow, NominalRow, ProvenanceRow
 from toex_stream.domain import contract
+from toex_stream.domain.audit import AuditRecord
 from toex_stream.domain.normalise import normalise_email, normalise_phone, normalise_postcode
 from toex_stream.domain.provisional import is_provisional
 from toex_stream.ports.store import (
+    ChangeAudit,
     IdentifierKind,
     MatchDecision,
     Provenance,
@@ -136,6 +139,23 @@ def migrate(engine: Engine) -> None:
         raise StoreError(
             f"cannot migrate the database at {where}: {exc.orig}; check TOEX_DATABASE_URL and that the server runs"
         ) from None
+
+
+# -- what the s.62 log is told of a change ------------------------------------------------------
+
+# Bookkeeping, not what the force holds about the person.
+_NOT_COMPARED = frozenset({"nominal_id", "updated_at", "content_hash"})
+
+
+def _change_records(audit: ChangeAudit, updated: dict[str, list[str]], created: list[str]) -> list[AuditRecord]:
+    records = []
+    if created:
+        records.append(AuditRecord("collection", "nominal.created", audit.actor, audit.source,
+                                   f"{len(created)} nominal(s) created: {', '.join(created)}", audit.why))
+    records.extend(AuditRecord("alteration", "nominal.updated", audit.actor, nominal_id,
+                               f"from {audit.source}; fields changed: {', '.join(fields)}", audit.why)
+                   for nominal_id, fields in updated.items())
+    return records
 
 
 # -- what is stored for a nominal ----------------------------------------------------------
@@ -314,9 +334,11 @@ class SqlAlchemyNominalStore:
     The database must be migrated first (:func:`migrate`).
     """
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, audit_head: Path | None = None) -> None:
         _enforce_sqlite_foreign_keys(engine)
         self._engine = engine
+        # Where the s.62 log's head is kept outside the database, for audited upserts.
+        self._audit_head = HeadFile(audit_head) if audit_head is not None else None
 
     # -- writing nominals --
 
@@ -329,8 +351,9 @@ class SqlAlchemyNominalStore:
         before_commit: Callable[[list[contract.Nominal]], None] | None = None,
         *,
         before_write: Callable[[list[contract.Nominal]], None] | None = None,
+        audit: ChangeAudit | None = None,
     ) -> list[UpsertOutcome]:
-        outcomes = self._write(entries, before_commit=before_commit, before_write=before_write)
+        outcomes = self._write(entries, before_commit=before_commit, before_write=before_write, audit=audit)
         return [outcomes[nominal.nominal_id] for nominal, _ in entries]
 
     def _write(
@@ -338,12 +361,13 @@ class SqlAlchemyNominalStore:
         entries: Sequence[tuple[contract.Nominal, Provenance]],
         before_commit: Callable[[list[contract.Nominal]], None] | None = None,
         before_write: Callable[[list[contract.Nominal]], None] | None = None,
+        audit: ChangeAudit | None = None,
     ) -> dict[str, UpsertOutcome]:
         """Store what changed in one transaction; a repeated id: the later entry wins."""
         latest = {nominal.nominal_id: (nominal, provenance) for nominal, provenance in entries}
         for attempt in range(_WRITE_ATTEMPTS):
             try:
-                return self._write_once(latest, before_commit, before_write)
+                return self._write_once(latest, before_commit, before_write, audit)
             except IntegrityError:
                 # Another writer (the worker applying toex.nominals, a second worker making the same
                 # provisional nominal) created one of these since we looked: look again.
@@ -357,7 +381,9 @@ class SqlAlchemyNominalStore:
         latest: dict[str, tuple[contract.Nominal, Provenance]],
         before_commit: Callable[[list[contract.Nominal]], None] | None,
         before_write: Callable[[list[contract.Nominal]], None] | None = None,
+        audit: ChangeAudit | None = None,
     ) -> dict[str, UpsertOutcome]:
+        head = None
         with Session(self._engine) as session, session.begin():
             stored = self._stored_versions(session, list(latest))
             outcomes: dict[str, UpsertOutcome] = {}
@@ -372,11 +398,30 @@ class SqlAlchemyNominalStore:
                     changed[nominal_id] = row
             if before_write is not None and changed:
                 before_write([latest[nominal_id][0] for nominal_id in changed])
+            if audit is not None and changed:
+                head = append(session, _change_records(audit, self._changed_fields(latest, outcomes),
+                                                       [i for i in changed if outcomes[i] == "created"]))
             self._replace(session, changed, outcomes)
             self._add_children(session, [latest[nominal_id] for nominal_id in changed])
             if before_commit is not None and changed:
                 before_commit([latest[nominal_id][0] for nominal_id in changed])
+        if head is not None and self._audit_head is not None:
+            self._audit_head.advance(head)
         return outcomes
+
+    def _changed_fields(self, latest: dict[str, tuple[contract.Nominal, Provenance]],
+                        outcomes: dict[str, UpsertOutcome]) -> dict[str, list[str]]:
+        """For each updated nominal, the names of the fields that changed (the stored version is read as it was
+        committed: updates are few, so one read each is cheap)."""
+        changes: dict[str, list[str]] = {}
+        for nominal_id, outcome in outcomes.items():
+            before = self.get_nominal(nominal_id) if outcome == "updated" else None
+            if before is None:
+                continue
+            after = latest[nominal_id][0]
+            changes[nominal_id] = [name for name in type(after).model_fields
+                                   if name not in _NOT_COMPARED and getattr(before, name) != getattr(after, name)]
+        return changes
 
     def _stored_versions(self, session: Session, nominal_ids: list[str]) -> dict[str, str]:
         """The content hash of each of these nominals that is stored."""
