@@ -50,10 +50,12 @@ from typing import TYPE_CHECKING, Any
 from toex_stream.domain.alerting.messages import render
 from toex_stream.domain.alerting.routes import RoutingConfig, RoutingError
 from toex_stream.domain.alerting.routes_file import RoutesFile
+from toex_stream.domain.audit import AuditRecord
 from toex_stream.domain.clock import utc_now
 from toex_stream.domain.contract import Alert, Feedback, Outcome
 from toex_stream.domain.errors import ToexError
 from toex_stream.ports.alerts import AlertQueue, AlertRecords, FeedbackPublisher
+from toex_stream.ports.audit import AuditTrail
 
 if TYPE_CHECKING:
     from toex_stream.domain.alerting.decide import AlertDecision
@@ -136,32 +138,43 @@ class AlertLifecycle:
         publish_feedback: FeedbackPublisher,
         *,
         clock: Callable[[], dt.datetime] = utc_now,
+        audit: AuditTrail | None = None,
     ) -> None:
         self._outbox = outbox
         self._routes = routes
         self._publish = publish_feedback
         self._clock = clock
+        # The s.62 log: each change is logged (who, why) before it is made; no log, no change.
+        self._audit = audit
 
-    def acknowledge(self, alert_id: str, by: str) -> LifecycleChange:
+    def _log(self, alert_id: str, action: str, by: str, what: str, reason: str) -> None:
+        if self._audit is not None:
+            self._audit.record(AuditRecord("alteration", action, by, alert_id, what, reason))
+
+    def acknowledge(self, alert_id: str, by: str, reason: str = "") -> LifecycleChange:
         """Someone is looking at the alert: it is acknowledged and theirs."""
         self._existing(alert_id)
+        self._log(alert_id, "alert.acknowledged", by, "status acknowledged", reason)
         now = self._clock()
         self._outbox.set_status(alert_id, "acknowledged", assignee=by, at=now)
         return self._tell_channels(alert_id, f"acknowledged by {by}", now)
 
-    def assign(self, alert_id: str, to: str, by: str | None = None) -> LifecycleChange:
+    def assign(self, alert_id: str, to: str, by: str | None = None, reason: str = "") -> LifecycleChange:
         """Give the alert to an analyst or a team (``by`` whoever gave it, when known); it is acknowledged."""
         self._existing(alert_id)
+        self._log(alert_id, "alert.assigned", by or "system:unknown", f"assigned to {to}", reason)
         now = self._clock()
         self._outbox.set_status(alert_id, "acknowledged", assignee=to, at=now)
         return self._tell_channels(alert_id, f"assigned to {to}" + (f" by {by}" if by else ""), now)
 
-    def close(self, alert_id: str, outcome: Outcome, by: str, note: str = "") -> LifecycleChange:
+    def close(self, alert_id: str, outcome: Outcome, by: str, note: str = "", reason: str = "") -> LifecycleChange:
         """Close the alert with what was found, publishing the outcome first for the scorer to learn from.
 
         ``note`` goes on ``toex.feedback`` for the record: it must hold no personal data.
         """
         alert = self._existing(alert_id)
+        self._log(alert_id, "alert.closed", by, f"closed: {outcome}; outcome published on toex.feedback",
+                  reason or note)
         now = self._clock()
         nominal_ids: Sequence[str | None] = alert.nominal_ids or [None]  # an alert on no nominal: one outcome
         feedback = tuple(
