@@ -87,3 +87,18 @@ def test_a_dry_run_counts_and_neither_deletes_nor_logs() -> None:
     assert report.counts == {"provisional_nominals": 5, "match_decisions": 3, "alerts": 0, "outbox_payloads": 0,
                              "receipts": 0}
     assert store.events == [] and audit.records == []
+
+
+def test_the_worker_job_runs_on_one_worker_at_a_time(sqlite_engine) -> None:
+    from streams.retention import LEASE_TTL_S, RetentionJob
+    from toex_stream.adapters.sql.outbox import Outbox
+
+    store, audit = _store(), ListAudit()
+    jobs = [RetentionJob(load_retention(), store, FakeTombstones(store), audit, Outbox(sqlite_engine), f"worker-{i}")
+            for i in (1, 2)]
+    first = jobs[0].run_once(NOW)
+    assert first is not None and first.counts["provisional_nominals"] == 5
+    assert jobs[1].run_once(NOW + dt.timedelta(minutes=1)) is None
+    assert {r.actor for r in audit.records} == {"system:retention"}
+    later = NOW + dt.timedelta(seconds=LEASE_TTL_S + 1)
+    assert jobs[1].run_once(later) is not None  # the first let it lapse: the second runs the next one
