@@ -177,7 +177,8 @@ def test_an_edit_is_picked_up_and_a_broken_edit_keeps_the_last_good_routes(
 ) -> None:
     path = tmp_path / "routes.yaml"
     path.write_text(TREE, encoding="utf-8")
-    routes_file = RoutesFile(path)
+    reloads: list[Path] = []
+    routes_file = RoutesFile(path, on_reload=reloads.append)  # the worker logs each reload (s.62, alteration)
     assert routes_file.current().match(labels())[0].receiver.channel == "#toex-ersou"
 
     path.write_text(TREE.replace('"#toex-ersou"', '"#toex-ersou-trial"'), encoding="utf-8")
@@ -192,6 +193,7 @@ def test_an_edit_is_picked_up_and_a_broken_edit_keeps_the_last_good_routes(
         assert routes_file.current() is kept  # the same bad file is not re-read nor logged again
     assert kept.match(labels())[0].receiver.channel == "#toex-ersou-trial"
     assert len(caplog.records) == 1 and "no receiver 'ersuo'" in caplog.records[0].getMessage()
+    assert reloads == [path], "told of the reload that took effect, not of the bad edit"
 
 
 def test_a_routes_file_that_is_invalid_from_the_start_is_an_error(tmp_path: Path) -> None:

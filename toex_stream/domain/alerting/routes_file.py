@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 
@@ -72,10 +73,12 @@ class RoutesFile:
     in force: a typo must never stop the alert worker.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, on_reload: Callable[[Path], None] | None = None) -> None:
         self.path = Path(path)
         self._stamp = self._stat()
         self._config = load_routes(self.path)
+        # Told after each reload that took effect (the worker logs it in the s.62 log as an alteration).
+        self.on_reload = on_reload
 
     @classmethod
     def bundled(cls) -> RoutesFile:
@@ -110,4 +113,6 @@ class RoutesFile:
             log.error("routes reload failed path=%s; keeping the last good routes: %s", self.path, error)
         else:
             log.info("routes reloaded path=%s", self.path)
+            if self.on_reload is not None:
+                self.on_reload(self.path)
         return self._config
