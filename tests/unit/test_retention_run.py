@@ -102,3 +102,19 @@ def test_the_worker_job_runs_on_one_worker_at_a_time(sqlite_engine) -> None:
     assert {r.actor for r in audit.records} == {"system:retention"}
     later = NOW + dt.timedelta(seconds=LEASE_TTL_S + 1)
     assert jobs[1].run_once(later) is not None  # the first let it lapse: the second runs the next one
+
+
+def test_a_tombstone_for_a_nominal_retention_already_deleted_still_leaves_the_match_index(sqlite_engine) -> None:
+    """The worker's follower reads the retention run's tombstone after the run deleted the rows: the index drops it."""
+    from streams.followers import _store_nominals
+    from tests.unit.test_own_nominals import nominal, record
+    from toex_stream.adapters.sql.store import SqlAlchemyNominalStore
+    from toex_stream.domain.matching.index import Matcher
+    from toex_stream.domain.matching.records import record_from_nominal
+
+    store, matcher = SqlAlchemyNominalStore(sqlite_engine), Matcher()
+    matcher.add(record_from_nominal(nominal("prov-9", "Ada")))  # filed by the match agent; its rows already gone
+    actions = _store_nominals(store, [record(0, "prov-9", None)])
+    assert actions == ["prov-9"]
+    matcher.remove("prov-9")  # what follow_nominals does with such an action
+    assert "prov-9" not in matcher.index.positions
