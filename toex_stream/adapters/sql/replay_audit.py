@@ -10,11 +10,14 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlalchemy import JSON, Engine, Integer, String, Text, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from toex_stream.adapters.sql.audit import HeadFile, append
 from toex_stream.adapters.sql.models import Base, UtcDateTime
+from toex_stream.domain.audit import AuditRecord
 
 log = logging.getLogger(__name__)
 
@@ -58,13 +61,20 @@ class ReplayAudit:
     finished_at: dt.datetime | None = None
 
 
-def record_replay(engine: Engine, audit: ReplayAudit) -> int:
-    """Store the audit row (before the replay reads anything); log it, without who or why. Returns the row's id."""
+def record_replay(engine: Engine, audit: ReplayAudit, audit_head: Path | None = None) -> int:
+    """Store the audit row (before the replay reads anything) and its s.62 entry (a consultation), in one
+    transaction; log it, without who or why. Returns the row's id."""
     with Session(engine) as session, session.begin():
         row = ReplayAuditRow(**audit.__dict__)
         session.add(row)
         session.flush()
         audit_id = row.id
+        head = append(session, [AuditRecord(
+            "consultation", "replay.started", audit.who, f"replay-{audit_id}",
+            f"{', '.join(audit.topics)} from {audit.range_from.isoformat()} to {audit.range_to.isoformat()}; "
+            f"model {audit.model}; report {audit.out}", audit.reason)], now=audit.at)
+    if audit_head is not None and head is not None:
+        HeadFile(audit_head).advance(head)
     log.info("replay audited id=%d from=%s to=%s topics=%s status=%s", audit_id, audit.range_from.isoformat(),
              audit.range_to.isoformat(), ",".join(audit.topics), audit.status)
     return audit_id
