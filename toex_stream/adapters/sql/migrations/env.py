@@ -22,6 +22,7 @@ from toex_stream.adapters.sql import audit as s62  # noqa: F401 - and the s.62 l
 from toex_stream.adapters.sql import intake_models as intake_models  # noqa: F401 - and the intake tables
 from toex_stream.adapters.sql import outbox_models, silences  # noqa: F401 - register the alert tables on Base
 from toex_stream.adapters.sql import replay_audit as audit  # noqa: F401 - and the replay audit table
+from toex_stream.adapters.sql import users_models as users_models  # noqa: F401 - and the users and their sessions
 from toex_stream.adapters.sql.models import Base
 
 
