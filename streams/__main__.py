@@ -11,6 +11,7 @@ from pydantic import SecretStr
 from streams import topics
 from streams.app import build_app
 from streams.services import Services
+from toex_stream.adapters.kafka_access import KafkaAccess
 from toex_stream.adapters.kafka_io import ensure_topics
 from toex_stream.adapters.kafka_publisher import KafkaReferralPublisher
 from toex_stream.adapters.log_privacy import install_redaction
@@ -61,8 +62,9 @@ def build_worker_app(settings: Settings) -> faust.App:
     matcher = build_matcher(settings)
     routes = RoutesFile(settings.routes_file) if settings.routes_file else RoutesFile.bundled()
     receipts = IntakeStore(engine)
+    kafka = KafkaAccess.from_settings(settings)
     services = Services(
-        bootstrap=settings.kafka_bootstrap, store=SqlAlchemyNominalStore(engine), matcher=matcher,
+        kafka=kafka, store=SqlAlchemyNominalStore(engine), matcher=matcher,
         scorer=Scorer(load_profiles(settings.profiles_dir)),
         checkpoint_file=settings.data_dir / CHECKPOINT_FILE,
         estimate_u_on_load=not (settings.data_dir / TRAINED_MODEL_FILE).exists(),
@@ -71,14 +73,14 @@ def build_worker_app(settings: Settings) -> faust.App:
         silences=Silences(engine), receipts=receipts,
     )
     intake = build_intake(settings, receipts,
-                          KafkaReferralPublisher(settings.kafka_bootstrap, settings.intake_publish_timeout_s))
+                          KafkaReferralPublisher(kafka, settings.intake_publish_timeout_s))
     return build_app(settings, services, intake)
 
 
 def main() -> None:
     install_redaction()  # before anything logs: no identifier in any log line of the worker
     settings = load_settings()
-    ensure_topics(settings.kafka_bootstrap, topics.ALL + topics.CHANGELOGS)
+    ensure_topics(KafkaAccess.from_settings(settings), topics.ALL + topics.CHANGELOGS)
     app = build_worker_app(settings)
     worker = faust.Worker(app, loglevel=settings.log_level.lower())
     worker.execute_from_commandline()

@@ -227,7 +227,7 @@ def register(app: faust.App, services: Services) -> None:
     @app.timer(interval=1.0)
     async def heal_stalls() -> None:
         """Read again any partition whose commit is stuck behind a record no agent finished; report lag."""
-        await heal_stalled_partitions(app, services.bootstrap, on_heal=lambda tp: services.metrics.healed(tp.topic))
+        await heal_stalled_partitions(app, services.kafka, on_heal=lambda tp: services.metrics.healed(tp.topic))
         report_partitions(app, services.metrics)
 
     @app.task

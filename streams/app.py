@@ -9,6 +9,7 @@ import faust
 from aiohttp import web
 
 from streams import agents, topics
+from streams.kafka_auth import broker_credentials
 from streams.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from streams.runtime import OrderedTableManager, ToexApp
 from streams.services import Services
@@ -51,6 +52,7 @@ def build_app(settings: Settings, services: Services, intake: Intake | None = No
     app = ToexApp(
         APP_ID,
         broker=settings.faust_broker_url,
+        broker_credentials=broker_credentials(services.kafka),
         # rocksdb keeps the tables' state (each nominal's scoring state and alert groups) on disk, beside
         # their changelogs.
         store="rocksdb://",

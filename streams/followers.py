@@ -66,7 +66,7 @@ async def learn_from(app: faust.App, services: Services, reject: Reject, record:
 async def follow_training(app: faust.App, services: Services, reject: Reject) -> None:
     """Learn from every training example, in topic order, on every worker; checkpoint as it goes."""
     start = restore_checkpoint(services)
-    consumer = AIOKafkaConsumer(bootstrap_servers=services.bootstrap, group_id=None,
+    consumer = AIOKafkaConsumer(**services.kafka.aiokafka_config(), group_id=None,
                                 enable_auto_commit=False, auto_offset_reset="earliest")
     await consumer.start()
     try:
@@ -97,7 +97,7 @@ async def follow_nominals(services: Services) -> None:
     nominals are loaded, then every SNAPSHOT_EVERY_S or SNAPSHOT_EVERY messages.
     """
     snapshot_file = services.checkpoint_file.parent / SNAPSHOT_FILE
-    consumer = AIOKafkaConsumer(bootstrap_servers=services.bootstrap, group_id=None,
+    consumer = AIOKafkaConsumer(**services.kafka.aiokafka_config(), group_id=None,
                                 enable_auto_commit=False, auto_offset_reset="earliest")
     incarnation: TopicIncarnation | None = None
     positions: dict[int, int] = {}
@@ -107,7 +107,7 @@ async def follow_nominals(services: Services) -> None:
         partitions = [TopicPartition(topics.NOMINALS.name, p) for p in range(topics.NOMINALS.partitions)]
         consumer.assign(partitions)
         ends = await consumer.end_offsets(partitions)
-        incarnation = await asyncio.to_thread(topic_incarnation, services.bootstrap, topics.NOMINALS.name)
+        incarnation = await asyncio.to_thread(topic_incarnation, services.kafka, topics.NOMINALS.name)
         positions = await _start_from_snapshot(consumer, services, snapshot_file, incarnation, ends)
         applied, last_snapshot = 0, time.monotonic()
         while True:

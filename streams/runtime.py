@@ -48,6 +48,7 @@ from faust.types import TP, EventT
 from faust.web.drivers import aiohttp as faust_aiohttp
 
 from streams.metrics import WorkerMetrics
+from toex_stream.adapters.kafka_access import KafkaAccess
 from toex_stream.domain.commit_rule import CommitLedger
 
 log = logging.getLogger(__name__)
@@ -294,12 +295,12 @@ def report_partitions(app: faust.App, metrics: WorkerMetrics) -> None:
     consumer.reported = reported
 
 
-def first_offset_from(bootstrap: str, tp: TP, offset: int, timeout_s: float = 5.0) -> int | None:
+def first_offset_from(kafka: KafkaAccess, tp: TP, offset: int, timeout_s: float = 5.0) -> int | None:
     """The offset of the first record at or after ``offset`` in the log, or None when there is none.
 
     Read by a consumer of its own outside any group, isolation as Faust's consumer has it.
     """
-    probe = KafkaConsumer({"bootstrap.servers": bootstrap, "group.id": "toex-stream-probe",
+    probe = KafkaConsumer({**kafka.confluent_config(), "group.id": "toex-stream-probe",
                            "enable.auto.commit": False, "isolation.level": "read_uncommitted"})
     try:
         probe.assign([KafkaTopicPartition(tp.topic, tp.partition, offset)])
@@ -311,7 +312,7 @@ def first_offset_from(bootstrap: str, tp: TP, offset: int, timeout_s: float = 5.
         probe.close()
 
 
-async def heal_stalled_partitions(app: faust.App, bootstrap: str, on_heal: Any = None) -> None:
+async def heal_stalled_partitions(app: faust.App, kafka: KafkaAccess, on_heal: Any = None) -> None:
     """Seek back each partition whose commit is stuck behind a missing offset (see the commit rule)."""
     if app.rebalancing:
         return
@@ -322,7 +323,7 @@ async def heal_stalled_partitions(app: faust.App, bootstrap: str, on_heal: Any =
         tp = stall.tp
         if stall.probe:
             # Only a record found further on proves a gap; finding none (a slow broker) proves nothing.
-            first = await asyncio.to_thread(first_offset_from, bootstrap, tp, stall.offset)
+            first = await asyncio.to_thread(first_offset_from, kafka, tp, stall.offset)
             if first is not None and first > stall.offset:
                 log.warning("partition %s: no record at offsets %d to %d (transaction markers or compaction); "
                             "the commit passes them", tp, stall.offset, first - 1)

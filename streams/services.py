@@ -8,6 +8,7 @@ from pathlib import Path
 
 from streams import topics
 from streams.metrics import WorkerMetrics, build_metrics
+from toex_stream.adapters.kafka_access import KafkaAccess
 from toex_stream.adapters.sql.intake_store import IntakeStore
 from toex_stream.adapters.sql.outbox import Outbox
 from toex_stream.adapters.sql.silences import Silences
@@ -50,7 +51,7 @@ class OwnNominals:
 class Services:
     """What the agents need from the outside world, built once by the composition root."""
 
-    bootstrap: str
+    kafka: KafkaAccess  # the brokers and credentials of the clients the worker makes beside Faust's own
     store: NominalStore
     matcher: Matcher
     scorer: Scorer

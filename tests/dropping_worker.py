@@ -22,6 +22,7 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 
 import streams.__main__ as worker
 from streams import agents, runtime
+from toex_stream.adapters.kafka_access import KafkaAccess
 from toex_stream.domain.contract import TOPIC_REFERRALS
 
 
@@ -52,7 +53,7 @@ async def plain(app: faust.App, stream: faust.StreamT, handle: Any) -> None:
         await handle([event])
 
 
-async def no_healing(app: faust.App, bootstrap: str, on_heal: Any = None) -> None:
+async def no_healing(app: faust.App, kafka: KafkaAccess, on_heal: Any = None) -> None:
     return None
 
 

@@ -19,6 +19,7 @@ from sqlalchemy import Engine
 
 from streams.agents import Agents
 from streams.services import Services
+from toex_stream.adapters.kafka_access import KafkaAccess
 from toex_stream.adapters.sql.intake_store import IntakeStore
 from toex_stream.adapters.sql.outbox import Outbox
 from toex_stream.adapters.sql.silences import Silences
@@ -45,7 +46,7 @@ class Worker:
         self.silences = Silences(engine, cache_seconds=0)
         self.receipts = IntakeStore(engine)
         self.services = Services(
-            bootstrap="unused:9092", store=self.store, matcher=Matcher(), scorer=Scorer(load_profiles()),
+            kafka=KafkaAccess("unused:9092"), store=self.store, matcher=Matcher(), scorer=Scorer(load_profiles()),
             checkpoint_file=tmp_path / "models.ckpt", outbox=self.outbox, routes=RoutesFile.bundled(),
             notifiers={}, silences=self.silences, receipts=self.receipts,
         )

@@ -1,6 +1,9 @@
 """Kafka adapters built with confluent-kafka: reachability, topic creation, a durable producer.
 
 This is the outside-world edge of the core: the domain modules never import it.
+Every function takes a :class:`~toex_stream.adapters.kafka_access.KafkaAccess`
+(the bootstrap servers and the security settings), or a bare bootstrap string
+for a PLAINTEXT broker.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from typing import Literal
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic, TopicMetadata
 
+from toex_stream.adapters.kafka_access import KafkaAccess, KafkaTarget, kafka_access
 from toex_stream.adapters.topics import TopicSpec
 from toex_stream.domain.contract import TOPIC_NOMINALS, Nominal
 from toex_stream.domain.errors import ToexError
@@ -49,59 +53,65 @@ def port_open(host: str, port: int, timeout: float = 1.0) -> bool:
         return False
 
 
-def broker_reachable(bootstrap: str, timeout: float = 5.0) -> bool:
-    """Whether a Kafka broker answers a metadata request at ``bootstrap``."""
-    first = bootstrap.split(",")[0].strip()
+def broker_reachable(kafka: KafkaTarget, timeout: float = 5.0) -> bool:
+    """Whether a Kafka broker answers a metadata request at ``kafka`` (with its credentials, if any)."""
+    access = kafka_access(kafka)
+    first = access.bootstrap.split(",")[0].strip()
     host, _, port = first.rpartition(":")
     if not port_open(host, int(port), timeout=min(timeout, 2.0)):
         return False
     try:
-        AdminClient({"bootstrap.servers": bootstrap, **_QUIET}).list_topics(timeout=timeout)
+        AdminClient({**access.confluent_config(), **_QUIET}).list_topics(timeout=timeout)
     except KafkaException:
         return False
     return True
 
 
-def _unreachable(bootstrap: str, why: object) -> KafkaUnavailable:
-    return KafkaUnavailable(
-        f"cannot reach Kafka at {bootstrap} ({why}); start it with `toex-stream kafka up` "
-        "or set TOEX_KAFKA_BOOTSTRAP"
-    )
+def _unreachable(access: KafkaAccess, why: object) -> KafkaUnavailable:
+    advice = "start it with `toex-stream kafka up` or set TOEX_KAFKA_BOOTSTRAP"
+    if access.security_protocol != "PLAINTEXT":
+        # An answer refused for bad credentials or an untrusted certificate looks the same from here.
+        advice += (f"; it is reached with {access.security_protocol}: check TOEX_KAFKA_SECURITY_PROTOCOL, "
+                   "TOEX_KAFKA_SASL_MECHANISM, TOEX_KAFKA_SASL_USERNAME, TOEX_KAFKA_SASL_PASSWORD and "
+                   "TOEX_KAFKA_SSL_CA_FILE")
+    return KafkaUnavailable(f"cannot reach Kafka at {access.bootstrap} ({why}); {advice}")
 
 
-def _list_topics(bootstrap: str, timeout: float) -> dict[str, TopicMetadata]:
+def _list_topics(access: KafkaAccess, timeout: float) -> dict[str, TopicMetadata]:
+    bootstrap = access.bootstrap
     host, _, port = bootstrap.split(",")[0].strip().rpartition(":")
     if "," not in bootstrap and not port_open(host, int(port), timeout=min(timeout, 2.0)):
-        raise _unreachable(bootstrap, "connection refused")
+        raise _unreachable(access, "connection refused")
     try:
-        return AdminClient({"bootstrap.servers": bootstrap, **_QUIET}).list_topics(timeout=timeout).topics
+        return AdminClient({**access.confluent_config(), **_QUIET}).list_topics(timeout=timeout).topics
     except KafkaException as exc:
-        raise _unreachable(bootstrap, exc) from None
+        raise _unreachable(access, exc) from None
 
 
-def existing_topics(bootstrap: str, timeout: float = 10.0) -> set[str]:
+def existing_topics(kafka: KafkaTarget, timeout: float = 10.0) -> set[str]:
     """Names of the topics on the broker."""
-    return set(_list_topics(bootstrap, timeout))
+    return set(_list_topics(kafka_access(kafka), timeout))
 
 
-def ensure_topics(bootstrap: str, specs: list[TopicSpec], timeout: float = 30.0) -> list[str]:
+def ensure_topics(kafka: KafkaTarget, specs: list[TopicSpec], timeout: float = 30.0) -> list[str]:
     """Create the topics that do not exist yet; return the names created.
 
     An existing topic with a different partition count is an error, since
     Faust tables need their changelogs co-partitioned with their sources.
     """
-    existing = _list_topics(bootstrap, timeout)
+    access = kafka_access(kafka)
+    existing = _list_topics(access, timeout)
     for spec in specs:
         if spec.name in existing and len(existing[spec.name].partitions) != spec.partitions:
             raise ToexError(
                 f"topic {spec.name} has {len(existing[spec.name].partitions)} partitions on "
-                f"{bootstrap} but toex-stream expects {spec.partitions}; recreate it or change "
+                f"{access.bootstrap} but toex-stream expects {spec.partitions}; recreate it or change "
                 "toex_stream/adapters/topics.py"
             )
     missing = [spec for spec in specs if spec.name not in existing]
     if not missing:
         return []
-    admin = AdminClient({"bootstrap.servers": bootstrap, **_QUIET})
+    admin = AdminClient({**access.confluent_config(), **_QUIET})
     futures = admin.create_topics(
         [
             NewTopic(s.name, num_partitions=s.partitions, replication_factor=s.replication_factor, config=s.config())
@@ -117,16 +127,16 @@ def ensure_topics(bootstrap: str, specs: list[TopicSpec], timeout: float = 30.0)
         except KafkaException as exc:
             if exc.args[0].name() != "TOPIC_ALREADY_EXISTS":  # another worker won the race
                 raise KafkaUnavailable(f"could not create topic {name}: {exc}") from None
-    _wait_for_leaders(bootstrap, created, timeout)
+    _wait_for_leaders(access, created, timeout)
     log.info("created topics: %s", ", ".join(sorted(created)))
     return created
 
 
-def _wait_for_leaders(bootstrap: str, names: list[str], timeout: float) -> None:
+def _wait_for_leaders(access: KafkaAccess, names: list[str], timeout: float) -> None:
     """Return once every partition of ``names`` has a leader, so readers and writers can start."""
     deadline = time.monotonic() + timeout
     while True:
-        topics = _list_topics(bootstrap, timeout)
+        topics = _list_topics(access, timeout)
         leaderless = [
             name
             for name in names
@@ -139,11 +149,11 @@ def _wait_for_leaders(bootstrap: str, names: list[str], timeout: float) -> None:
         time.sleep(0.2)
 
 
-def durable_producer(bootstrap: str, **extra: str | int) -> Producer:
+def durable_producer(kafka: KafkaTarget, **extra: str | int) -> Producer:
     """A producer whose writes count only once every in-sync replica has them."""
     return Producer(
         {
-            "bootstrap.servers": bootstrap,
+            **kafka_access(kafka).confluent_config(),
             "acks": "all",
             "enable.idempotence": True,
             # The Java client's partitioner, as Faust's producer (aiokafka) uses: a key lands on
@@ -210,10 +220,11 @@ class TopicReader:
     commits nothing, so it never disturbs the live consumers.
     """
 
-    def __init__(self, bootstrap: str, topics: list[str], start: Literal["beginning", "end"] = "end") -> None:
+    def __init__(self, kafka: KafkaTarget, topics: list[str], start: Literal["beginning", "end"] = "end") -> None:
+        access = kafka_access(kafka)
         self._consumer = Consumer(
             {
-                "bootstrap.servers": bootstrap,
+                **access.confluent_config(),
                 "group.id": f"toex-reader-{uuid.uuid4()}",
                 "enable.auto.commit": False,
                 "auto.offset.reset": "earliest",
@@ -224,7 +235,7 @@ class TopicReader:
         assignment = []
         for topic in topics:
             if topic not in metadata.topics:
-                raise ToexError(f"topic {topic} does not exist on {bootstrap}; start the worker to create it")
+                raise ToexError(f"topic {topic} does not exist on {access.bootstrap}; start the worker to create it")
             for partition in metadata.topics[topic].partitions:
                 if start == "end":
                     assignment.append(TopicPartition(topic, partition, self._end_offset(topic, partition)))
@@ -267,8 +278,8 @@ class TopicReader:
 class NominalPublisher:
     """Produces nominals onto the compacted ``toex.nominals``; ``flush`` raises if the broker refused any."""
 
-    def __init__(self, bootstrap: str) -> None:
-        self._producer = durable_producer(bootstrap, **{"linger.ms": 20, "message.timeout.ms": 60_000})
+    def __init__(self, kafka: KafkaTarget) -> None:
+        self._producer = durable_producer(kafka, **{"linger.ms": 20, "message.timeout.ms": 60_000})
         self.sent = 0
         self._failure: str | None = None
 
@@ -298,12 +309,12 @@ class TopicIncarnation:
     delete_retention_ms: int
 
 
-def topic_incarnation(bootstrap: str, topic: str, timeout: float = 15.0) -> TopicIncarnation | None:
+def topic_incarnation(kafka: KafkaTarget, topic: str, timeout: float = 15.0) -> TopicIncarnation | None:
     """The topic's id and ``delete.retention.ms``; None when the broker does not say (then trust no snapshot)."""
     from confluent_kafka import TopicCollection
     from confluent_kafka.admin import ConfigResource
 
-    admin = AdminClient({"bootstrap.servers": bootstrap, **_QUIET})
+    admin = AdminClient({**kafka_access(kafka).confluent_config(), **_QUIET})
     try:
         [description] = admin.describe_topics(TopicCollection([topic]), request_timeout=timeout).values()
         topic_id = str(description.result(timeout=timeout).topic_id)

@@ -6,6 +6,7 @@ import asyncio
 
 from confluent_kafka import KafkaException
 
+from toex_stream.adapters.kafka_access import KafkaTarget
 from toex_stream.adapters.kafka_io import durable_producer, produce_and_wait
 from toex_stream.domain.contract import TOPIC_REFERRALS, Referral, event_key
 from toex_stream.domain.errors import ToexError
@@ -26,9 +27,9 @@ class KafkaReferralPublisher:
     which the pipeline treats as one referral.)
     """
 
-    def __init__(self, bootstrap: str, timeout_s: float = DEFAULT_PUBLISH_TIMEOUT_S) -> None:
+    def __init__(self, kafka: KafkaTarget, timeout_s: float = DEFAULT_PUBLISH_TIMEOUT_S) -> None:
         self._timeout_s = timeout_s
-        self._producer = durable_producer(bootstrap, **{"message.timeout.ms": int(timeout_s * 1000),
+        self._producer = durable_producer(kafka, **{"message.timeout.ms": int(timeout_s * 1000),
                                                         "linger.ms": 0})
 
     async def publish(self, referral: Referral) -> None:

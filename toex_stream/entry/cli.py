@@ -109,6 +109,7 @@ def submit(
     ] = None,
 ) -> None:
     """Validate one event and send it to its topic; invalid input is reported and not sent."""
+    from toex_stream.adapters.kafka_access import KafkaAccess
     from toex_stream.adapters.kafka_io import durable_producer, existing_topics, produce_and_wait
 
     try:
@@ -131,11 +132,11 @@ def submit(
     except ValidationError as exc:
         lines = [f"  {e.path}: {e.message}" for e in contract.field_errors(exc)]
         raise ToexError(f"{file} is not a valid {model.__name__}; nothing was sent:\n" + "\n".join(lines)) from None
-    settings = _settings()
-    if topic not in existing_topics(settings.kafka_bootstrap):
+    kafka = KafkaAccess.from_settings(_settings())
+    if topic not in existing_topics(kafka):
         raise ToexError(f"topic {topic} does not exist yet: start the worker once (`toex-stream worker`) to create it")
     key = contract.event_key(event)
-    producer = durable_producer(settings.kafka_bootstrap, **{"message.timeout.ms": 30_000})
+    producer = durable_producer(kafka, **{"message.timeout.ms": 30_000})
     delivered = produce_and_wait(producer, topic, key.encode(), raw)
     console.print(
         f"sent {model.__name__} {key} to {delivered.topic} (partition {delivered.partition}, offset {delivered.offset})"
@@ -179,15 +180,17 @@ def simulate(
         sink: sim.EventSink = sim.JsonLinesSink(out)
         target = str(out)
     else:
+        from toex_stream.adapters.kafka_access import KafkaAccess
         from toex_stream.adapters.kafka_io import existing_topics
 
         settings = _settings()
-        missing = set(contract.INPUT_TOPICS) - existing_topics(settings.kafka_bootstrap)
+        kafka = KafkaAccess.from_settings(settings)
+        missing = set(contract.INPUT_TOPICS) - existing_topics(kafka)
         if missing:
             raise ToexError(
                 f"topics {', '.join(sorted(missing))} do not exist yet: start the worker once to create them"
             )
-        sink = sim.KafkaSink(settings.kafka_bootstrap)
+        sink = sim.KafkaSink(kafka)
         target = settings.kafka_bootstrap
     truth_writer = sim.TruthWriter(truth, simulation) if truth is not None else None
     columns = (
@@ -226,6 +229,7 @@ def nominals_import(
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+    from toex_stream.adapters.kafka_access import KafkaAccess
     from toex_stream.adapters.kafka_io import NominalPublisher
     from toex_stream.adapters.sql.store import SqlAlchemyNominalStore
     from toex_stream.application.nominal_import import import_nominals
@@ -234,13 +238,14 @@ def nominals_import(
         raise ToexError(f"{file} does not exist")
     settings = _settings()
     store = SqlAlchemyNominalStore(_database())
-    publisher = NominalPublisher(settings.kafka_bootstrap) if publish or republish else None
+    kafka = KafkaAccess.from_settings(settings)
+    publisher = NominalPublisher(kafka) if publish or republish else None
     if publisher is not None:
         from toex_stream.adapters.kafka_io import ensure_topics
         from toex_stream.adapters.topics import ALL
 
         # Every topic, as the worker creates them at start: the import may come before the first worker.
-        created = ensure_topics(settings.kafka_bootstrap, ALL)
+        created = ensure_topics(kafka, ALL)
         if created:
             console.print(f"created {len(created)} topics on {settings.kafka_bootstrap}: {', '.join(sorted(created))}")
     with open(file, "rb") as handle:
@@ -277,6 +282,7 @@ def _outbox() -> Outbox:
 
 def _feedback_publisher(settings: Settings) -> FeedbackPublisher:
     """Publishes outcomes on toex.feedback and waits for Kafka; the producer is made on first use (ack needs none)."""
+    from toex_stream.adapters.kafka_access import KafkaAccess
     from toex_stream.adapters.kafka_io import durable_producer, produce_and_wait
 
     producer = None
@@ -284,7 +290,7 @@ def _feedback_publisher(settings: Settings) -> FeedbackPublisher:
     def publish(key: bytes, feedback: contract.Feedback) -> None:
         nonlocal producer
         if producer is None:
-            producer = durable_producer(settings.kafka_bootstrap, **{"message.timeout.ms": 30_000})
+            producer = durable_producer(KafkaAccess.from_settings(settings), **{"message.timeout.ms": 30_000})
         produce_and_wait(producer, contract.TOPIC_FEEDBACK, key, feedback.model_dump_json().encode())
 
     return publish

@@ -101,6 +101,7 @@ def intake_serve(
     """Serve the intake API and form alone (the worker serves them too), so intake can scale apart."""
     from aiohttp import web
 
+    from toex_stream.adapters.kafka_access import KafkaAccess
     from toex_stream.adapters.kafka_publisher import KafkaReferralPublisher
     from toex_stream.adapters.sql.intake_store import IntakeStore
     from toex_stream.entry.cli_support import cli_database as _database
@@ -109,7 +110,7 @@ def intake_serve(
     from toex_stream.entry.web import build_intake_app
 
     settings = _settings()
-    publisher = KafkaReferralPublisher(settings.kafka_bootstrap, settings.intake_publish_timeout_s)
+    publisher = KafkaReferralPublisher(KafkaAccess.from_settings(settings), settings.intake_publish_timeout_s)
     app = build_intake_app(settings, IntakeStore(_database()), publisher)
     where = f"http://{settings.web_bind}:{port or settings.web_port}"
     console.print(f"intake at {where}/v1/referrals, form at {where}/referrals/new")

@@ -22,6 +22,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from toex_stream.adapters.kafka_access import KafkaAccess
 from toex_stream.adapters.kafka_io import (
     TopicReader,
     durable_producer,
@@ -96,11 +97,12 @@ def describe(message_topic: str, value: bytes) -> tuple[tuple[str, int, int], st
 
 def _wait_for_topics(settings: Settings, worker: subprocess.Popen[bytes]) -> None:
     wanted = {*INPUT_TOPICS, TOPIC_OBSERVATIONS, TOPIC_DEADLETTER}
+    kafka = KafkaAccess.from_settings(settings)
     deadline = time.monotonic() + WORKER_READY_TIMEOUT_S
     while time.monotonic() < deadline:
         if worker.poll() is not None:
             raise ToexError(f"the worker exited (code {worker.returncode}); see {settings.data_dir / 'worker.log'}")
-        if wanted <= existing_topics(settings.kafka_bootstrap):
+        if wanted <= existing_topics(kafka):
             return
         time.sleep(0.5)
     raise ToexError("the worker did not create its topics in time")
@@ -121,7 +123,7 @@ def run_demo(
     console.print(f"[dim]worker:[/] started (pid {worker.pid}), log {worker_log}")
     try:
         _wait_for_topics(settings, worker)
-        with TopicReader(settings.kafka_bootstrap, [TOPIC_OBSERVATIONS, TOPIC_DEADLETTER]) as reader:
+        with TopicReader(KafkaAccess.from_settings(settings), [TOPIC_OBSERVATIONS, TOPIC_DEADLETTER]) as reader:
             missing = _send_and_show(settings, console, reader, demo_inputs(examples_dir), worker)
             if scenario:
                 console.rule(f"The {scenario} scenario: nominals imported, events at {rate:g} a second")
@@ -156,7 +158,7 @@ def _send_and_show(
     inputs: list[DemoInput],
     worker: subprocess.Popen[bytes],
 ) -> int:
-    producer = durable_producer(settings.kafka_bootstrap)
+    producer = durable_producer(KafkaAccess.from_settings(settings))
     sent = {}
     for item in inputs:
         delivered = produce_and_wait(producer, item.topic, item.key, item.value)

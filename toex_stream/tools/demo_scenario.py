@@ -19,6 +19,7 @@ from rich.live import Live
 from rich.markup import escape
 from rich.table import Table
 
+from toex_stream.adapters.kafka_access import KafkaAccess
 from toex_stream.adapters.kafka_io import NominalPublisher, TopicReader, topic_and_value
 from toex_stream.adapters.settings import Settings
 from toex_stream.adapters.sql.store import SqlAlchemyNominalStore, build_engine, migrate
@@ -81,7 +82,8 @@ def run_scenario(settings: Settings, console: Console, scenario: str = "headdres
     write_nominals(nominals_csv, simulation.nominals)
     engine = build_engine(settings)
     migrate(engine)
-    publisher = NominalPublisher(settings.kafka_bootstrap)
+    kafka = KafkaAccess.from_settings(settings)
+    publisher = NominalPublisher(kafka)
     report = import_nominals(nominals_csv, SqlAlchemyNominalStore(engine), publish=publisher, flush=publisher.flush)
     console.print(f"imported the nominals a force would hold: {report.summary()}")
     time.sleep(3)  # every worker follows toex.nominals twice a second
@@ -96,11 +98,11 @@ def run_scenario(settings: Settings, console: Console, scenario: str = "headdres
     progress = {"sent": 0}
 
     def send() -> None:
-        run(simulation, KafkaSink(settings.kafka_bootstrap), rate=rate,
+        run(simulation, KafkaSink(kafka), rate=rate,
             progress=lambda n: progress.__setitem__("sent", progress["sent"] + n))
 
     topics = [contract.TOPIC_OBSERVATIONS, contract.TOPIC_MATCHES, contract.TOPIC_ALERTS]
-    with TopicReader(settings.kafka_bootstrap, topics) as reader:
+    with TopicReader(kafka, topics) as reader:
         sender = threading.Thread(target=send, name="demo-sender", daemon=True)
         sender.start()
         started = time.monotonic()

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from toex_stream.adapters.kafka_access import KafkaAccess
 from toex_stream.adapters.kafka_io import broker_reachable, port_open
 from toex_stream.adapters.settings import Settings
 from toex_stream.domain.errors import ToexError
@@ -64,6 +65,8 @@ class LocalKafka:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        # Checked and reached as every other client reaches it.
+        self.kafka = KafkaAccess.from_settings(settings)
         self.state_dir = (settings.data_dir / "kafka").resolve()
         self.libs_dir = (settings.cache_dir / f"kafka-{settings.kafka_version}" / "libs").resolve()
         self.log_file = self.state_dir / "logs" / "server.log"
@@ -77,7 +80,7 @@ class LocalKafka:
         pid = self._running_pid()
         return Status(
             bootstrap=self.settings.kafka_bootstrap,
-            reachable=broker_reachable(self.settings.kafka_bootstrap, timeout=3.0),
+            reachable=broker_reachable(self.kafka, timeout=3.0),
             pid=pid,
             managed=pid is not None,
             version=self.settings.kafka_version,
@@ -106,7 +109,7 @@ class LocalKafka:
     def up(self, progress: Progress = lambda _msg: None) -> bool:
         """Make a broker answer at the bootstrap address; return True if this call started it."""
         bootstrap = self.settings.kafka_bootstrap
-        if broker_reachable(bootstrap, timeout=3.0):
+        if broker_reachable(self.kafka, timeout=3.0):
             progress(f"Kafka already answers at {bootstrap}; starting nothing")
             return False
         host, port = self.settings.kafka_host, self.settings.kafka_port
@@ -232,7 +235,7 @@ class LocalKafka:
     def _wait_until_ready(self, pid: int) -> None:
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
-            if broker_reachable(self.settings.kafka_bootstrap, timeout=2.0):
+            if broker_reachable(self.kafka, timeout=2.0):
                 return
             if not _alive(pid):
                 self.pid_file.unlink(missing_ok=True)

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
+from toex_stream.adapters.kafka_access import KafkaTarget, kafka_access
 from toex_stream.adapters.kafka_io import KafkaUnavailable, existing_topics, position
 from toex_stream.application.replay.core import InputMessage
 from toex_stream.domain.errors import ToexError
@@ -72,11 +73,12 @@ class PartitionRange:
 class RangeReader:
     """Reads [start, end] of some topics by message timestamp, with a throwaway group that never commits."""
 
-    def __init__(self, bootstrap: str) -> None:
-        self.bootstrap = bootstrap
-        self._topics = existing_topics(bootstrap)  # raises KafkaUnavailable with advice when unreachable
+    def __init__(self, kafka: KafkaTarget) -> None:
+        access = kafka_access(kafka)
+        self.bootstrap = access.bootstrap
+        self._topics = existing_topics(access)  # raises KafkaUnavailable with advice when unreachable
         self._consumer = Consumer({
-            "bootstrap.servers": bootstrap,
+            **access.confluent_config(),
             # Unique and never committed: the live consumer groups never see this reader.
             "group.id": f"toex-replay-{uuid.uuid4()}",
             "enable.auto.commit": False,

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
+from toex_stream.adapters.kafka_access import KafkaAccess
 from toex_stream.adapters.settings import Settings
 from toex_stream.adapters.sql.replay_audit import ReplayAudit, finish_replay, record_replay
 from toex_stream.adapters.sql.silences import Silences
@@ -145,7 +146,7 @@ def _replay(settings: Settings, request: ReplayRequest, engine: Engine | None, s
             progress: Progress, summary: Summary) -> ReplayResult:
     profiles = replay_profiles(request.profile, settings.profiles_dir)
     routes = replay_routes(request.routes, settings.routes_file)
-    with RangeReader(settings.kafka_bootstrap) as reader:
+    with RangeReader(KafkaAccess.from_settings(settings)) as reader:
         wanted = list(request.topics) + [contract.TOPIC_NOMINALS]
         if needs_training_topic(request.model):
             wanted.append(contract.TOPIC_TRAINING)

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
 import orjson
 
@@ -31,6 +31,9 @@ from toex_stream.tools.simulate.scenarios import (
     SimEvent,
     arrival_order,
 )
+
+if TYPE_CHECKING:
+    from toex_stream.adapters.kafka_access import KafkaTarget
 
 PERSON_CSV_COLUMNS = [
     "record_id", "given_name", "family_name", "date_of_birth", "gender", "nationality", "phone", "email",
@@ -102,14 +105,14 @@ class JsonLinesSink:
 class KafkaSink:
     """Produces to the topics with acks=all; counts what the broker did not acknowledge."""
 
-    def __init__(self, bootstrap: str) -> None:
+    def __init__(self, kafka: KafkaTarget) -> None:
         from toex_stream.adapters.kafka_io import durable_producer
 
         config: dict[str, str | int] = {
             "linger.ms": 20, "batch.size": 1_000_000, "compression.type": "lz4",
             "queue.buffering.max.messages": 500_000, "message.timeout.ms": 60_000,
         }
-        self._producer = durable_producer(bootstrap, **config)
+        self._producer = durable_producer(kafka, **config)
         self.failed = 0
         self._first_error: str | None = None
 
