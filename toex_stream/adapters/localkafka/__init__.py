@@ -4,6 +4,10 @@ No Docker and no tarball: Maven copies ``org.apache.kafka:kafka_2.13`` and its
 runtime dependencies into a cache folder outside git (once per version), then
 the broker runs as ``java -cp 'libs/*' kafka.Kafka server.properties``, bound to
 127.0.0.1, with its state and log under ``<data dir>/kafka``.
+
+Its client listener is PLAINTEXT, or SASL_SSL with the PLAIN mechanism when
+given a :class:`SaslSslListener` (a certificate and the accounts it accepts):
+enough to try Kafka security, and to test it, on one machine.
 """
 
 from __future__ import annotations
@@ -11,15 +15,19 @@ from __future__ import annotations
 import base64
 import logging
 import os
+import re
+import secrets
 import shutil
 import signal
 import subprocess
 import time
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+
+from pydantic import SecretStr
 
 from toex_stream.adapters.kafka_access import KafkaAccess
 from toex_stream.adapters.kafka_io import broker_reachable, port_open
@@ -36,6 +44,63 @@ STOP_TIMEOUT_S = 30.0
 
 class LocalKafkaError(ToexError):
     """The local broker could not be fetched, started or stopped."""
+
+
+# The broker's own account on its SASL_SSL listener (it reaches itself through it).
+BROKER_USER = "broker"
+# What a JAAS option value and a properties-file line can hold without escaping.
+_JAAS_SAFE = re.compile(r"[^\s\"\\;=]+")
+
+
+@dataclass(frozen=True)
+class SaslSslListener:
+    """A SASL_SSL client listener (mechanism PLAIN) in place of the PLAINTEXT one.
+
+    ``keystore`` is a PKCS#12 file with the broker's key and certificate, whose
+    names must include 127.0.0.1 (clients check the host name); ``ca_file`` is
+    the PEM certificate of the CA that signed it. ``accounts`` maps each user
+    the listener accepts to its password. The controller listener stays
+    PLAINTEXT on loopback; the broker reaches itself through this listener,
+    with an account of its own made at start.
+    """
+
+    keystore: Path
+    keystore_password: SecretStr
+    ca_file: Path
+    accounts: Mapping[str, SecretStr]
+    broker_password: SecretStr = field(default_factory=lambda: SecretStr(secrets.token_urlsafe(24)), repr=False)
+
+    def __post_init__(self) -> None:
+        for path in (self.keystore, self.ca_file):
+            if not path.is_file():
+                raise LocalKafkaError(f"{path} does not exist: the SASL_SSL listener needs the broker's keystore "
+                                      "(PKCS#12) and the CA's certificate (PEM)")
+        if not self.accounts or BROKER_USER in self.accounts:
+            raise LocalKafkaError(f"the SASL_SSL listener needs at least one account, none named {BROKER_USER!r} "
+                                  "(the broker's own)")
+        for user, password in self.accounts.items():
+            # The passwords go into the broker's JAAS line unescaped: refuse what would break it, naming the user.
+            if not _JAAS_SAFE.fullmatch(user) or not _JAAS_SAFE.fullmatch(password.get_secret_value()):
+                raise LocalKafkaError(f"account {user!r}: a name or password with spaces, quotes, backslashes, ';' or "
+                                      "'=' cannot be written into the broker's JAAS configuration; choose another")
+        if not _JAAS_SAFE.fullmatch(self.keystore_password.get_secret_value()):
+            raise LocalKafkaError("the keystore password has spaces, quotes, backslashes, ';' or '='; choose another")
+
+    def properties(self) -> str:
+        """The broker's listener-security settings (they hold passwords: the file is written for its owner only)."""
+        users = " ".join(f'user_{user}="{password.get_secret_value()}"'
+                         for user, password in {BROKER_USER: self.broker_password, **self.accounts}.items())
+        return f"""\
+sasl.enabled.mechanisms=PLAIN
+sasl.mechanism.inter.broker.protocol=PLAIN
+listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required \
+username="{BROKER_USER}" password="{self.broker_password.get_secret_value()}" {users};
+ssl.keystore.type=PKCS12
+ssl.keystore.location={self.keystore.resolve()}
+ssl.keystore.password={self.keystore_password.get_secret_value()}
+ssl.truststore.type=PEM
+ssl.truststore.location={self.ca_file.resolve()}
+"""
 
 
 @dataclass(frozen=True)
@@ -63,10 +128,17 @@ class Status:
 class LocalKafka:
     """Fetch, format, start, stop and report on the development broker."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, listener: SaslSslListener | None = None) -> None:
         self.settings = settings
+        self.listener = listener
         # Checked and reached as every other client reaches it.
         self.kafka = KafkaAccess.from_settings(settings)
+        if listener is not None and not (self.kafka.security_protocol == "SASL_SSL"
+                                         and self.kafka.sasl_mechanism == "PLAIN"
+                                         and self.kafka.sasl_username in listener.accounts):
+            raise LocalKafkaError("a broker with a SASL_SSL listener is reached with TOEX_KAFKA_SECURITY_PROTOCOL="
+                                  "SASL_SSL, TOEX_KAFKA_SASL_MECHANISM=PLAIN and one of its accounts in "
+                                  "TOEX_KAFKA_SASL_USERNAME")
         self.state_dir = (settings.data_dir / "kafka").resolve()
         self.libs_dir = (settings.cache_dir / f"kafka-{settings.kafka_version}" / "libs").resolve()
         self.log_file = self.state_dir / "logs" / "server.log"
@@ -179,13 +251,17 @@ class LocalKafka:
 
     def _write_config(self) -> None:
         (self.state_dir / "logs").mkdir(parents=True, exist_ok=True)
-        self.properties_file.write_text(
-            server_properties(
-                port=self.settings.kafka_port,
-                controller_port=self.settings.kafka_controller_port,
-                log_dirs=self.state_dir / "data",
-            )
+        text = server_properties(
+            port=self.settings.kafka_port,
+            controller_port=self.settings.kafka_controller_port,
+            log_dirs=self.state_dir / "data",
+            listener=self.listener,
         )
+        # For its owner only: with a SASL_SSL listener it holds the accounts' passwords.
+        descriptor = os.open(self.properties_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(descriptor, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as properties:
+            properties.write(text)
         (self.state_dir / "log4j2.properties").write_text(LOG4J2_PROPERTIES)
 
     def _java_command(self, main_class: str, *args: str) -> list[str]:
@@ -299,19 +375,26 @@ def new_cluster_id() -> str:
             return text
 
 
-def server_properties(*, port: int, controller_port: int, log_dirs: Path) -> str:
-    """A combined broker+controller configuration for one node on 127.0.0.1."""
+def server_properties(*, port: int, controller_port: int, log_dirs: Path,
+                      listener: SaslSslListener | None = None) -> str:
+    """A combined broker+controller configuration for one node on 127.0.0.1.
+
+    The client listener is PLAINTEXT, or SASL_SSL with ``listener``; the
+    broker talks to itself through it either way.
+    """
+    name = "PLAINTEXT" if listener is None else "SASL_SSL"
+    security = "" if listener is None else listener.properties()
     return f"""\
 # Written by `toex-stream kafka up`; edits are overwritten.
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:{controller_port}
-listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}
-advertised.listeners=PLAINTEXT://127.0.0.1:{port}
+listeners={name}://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}
+advertised.listeners={name}://127.0.0.1:{port}
 controller.listener.names=CONTROLLER
-inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
-log.dirs={log_dirs}
+inter.broker.listener.name={name}
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,{name}:{name}
+{security}log.dirs={log_dirs}
 num.partitions=1
 auto.create.topics.enable=false
 offsets.topic.replication.factor=1
