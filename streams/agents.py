@@ -139,8 +139,11 @@ class Agents:
 
 
 def write_rows(services: Services, effects: Effects) -> None:
-    """The effects' rows: provisional nominals and match decisions (a transaction each), alerts and their messages,
-    and what silences muted."""
+    """The effects' rows: the s.62 log's entries, provisional nominals and match decisions (a transaction each),
+    alerts and their messages, and what silences muted."""
+    # The log first: a batch applied again after a failure logs again, but nothing is done unlogged.
+    if effects.audit and services.audit is not None:
+        services.audit.record(*effects.audit)
     if effects.provisional:
         services.store.upsert_nominals([(nominal, Provenance("event", mention_id))
                                         for nominal, mention_id in effects.provisional])

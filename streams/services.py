@@ -16,6 +16,7 @@ from toex_stream.domain.alerting.routes_file import RoutesFile
 from toex_stream.domain.matching.index import Matcher
 from toex_stream.domain.scoring.scorer import Scorer
 from toex_stream.ports.alerts import Notifier
+from toex_stream.ports.audit import AuditTrail
 from toex_stream.ports.store import NominalStore
 
 AGENTS = ("enrich", "match", "score", "alert", "feedback", "training", "nominals")
@@ -70,5 +71,7 @@ class Services:
     match_model_file: Path | None = None
     # The provisional nominals this worker stored and sent: the follower need not store them again.
     own_nominals: OwnNominals = field(default_factory=OwnNominals)
+    # The s.62 log: what the steps collected and combined, written with the batch's rows.
+    audit: AuditTrail | None = None
     # The worker's /metrics series (its own registry).
     metrics: WorkerMetrics = field(default_factory=lambda: build_metrics(AGENTS, [t.name for t in topics.ALL]))

@@ -10,6 +10,8 @@ import pytest
 from tests.conftest import free_port
 from tests.integration.conftest import send, with_ids
 from toex_stream.adapters.kafka_io import TopicReader, durable_producer, produce_and_wait
+from toex_stream.adapters.sql.audit import entries, verify
+from toex_stream.adapters.sql.store import build_engine
 from toex_stream.domain import contract
 from toex_stream.tools.processes import start_worker, stop_process_group
 
@@ -72,6 +74,15 @@ def test_known_nominal_matched_and_unknown_person_made_provisional(kafka, worker
         assert stranger_result.decision == "new" and stranger_result.provisional
         published = [m for m in nominals.poll(timeout=5) if m.key().decode() == stranger_result.nominal_id]
         assert published, "the provisional nominal is published for every worker's index"
+    # The s.62 log: each referral collected, each match decision (a combination) logged, the chain whole.
+    engine = build_engine(kafka)
+    logged = {(e.record.category, e.record.action, e.record.subject): e.record.what for e in entries(engine)}
+    observation = f"toex.referrals:{known['partner_id']}:{known['referral_id']}"
+    assert logged[("collection", "referral.collected", observation)].startswith("1 people, ")
+    assert logged[("combination", "match.decided", "WMP-T-1")].startswith(f"mention {ids['known']}: match, p=")
+    assert "Kovács" not in " ".join(logged.values()) and "Hughes" not in " ".join(logged.values())
+    assert "routes routes.yaml sha256 " in logged[("alteration", "configuration.loaded", "worker")]
+    assert verify(engine, kafka.audit_head_path).ok
 
 
 @pytest.mark.rebalances

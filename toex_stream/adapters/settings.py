@@ -75,7 +75,8 @@ class Settings(BaseSettings):
     kafka_sasl_username: str | None = None
     kafka_sasl_password: SecretStr | None = Field(
         None, description="Also read from /run/secrets/toex_kafka_sasl_password (Docker secrets).")
-    kafka_ssl_ca_file: Path | None = Field(None, description="PEM file of the CA that signed the brokers' certificates.")
+    kafka_ssl_ca_file: Path | None = Field(
+        None, description="PEM file of the CA that signed the brokers' certificates.")
     # Who did what: the s.62 log and the people who act.
     audit_head_file: Path | None = Field(
         None, description="Where the audit chain's latest head is kept outside the database; default "

@@ -128,7 +128,7 @@ def run_replay(settings: Settings, request: ReplayRequest, engine: Engine | None
         profile=str(request.profile or settings.profiles_dir or "bundled"),
         routes=str(request.routes or settings.routes_file or "bundled"), out=request.out, events=0,
         status="started",
-    ))
+    ), audit_head=settings.audit_head_path)
     summary = Summary()
     try:
         result = _replay(settings, request, engine, sink, progress, summary)
