@@ -7,6 +7,7 @@ import time
 import pytest
 
 from tests.integration.conftest import scrape, send, with_ids
+from tests.users_helpers import signed_in
 from toex_stream.adapters.kafka_io import TopicReader, durable_producer
 from toex_stream.domain import contract
 
@@ -28,7 +29,7 @@ def child_referral_alerts(kafka, referral: dict, tag: str) -> tuple[dict, list[c
     return event, found
 
 
-def test_a_child_referral_alerts_its_region_once_without_personal_data(kafka, worker, referral, fake_slack):
+def test_a_child_referral_alerts_its_region_once_without_personal_data(kafka, worker, referral, fake_slack, tmp_path):
     event, found = child_referral_alerts(kafka, referral, "child")
     assert found, "an alert on toex.alerts"
     alert = found[0]
@@ -56,11 +57,11 @@ def test_a_child_referral_alerts_its_region_once_without_personal_data(kafka, wo
     from tests.unit.test_cli import toex
     from toex_stream.adapters.settings import settings_env
 
-    env = settings_env(kafka) | {"COLUMNS": "220"}
+    env = signed_in(settings_env(kafka) | {"COLUMNS": "220"}, tmp_path / "session", "analyst-9", "analyst", "ROCUWM")
     listed = toex("alerts", "list", "--region", "ROCUWM", env=env)
     assert listed.returncode == 0 and alert.alert_id in listed.stdout, listed.stderr
     with TopicReader(kafka.kafka_bootstrap, [contract.TOPIC_TRAINING]) as training:
-        closed = toex("alerts", "close", alert.alert_id, "--outcome", "safeguarded", "--analyst", "analyst-9", env=env)
+        closed = toex("alerts", "close", alert.alert_id, "--outcome", "safeguarded", env=env)
         assert closed.returncode == 0, closed.stderr
         examples: list[contract.TrainingExample] = []
         deadline = time.monotonic() + 60
@@ -77,15 +78,16 @@ def test_a_child_referral_alerts_its_region_once_without_personal_data(kafka, wo
 
 
 def test_a_silence_set_from_the_command_line_never_mutes_a_child_and_says_who_ended_it(
-        kafka, worker, referral, fake_slack):
+        kafka, worker, referral, fake_slack, tmp_path):
     """Muting itself is in tests/unit/test_agents.py (a high alert about an adult, and what was muted kept)."""
     from tests.unit.test_cli import toex
     from toex_stream.adapters.settings import settings_env
 
-    env = settings_env(kafka)
-    too_long = toex("silences", "add", "--region", "ROCUWM", "--hours", "169", "--by", "analyst-2", env=env)
+    env = signed_in(settings_env(kafka), tmp_path / "session", "supervisor-2", "supervisor", "ROCUWM")
+    ender = signed_in(settings_env(kafka), tmp_path / "other-session", "supervisor-5", "supervisor", "ROCUWM")
+    too_long = toex("silences", "add", "--region", "ROCUWM", "--hours", "169", env=env)
     assert too_long.returncode == 1 and "at most 168 hours" in too_long.stderr
-    added = toex("silences", "add", "--region", "ROCUWM", "--threat", "cse", "--hours", "1", "--by", "analyst-2",
+    added = toex("silences", "add", "--region", "ROCUWM", "--threat", "cse", "--hours", "1",
                  "--comment", "operation under way", env=env)
     assert added.returncode == 0, added.stderr
     silence_id = added.stdout.split()[0]
@@ -104,15 +106,16 @@ def test_a_silence_set_from_the_command_line_never_mutes_a_child_and_says_who_en
                          if any(r.key.endswith(event["referral_id"]) for r in a.event_refs)]
         assert any(a.threat == "cse" for a in seen), "an alert about a child is never muted"
     finally:
-        assert toex("silences", "expire", silence_id, "--by", "supervisor-5", env=env).returncode == 0
+        assert toex("silences", "expire", silence_id, env=ender).returncode == 0
     muted = toex("silences", "muted", silence_id, env=env)
     assert muted.returncode == 0 and f"0 alert(s) muted by {silence_id}" in muted.stdout
     listed = toex("silences", "list", env=env)
     line = next(line for line in listed.stdout.splitlines() if silence_id in line)
-    assert "ended" in line and "analyst-2" in line and "ended by supervisor-5" in line
+    assert "ended" in line and "by supervisor-2" in line and "ended by supervisor-5" in line
 
 
-def test_acknowledging_from_the_command_line_replies_in_the_alerts_slack_thread(kafka, worker, referral, fake_slack):
+def test_acknowledging_from_the_command_line_replies_in_the_alerts_slack_thread(kafka, worker, referral, fake_slack,
+                                                                                tmp_path):
     """The lifecycle's update goes out through the worker's sender: a marked reply, versioned in seconds."""
     from tests.unit.test_cli import toex
     from toex_stream.adapters.settings import settings_env
@@ -126,7 +129,8 @@ def test_acknowledging_from_the_command_line_replies_in_the_alerts_slack_thread(
     [post] = fake_slack.alert_posts(alert.alert_id)
 
     before = int(time.time())
-    acked = toex("alerts", "ack", alert.alert_id, "--analyst", "analyst-4", env=settings_env(kafka))
+    env = signed_in(settings_env(kafka), tmp_path / "session", "analyst-4", "analyst", "ROCUWM")
+    acked = toex("alerts", "ack", alert.alert_id, env=env)
     assert acked.returncode == 0, acked.stderr
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and not fake_slack.replies(post["ts"]):

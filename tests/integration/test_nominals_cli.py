@@ -12,6 +12,7 @@ from tests.conftest import free_port
 from tests.integration.conftest import send
 from tests.integration.test_match_worker import let_workers_follow_nominals, referral_about, results_for
 from tests.unit.test_cli import toex
+from tests.users_helpers import signed_in
 from toex_stream.adapters import topics
 from toex_stream.adapters.kafka_io import TopicReader, durable_producer, existing_topics, produce_and_wait
 from toex_stream.adapters.localkafka import LocalKafka
@@ -30,7 +31,7 @@ NHP-T-10,Ana,Popa,1990-02-30,female,RO,,,,,,northamptonshire
 def test_imported_nominals_are_matched_and_a_tombstone_erases_them(kafka, worker, referral, tmp_path):
     path = tmp_path / "nominals.csv"
     path.write_text(CSV, encoding="utf-8")
-    env = settings_env(kafka)
+    env = signed_in(settings_env(kafka), tmp_path / "session", "supervisor-1", "supervisor", "national")
 
     result = toex("nominals", "import", str(path), env=env)
     assert result.returncode == 0, result.stderr
@@ -80,7 +81,8 @@ def test_import_into_a_broker_without_topics_creates_them_as_the_worker_would(em
     path = tmp_path / "nominals.csv"
     path.write_text(CSV, encoding="utf-8")
 
-    result = toex("nominals", "import", str(path), env=settings_env(empty_broker))
+    env = signed_in(settings_env(empty_broker), tmp_path / "session", "supervisor-1", "supervisor", "national")
+    result = toex("nominals", "import", str(path), env=env)
 
     assert result.returncode == 0, result.stderr
     first_line = result.stdout.splitlines()[0]
@@ -103,7 +105,7 @@ def test_import_into_a_broker_without_topics_creates_them_as_the_worker_would(em
     assert sorted(landed) == [b"NHP-T-10", b"NHP-T-9"]
     assert contract.Nominal.model_validate_json(landed[b"NHP-T-9"]).family_name == "Căpraru"
 
-    again = toex("nominals", "import", str(path), env=settings_env(empty_broker))
+    again = toex("nominals", "import", str(path), env=env)
     assert again.returncode == 0, again.stderr
     assert "topics on" not in again.stdout, "topics that exist are left as they are"
     assert "0 created, 0 updated, 2 unchanged" in again.stdout

@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT
+from tests.users_helpers import signed_in
 from toex_stream.adapters.kafka_io import TopicReader, durable_producer, produce_and_wait
 from toex_stream.adapters.settings import settings_env
 from toex_stream.adapters.sql.outbox import Outbox
@@ -53,10 +54,11 @@ def unique_events(tag: str) -> list[tuple[str, bytes, bytes]]:
     return out
 
 
-def toex_replay(kafka, *args: str) -> subprocess.CompletedProcess[str]:
+def toex_replay(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """``toex-stream replay ARGS`` with ``env`` (the settings, and the session of who runs it)."""
     result = subprocess.run(
         [sys.executable, "-c", "from toex_stream.entry.cli import main; main()", "replay", *args],
-        capture_output=True, text=True, cwd=ROOT, env={**os.environ, **settings_env(kafka), "COLUMNS": "200"},
+        capture_output=True, text=True, cwd=ROOT, env={**os.environ, **env, "COLUMNS": "200"},
         timeout=240,
     )
     assert result.returncode == 0, result.stderr + result.stdout
@@ -156,33 +158,34 @@ def test_replay_gives_the_live_decisions_and_a_lower_threshold_exactly_its_extra
     engine = build_engine(kafka)
     outbox_before = len(Outbox(engine).items())
     window = ["--from", start.isoformat(), "--to", end.isoformat()]
+    env = signed_in(settings_env(kafka), tmp_path / "session", "analyst-7", "analyst", "national")
     with TopicReader(kafka.kafka_bootstrap, LIVE_OUTPUTS) as live_outputs:
         first, second = tmp_path / "first.jsonl", tmp_path / "second.jsonl"
-        ran = toex_replay(kafka, *window, "--reason", f"why did {tag} alert", "--analyst", "analyst-7",
+        ran = toex_replay(env, *window, "--reason", f"why did {tag} alert",
                           "--out", str(first), "--compare", "live")
-        toex_replay(kafka, *window, "--reason", "determinism", "--out", str(second), "--compare", "live")
+        toex_replay(env, *window, "--reason", "determinism", "--out", str(second), "--compare", "live")
 
         profile = tmp_path / "missing-lower.yaml"
         original = (resources.files("toex_stream") / "data" / "profiles" / "missing.yaml").read_text(encoding="utf-8")
         assert "  high: 0.6\n" in original
         profile.write_text(original.replace("  high: 0.6\n", "  high: 0.4\n"), encoding="utf-8")
         lower = tmp_path / "lower.jsonl"
-        toex_replay(kafka, *window, "--reason", "a lower missing threshold", "--profile", str(profile),
+        toex_replay(env, *window, "--reason", "a lower missing threshold", "--profile", str(profile),
                     "--out", str(lower), "--compare", "live")
         lower_vs_first = tmp_path / "lower-vs-first.jsonl"
-        toex_replay(kafka, *window, "--reason", "against the first", "--profile", str(profile),
+        toex_replay(env, *window, "--reason", "against the first", "--profile", str(profile),
                     "--out", str(lower_vs_first), "--compare", str(first))
         # The second half alone, with the first replayed as history: the same as live; without it, not.
         middle = read_report(first)[1 + len(events) // 2]["event"]["timestamp"]
         history = f"{int((dt.datetime.fromisoformat(middle) - start).total_seconds()) + 2}s"
         half, cold_half = tmp_path / "half.jsonl", tmp_path / "cold-half.jsonl"
-        toex_replay(kafka, "--from", middle, "--to", end.isoformat(), "--history", history, "--reason", "half",
+        toex_replay(env, "--from", middle, "--to", end.isoformat(), "--history", history, "--reason", "half",
                     "--out", str(half), "--compare", "live")
-        toex_replay(kafka, "--from", middle, "--to", end.isoformat(), "--reason", "half, no history",
+        toex_replay(env, "--from", middle, "--to", end.isoformat(), "--reason", "half, no history",
                     "--out", str(cold_half), "--compare", "live")
-        table = toex_replay(kafka, *window, "--reason", "for the terminal", "--format", "table")
+        table = toex_replay(env, *window, "--reason", "for the terminal", "--format", "table")
         csv_out = tmp_path / "first.csv"
-        toex_replay(kafka, *window, "--reason", "as CSV", "--out", str(csv_out))
+        toex_replay(env, *window, "--reason", "as CSV", "--out", str(csv_out))
         # A replay that fails half-way (its comparison is no report) leaves no report, and is audited as failed.
         not_a_report = tmp_path / "not-a-report.jsonl"
         not_a_report.write_text("not json\n", encoding="utf-8")
@@ -190,7 +193,7 @@ def test_replay_gives_the_live_decisions_and_a_lower_threshold_exactly_its_extra
         failed = subprocess.run(
             [sys.executable, "-c", "from toex_stream.entry.cli import main; main()", "replay", *window,
              "--reason", f"{tag} broken comparison", "--out", str(broken), "--compare", str(not_a_report)],
-            capture_output=True, text=True, cwd=ROOT, env={**os.environ, **settings_env(kafka)}, timeout=240)
+            capture_output=True, text=True, cwd=ROOT, env={**os.environ, **env}, timeout=240)
         time.sleep(2)
         written = live_outputs.poll(timeout=2.0)
     assert written == [], "a replay writes nothing to the live topics"

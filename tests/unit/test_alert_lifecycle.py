@@ -21,6 +21,7 @@ import pytest
 from sqlalchemy import Engine
 
 from tests.unit.test_cli import toex
+from tests.users_helpers import add_user, signed_in
 from toex_stream.adapters.kafka_io import KafkaUnavailable
 from toex_stream.adapters.sql.outbox import Outbox
 from toex_stream.application.alert_lifecycle import AlertLifecycle, queue_alert
@@ -127,8 +128,9 @@ def card_facts(payload: dict) -> dict[str, str]:
 def test_acknowledging_from_the_command_line_tells_each_channel_in_its_own_form(alert, outbox, routes_file,
                                                                                  database_url, tmp_path):
     env = {"TOEX_DATABASE_URL": database_url, "TOEX_DATA_DIR": str(tmp_path), "TOEX_ROUTES_FILE": str(routes_file)}
+    env = signed_in(env, tmp_path / "session", "analyst-7", "analyst", "ERSOU")
     before = int(time.time())
-    result = toex("alerts", "ack", ALERT_ID, "--analyst", "analyst-7", env=env)
+    result = toex("alerts", "ack", ALERT_ID, env=env)
     after = int(time.time())
     assert result.returncode == 0, result.stderr
 
@@ -152,12 +154,14 @@ def test_acknowledging_from_the_command_line_tells_each_channel_in_its_own_form(
 def test_assigning_from_the_command_line_tells_the_teams_channel_with_the_marked_card(alert, outbox, routes_file,
                                                                                       database_url, tmp_path):
     env = {"TOEX_DATABASE_URL": database_url, "TOEX_DATA_DIR": str(tmp_path), "TOEX_ROUTES_FILE": str(routes_file)}
-    result = toex("alerts", "assign", ALERT_ID, "--to", "team-kent-msht", env=env)
+    add_user(env, "analyst-kent", "analyst", "ERSOU")
+    env = signed_in(env, tmp_path / "session", "supervisor-3", "supervisor", "ERSOU")
+    result = toex("alerts", "assign", ALERT_ID, "--to", "analyst-kent", env=env)
     assert result.returncode == 0, result.stderr
     [teams] = updates(outbox, TEAMS)
     texts = card_texts(teams.payload)
-    assert texts[0] == "OFFICIAL-SENSITIVE" and "Update: assigned to team-kent-msht" in texts
-    assert outbox.alert_details(ALERT_ID)["assignee"] == "team-kent-msht"
+    assert texts[0] == "OFFICIAL-SENSITIVE" and "Update: assigned to analyst-kent by supervisor-3" in texts
+    assert outbox.alert_details(ALERT_ID)["assignee"] == "analyst-kent"
 
 
 # -- the use case, as the command line and the dashboard call it ------------------------------

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from tests.unit.test_cli import toex
+from tests.users_helpers import signed_in
 from toex_stream.adapters.settings import Settings
 from toex_stream.adapters.sql.intake_store import IntakeStore
 from toex_stream.adapters.sql.store import build_engine
 
 
 def test_partners_are_added_listed_and_revoked_from_the_command_line(tmp_path) -> None:
-    env = {"TOEX_DATA_DIR": str(tmp_path)}
+    env = signed_in({"TOEX_DATA_DIR": str(tmp_path)}, tmp_path / "session", "admin-1", "admin")
     added = toex("partners", "add", "Hope for Justice", env=env)
     assert added.returncode == 0, added.stderr
     token = added.stdout.strip().splitlines()[-1]
@@ -36,7 +37,7 @@ def test_a_token_expires_records_when_it_was_last_used_and_can_be_rotated(tmp_pa
 
     from toex_stream.adapters.sql.intake_models import PartnerRow
 
-    env = {"TOEX_DATA_DIR": str(tmp_path)}
+    env = signed_in({"TOEX_DATA_DIR": str(tmp_path)}, tmp_path / "session", "admin-1", "admin")
     added = toex("partners", "add", "Unseen", "--valid-days", "30", env=env)
     assert added.returncode == 0, added.stderr
     token = added.stdout.strip().splitlines()[-1]

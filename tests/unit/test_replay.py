@@ -144,9 +144,10 @@ def test_provisional_nominals_published_live_during_the_range_are_not_taken_from
 ])
 def test_the_command_says_what_is_wrong_and_how_to_put_it_right(tmp_path, args, message):
     from tests.unit.test_cli import NO_BROKER, toex
+    from tests.users_helpers import signed_in
 
-    done = toex("replay", *args, "--reason", "a test", "--out", str(tmp_path / "r.jsonl"),
-                env=NO_BROKER | {"TOEX_DATA_DIR": str(tmp_path)})
+    env = signed_in(NO_BROKER | {"TOEX_DATA_DIR": str(tmp_path)}, tmp_path / "session", "analyst-1")
+    done = toex("replay", *args, "--reason", "a test", "--out", str(tmp_path / "r.jsonl"), env=env)
     assert done.returncode == 1 and message in done.stderr, done.stderr
     assert not (tmp_path / "r.jsonl").exists()
 

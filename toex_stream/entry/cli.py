@@ -17,19 +17,23 @@ from rich.markup import escape
 from toex_stream.adapters.log_privacy import install_redaction
 from toex_stream.adapters.settings import Settings
 from toex_stream.domain import contract
+from toex_stream.domain.access import NATIONAL, Permission, User, can, describe_scope, require, visible_regions
 from toex_stream.domain.clock import utc_now
 from toex_stream.domain.errors import ToexError
+from toex_stream.entry.cli_support import acting_user, console, err_console
 from toex_stream.entry.cli_support import cli_database as _database
 from toex_stream.entry.cli_support import cli_settings as _settings
-from toex_stream.entry.cli_support import console, err_console
 from toex_stream.entry.intake_cli import intake_app, partners_app
 from toex_stream.entry.replay_cli import HELP as replay_help
 from toex_stream.entry.replay_cli import replay as replay_command
+from toex_stream.entry.users_cli import login, logout, users_app, whoami
 
 if TYPE_CHECKING:  # imported where used: the command line starts faster
     from toex_stream.adapters.sql.outbox import Outbox
     from toex_stream.adapters.sql.silences import Silences
     from toex_stream.application.alert_lifecycle import AlertLifecycle, LifecycleChange
+    from toex_stream.domain.alerting.suppression import Silence
+    from toex_stream.domain.contract import Alert
     from toex_stream.ports.alerts import FeedbackPublisher
 
 app = typer.Typer(
@@ -56,6 +60,10 @@ app.add_typer(schemas_app, name="schemas")
 app.command("replay", help=replay_help)(replay_command)
 app.add_typer(partners_app, name="partners")
 app.add_typer(intake_app, name="intake")
+app.add_typer(users_app, name="users")
+app.command("login")(login)
+app.command("logout")(logout)
+app.command("whoami")(whoami)
 
 
 DEFAULT_SIMULATION_RATE = 200.0  # events per second to Kafka: watchable, and far below the worker's pace
@@ -236,6 +244,7 @@ def nominals_import(
 
     if not file.is_file():
         raise ToexError(f"{file} does not exist")
+    user = acting_user("nominals.import")  # noqa: F841 - who imports: for the audit
     settings = _settings()
     store = SqlAlchemyNominalStore(_database())
     kafka = KafkaAccess.from_settings(settings)
@@ -311,21 +320,36 @@ def _report_not_told(change: LifecycleChange) -> None:
                           f"{escape(', '.join(change.receivers_not_told))}", highlight=False)
 
 
+def _alert_to_handle(alert_id: str, outbox: Outbox) -> tuple[User, Alert]:
+    """The signed-in user and the alert, when the user may handle alerts in the alert's region."""
+    from toex_stream.application.alert_lifecycle import AlertNotFound
+
+    user = acting_user("alerts.handle")
+    alert = outbox.get_alert(alert_id)
+    if alert is None:
+        raise AlertNotFound(f"no alert {alert_id!r}; `toex-stream alerts list` shows them")
+    require(user, "alerts.handle", alert.region)
+    return user, alert
+
+
 @alerts_app.command("list")
 def alerts_list(
     status: Annotated[str | None, typer.Option(help="open, acknowledged or closed.")] = None,
     region: Annotated[str | None, typer.Option(help="A region, e.g. ERSOU.")] = None,
 ) -> None:
-    """The alerts, newest first: band, region, threat, score, status, assignee."""
+    """The alerts in your regions, newest first: band, region, threat, score, status, assignee."""
     from rich.table import Table
 
+    user = acting_user("alerts.read", region)
     outbox = _outbox()
     table = Table(title="Alerts")
     table.add_column("alert", no_wrap=True)  # the reference an analyst copies: never broken
     for column in ("created", "band", "region", "threat", "score", "status", "assignee", "top reason"):
         table.add_column(column)
     # --status takes any text: an unknown status lists no alerts (it is an SQL filter), not an error.
-    for alert in outbox.list_alerts(status=status, region=region):  # type: ignore[arg-type]  # free text on purpose
+    alerts = outbox.list_alerts(status=status, region=region,  # type: ignore[arg-type]  # free text on purpose
+                                regions=visible_regions(user))
+    for alert in alerts:
         details = outbox.alert_details(alert.alert_id) or {}
         table.add_row(alert.alert_id, alert.created_at.strftime("%Y-%m-%d %H:%M"), alert.band, alert.region,
                       alert.threat, f"{alert.risk_score:.2f}", details.get("status", alert.status),
@@ -334,33 +358,42 @@ def alerts_list(
 
 
 @alerts_app.command("ack")
-def alerts_ack(alert_id: str, analyst: Annotated[str, typer.Option(help="Who acknowledges it.")]) -> None:
-    """Acknowledge an alert: someone is looking at it."""
-    _report_not_told(_lifecycle().acknowledge(alert_id, by=analyst))
-    console.print(f"{alert_id} acknowledged by {analyst}")
+def alerts_ack(alert_id: str) -> None:
+    """Acknowledge an alert in your regions, as the signed-in user: you are looking at it."""
+    user, _ = _alert_to_handle(alert_id, _outbox())
+    _report_not_told(_lifecycle().acknowledge(alert_id, by=user.name))
+    console.print(f"{alert_id} acknowledged by {user.name}")
 
 
 @alerts_app.command("assign")
 def alerts_assign(
     alert_id: str,
-    to: Annotated[str, typer.Option(help="The analyst or team it is given to.")],
-    by: Annotated[str | None, typer.Option(help="Who gives it (shown in the channels).")] = None,
+    to: Annotated[str, typer.Option(help="The user it is given to: one whose scope covers the alert's region.")],
 ) -> None:
-    """Give an alert to an analyst or team."""
-    _report_not_told(_lifecycle().assign(alert_id, to=to, by=by))
-    console.print(f"{alert_id} assigned to {to}")
+    """Give an alert in your regions to another user who may handle it (the channels say you gave it)."""
+    from toex_stream.entry.cli_support import users_store
+
+    user, alert = _alert_to_handle(alert_id, _outbox())
+    assignee = users_store().get(to)
+    if assignee is None or assignee.disabled:
+        raise ToexError(f"--to {to}: no active user of that name; give a user name (`toex-stream users list`)")
+    if not can(assignee, "alerts.handle", alert.region):
+        raise ToexError(f"--to {assignee.name}: they may not handle alerts in {alert.region} "
+                        f"({assignee.role}, scope {describe_scope(assignee.scopes)}); give a user of that region")
+    _report_not_told(_lifecycle().assign(alert_id, to=assignee.name, by=user.name))
+    console.print(f"{alert_id} assigned to {assignee.name}")
 
 
 @alerts_app.command("close")
 def alerts_close(
     alert_id: str,
     outcome: Annotated[OutcomeChoice, typer.Option(help="What was found: the scorer learns from it.")],
-    analyst: Annotated[str, typer.Option(help="Who closes it.")],
     note: Annotated[str, typer.Option(help="A note for the record (no personal data).")] = "",
 ) -> None:
-    """Close an alert with its outcome, and publish it on toex.feedback for the scorer to learn from."""
-    _report_not_told(_lifecycle().close(alert_id, outcome=outcome, by=analyst, note=note))
-    console.print(f"{alert_id} closed ({outcome}); outcome published to {contract.TOPIC_FEEDBACK}")
+    """Close an alert in your regions with its outcome, and publish it on toex.feedback for the scorer."""
+    user, _ = _alert_to_handle(alert_id, _outbox())
+    _report_not_told(_lifecycle().close(alert_id, outcome=outcome, by=user.name, note=note))
+    console.print(f"{alert_id} closed ({outcome}) by {user.name}; outcome published to {contract.TOPIC_FEEDBACK}")
 
 
 # -- silences -----------------------------------------------------------------------
@@ -372,23 +405,40 @@ def _silences() -> Silences:
     return Silences(_database())
 
 
+def _silence_region(silence: Silence) -> str:
+    """The region a silence mutes; ``national`` when it names none (it mutes every region)."""
+    return silence.matchers.get("region") or NATIONAL
+
+
+def _silence_in_scope(silence_id: str, permission: Permission) -> tuple[User, Silence]:
+    """The signed-in user and the silence, when the user has ``permission`` in the silence's region."""
+    user = acting_user(permission)
+    silence = next((s for s in _silences().all() if s.silence_id == silence_id), None)
+    if silence is None:
+        raise ToexError(f"no silence {silence_id}; `toex-stream silences list` shows them")
+    require(user, permission, _silence_region(silence))
+    return user, silence
+
+
 @silences_app.command("add")
 def silences_add(
-    by: Annotated[str, typer.Option(help="Who sets it (kept with the silence).")],
     hours: Annotated[float, typer.Option(help="How long it lasts, in hours.")],
     nominal: Annotated[str | None, typer.Option(help="Mute alerts about this nominal_id.")] = None,
-    region: Annotated[str | None, typer.Option(help="Mute alerts for this region.")] = None,
+    region: Annotated[str | None, typer.Option(help="Mute alerts for this region (required unless your scope is "
+                                                    "national: without it, every region is muted).")] = None,
     threat: Annotated[str | None, typer.Option(help="Mute alerts of this threat profile.")] = None,
     comment: Annotated[str, typer.Option(help="Why (no personal data).")] = "",
 ) -> None:
-    """Set a silence; alerts it matches are not sent while it lasts (all given matchers must agree).
+    """Set a silence (supervisor); alerts it matches are not sent while it lasts (all given matchers must agree).
 
-    A critical alert, or one about a child, is never muted.
+    A critical alert, or one about a child, is never muted. The signed-in user is kept as who set it.
     """
     import datetime as dt
 
     from toex_stream.domain.alerting.suppression import MAX_SILENCE
 
+    region = region.strip().upper() if region else None  # as alerts name their region
+    user = acting_user("silences.manage", region or NATIONAL)
     matchers = {k: v for k, v in (("nominal_id", nominal), ("region", region), ("threat", threat)) if v}
     if not matchers:
         raise ToexError("a silence needs --nominal, --region or --threat: it would mute every alert")
@@ -396,16 +446,18 @@ def silences_add(
         raise ToexError("--hours must be above 0")
     if dt.timedelta(hours=hours) > MAX_SILENCE:
         raise ToexError(f"a silence lasts at most {MAX_SILENCE.days * 24} hours; set another when it ends")
-    silence = _silences().add(matchers, dt.timedelta(hours=hours), created_by=by, comment=comment)
+    silence = _silences().add(matchers, dt.timedelta(hours=hours), created_by=user.name, comment=comment)
     console.print(f"{silence.silence_id} mutes {matchers} until {silence.ends_at:%Y-%m-%d %H:%M} UTC")
 
 
 @silences_app.command("list")
 def silences_list() -> None:
-    """Every silence, with who set it, until when, and who ended it early."""
-
+    """Every silence in your regions, with who set it, until when, and who ended it early."""
+    user = acting_user("silences.read")
     now = utc_now()
     for silence in _silences().all():
+        if not can(user, "silences.read", _silence_region(silence)):
+            continue
         state = "active" if silence.active(now) else "ended"
         ended = f" (ended by {silence.ended_by})" if silence.ended_by else ""
         console.print(escape(f"{silence.silence_id} {state} {silence.matchers} {silence.starts_at:%Y-%m-%d %H:%M}"
@@ -414,25 +466,19 @@ def silences_list() -> None:
 
 
 @silences_app.command("expire")
-def silences_expire(
-    silence_id: str,
-    by: Annotated[str, typer.Option(help="Who ends it (kept with the silence).")],
-) -> None:
-    """End a silence now; who ended it is kept."""
-    if not by.strip():
-        raise ToexError("--by must say who ends the silence")
-    if not _silences().expire(silence_id, by=by.strip()):
+def silences_expire(silence_id: str) -> None:
+    """End a silence in your regions now (supervisor); the signed-in user is kept as who ended it."""
+    user, _ = _silence_in_scope(silence_id, "silences.manage")
+    if not _silences().expire(silence_id, by=user.name):
         raise ToexError(f"no silence {silence_id}; `toex-stream silences list` shows them")
-    console.print(f"{silence_id} ended by {by.strip()}")
+    console.print(f"{silence_id} ended by {user.name}")
 
 
 @silences_app.command("muted")
 def silences_muted(silence_id: str) -> None:
-    """What a silence kept quiet: one line per alert it muted (route, threat, band, nominal, mention)."""
-    silences = _silences()
-    if not any(s.silence_id == silence_id for s in silences.all()):
-        raise ToexError(f"no silence {silence_id}; `toex-stream silences list` shows them")
-    muted = silences.muted(silence_id)
+    """What a silence in your regions kept quiet: one line per alert it muted (route, threat, band, nominal...)."""
+    user, _ = _silence_in_scope(silence_id, "silences.read")
+    muted = [m for m in _silences().muted(silence_id) if can(user, "silences.read", m.region)]
     for m in muted:
         console.print(escape(f"{m.muted_at:%Y-%m-%d %H:%M:%S} {m.route} {m.threat} {m.band} {m.region} "
                              f"{m.nominal_id} {m.mention_id}"))

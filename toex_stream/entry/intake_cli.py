@@ -12,16 +12,20 @@ from toex_stream.domain.errors import ToexError
 
 if TYPE_CHECKING:
     from toex_stream.adapters.sql.intake_store import IntakeStore, Partner
+    from toex_stream.domain.access import User
 
 partners_app = typer.Typer(help="Partner organisations and their API tokens for the intake.", no_args_is_help=True)
 intake_app = typer.Typer(help="The partner intake API and form, apart from the worker.", no_args_is_help=True)
 
 
-def _store() -> IntakeStore:  # imported lazily: the CLI starts faster
+def _store() -> tuple[User, IntakeStore]:  # imported lazily: the CLI starts faster
+    """The signed-in user and the partners' store, when the user is an admin (partners' tokens are theirs to give)."""
     from toex_stream.adapters.sql.intake_store import IntakeStore
+    from toex_stream.entry.cli_support import acting_user
     from toex_stream.entry.cli_support import cli_database as _database
 
-    return IntakeStore(_database())
+    user = acting_user("partners.manage")
+    return user, IntakeStore(_database())
 
 
 def _valid_for(days: int) -> dt.timedelta | None:
@@ -46,7 +50,8 @@ def partners_add(
     """Register a partner and print its API token: shown this once, stored only as a hash."""
     from toex_stream.entry.cli_support import console
 
-    partner, token = _store().add_partner(name, partner_id, valid_for=_valid_for(valid_days))
+    _user, store = _store()
+    partner, token = store.add_partner(name, partner_id, valid_for=_valid_for(valid_days))
     console.print(escape(f"partner {partner.partner_id} ({partner.name}) added. Its API token ({_until(partner)}), "
                          "shown only now:"))
     console.print(token, highlight=False, soft_wrap=True)
@@ -60,7 +65,8 @@ def partners_rotate(
     """Give a partner a new API token (shown this once); the old one stops working at once."""
     from toex_stream.entry.cli_support import console
 
-    partner, token = _store().rotate_token(partner_id, valid_for=_valid_for(valid_days))
+    _user, store = _store()
+    partner, token = store.rotate_token(partner_id, valid_for=_valid_for(valid_days))
     console.print(escape(f"partner {partner.partner_id}: new API token ({_until(partner)}), shown only now:"))
     console.print(token, highlight=False, soft_wrap=True)
 
@@ -72,7 +78,8 @@ def partners_list() -> None:
     from toex_stream.entry.cli_support import console
 
     now = utc_now()
-    for partner in _store().partners():
+    _user, store = _store()
+    for partner in store.partners():
         if partner.revoked_at:
             state = f"revoked {partner.revoked_at:%Y-%m-%d %H:%M}"
         elif partner.expired(now):
@@ -89,7 +96,8 @@ def partners_revoke(partner_id: str) -> None:
     """Revoke a partner's token now; its requests are refused from this moment (401)."""
     from toex_stream.entry.cli_support import console
 
-    if not _store().revoke_partner(partner_id):
+    _user, store = _store()
+    if not store.revoke_partner(partner_id):
         raise ToexError(f"no live partner {partner_id}; `toex-stream partners list` shows them")
     console.print(f"partner {partner_id}: token revoked")
 

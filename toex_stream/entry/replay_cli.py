@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import getpass
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -22,6 +21,8 @@ HELP = "\n\n".join([
     "Re-run a past time range of input events through the live pipeline's core (enrich, match, score, alert "
     "decision) in a sandbox, and write a report: per event the observation, the match decisions with their "
     "weights, the scores with their reasons and the alert decisions, then a summary (alerts by region and band).",
+    "It runs as the signed-in user (`toex-stream login`), who needs the analyst or supervisor role and a national "
+    "scope: the report holds every region's events.",
     "Nothing is sent: no message to any topic or channel, and nothing is written to the live database but one "
     "audit row (who, range, reason). The topics are read outside the live consumer groups, committing nothing.",
     "--from and --to are message timestamps: when each event reached Kafka (toex-stream's producers leave "
@@ -54,13 +55,6 @@ def _progress_factory(console: Console) -> tuple[Progress, Callable[[str, int], 
     return bar, task
 
 
-def _os_user() -> str:
-    try:
-        return getpass.getuser()
-    except (OSError, KeyError):  # no login name in a container: say so rather than guess
-        raise ToexError("cannot tell who you are from the system: give --analyst NAME (it is audited)") from None
-
-
 @contextmanager
 def _output(out: Path | None) -> Iterator[Console | None]:
     if out is None:
@@ -90,7 +84,6 @@ def replay(
         typer.Option(help="'live' (what the live system recorded for the same events) "
                           "or an earlier JSON lines report: lists what differs, and why."),
     ] = None,
-    analyst: Annotated[str | None, typer.Option(help="Who runs it, for the audit; default the OS user.")] = None,
     silences: Annotated[bool, typer.Option(help="Honour the recorded silences, each at the message's time.")] = True,
     history: Annotated[str | None, typer.Option(help="Replay this much before --from too (e.g. 30d, the scoring "
                                                 "window), unreported, so the nominals' history counts.")] = None,
@@ -106,9 +99,9 @@ def replay(
     )
     from toex_stream.application.replay.run import ReplayRequest, run_replay
     from toex_stream.domain.alerting.routes import parse_duration
+    from toex_stream.entry.cli_support import acting_user, console, err_console
     from toex_stream.entry.cli_support import cli_database as _database
     from toex_stream.entry.cli_support import cli_settings as _settings
-    from toex_stream.entry.cli_support import console, err_console
 
     start, end = parse_time(from_, "--from"), parse_time(to, "--to")
     try:
@@ -118,7 +111,9 @@ def replay(
     chosen = report_format(out, format_)
     if compare is not None and compare != "live" and not Path(compare).is_file():
         raise ToexError(f"--compare {compare}: write 'live' or the path of an earlier .jsonl report")
-    request = ReplayRequest(start=start, end=end, reason=reason, who=analyst or _os_user(),
+    # Who runs it is the signed-in user (audited): a replay's report holds every region's events.
+    user = acting_user("replay")
+    request = ReplayRequest(start=start, end=end, reason=reason, who=user.name,
                             topics=tuple(topics or contract.INPUT_TOPICS), model=model, profile=profile,
                             routes=routes, out=str(out or "-"), compare=compare, silences=silences, history=before)
     settings = _settings()
