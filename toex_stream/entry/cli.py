@@ -26,6 +26,7 @@ from toex_stream.entry.cli_support import cli_settings as _settings
 from toex_stream.entry.intake_cli import intake_app, partners_app
 from toex_stream.entry.replay_cli import HELP as replay_help
 from toex_stream.entry.replay_cli import replay as replay_command
+from toex_stream.entry.retention_cli import retention_app
 from toex_stream.entry.users_cli import login, logout, users_app, whoami
 
 if TYPE_CHECKING:  # imported where used: the command line starts faster
@@ -60,6 +61,7 @@ app.add_typer(schemas_app, name="schemas")
 app.command("replay", help=replay_help)(replay_command)
 app.add_typer(partners_app, name="partners")
 app.add_typer(intake_app, name="intake")
+app.add_typer(retention_app, name="retention")
 app.add_typer(users_app, name="users")
 app.command("login")(login)
 app.command("logout")(logout)
@@ -251,10 +253,11 @@ def nominals_import(
     publisher = NominalPublisher(kafka) if publish or republish else None
     if publisher is not None:
         from toex_stream.adapters.kafka_io import ensure_topics
-        from toex_stream.adapters.topics import ALL
+        from toex_stream.adapters.topics import ALL, with_retention
+        from toex_stream.domain.retention import load_retention
 
         # Every topic, as the worker creates them at start: the import may come before the first worker.
-        created = ensure_topics(kafka, ALL)
+        created = ensure_topics(kafka, with_retention(ALL, load_retention(settings.retention_file)))
         if created:
             console.print(f"created {len(created)} topics on {settings.kafka_bootstrap}: {', '.join(sorted(created))}")
     with open(file, "rb") as handle:
