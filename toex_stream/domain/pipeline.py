@@ -62,6 +62,7 @@ from toex_stream.domain.alerting.suppression import Silence
 from toex_stream.domain.audit import AuditRecord
 from toex_stream.domain.contract import DeadLetter, DeadLetterKind
 from toex_stream.domain.enrich import RejectedEvent, dead_letter, enrich
+from toex_stream.domain.erasure import NO_ONE, ErasedPeople, withhold
 from toex_stream.domain.matching.index import Matcher
 from toex_stream.domain.matching.resolve import Resolution, resolve_observation
 from toex_stream.domain.scoring.profiles import ThreatProfile
@@ -145,6 +146,8 @@ class Effects:
     suppressed: list[tuple[contract.Score, Suppressed]] = field(default_factory=list)
     # Entries of the s.62 log: what was collected and combined (references and counts, no personal data).
     audit: list[AuditRecord] = field(default_factory=list)
+    # Mentions of erased people kept out (their ids: references, no personal data), to count and log.
+    withheld: list[str] = field(default_factory=list)
 
     def __iadd__(self, other: Effects) -> Effects:
         self.provisional += other.provisional
@@ -155,6 +158,7 @@ class Effects:
         self.dead_letters += other.dead_letters
         self.suppressed += other.suppressed
         self.audit += other.audit
+        self.withheld += other.withheld
         return self
 
     def has_rows(self) -> bool:
@@ -193,11 +197,18 @@ def decode_step(raws: Sequence[Raw], model: type[M]) -> Step[M | None]:
     return step
 
 
-def enrich_step(raws: Sequence[Raw]) -> Step[contract.Observation | DeadLetter]:
-    """Each input event's Observation (sent on toex.observations), or its dead letter."""
+def enrich_step(raws: Sequence[Raw], erased: ErasedPeople = NO_ONE) -> Step[contract.Observation | DeadLetter]:
+    """Each input event's Observation (sent on toex.observations), or its dead letter.
+
+    Mentions of people in the erasure register (``erased``) are left out of
+    the observation, and their ids listed in ``effects.withheld``.
+    """
     step: Step[contract.Observation | DeadLetter] = Step([])
     for raw in raws:
         outcome = enrich(raw.topic, raw.key, raw.value, partition=raw.partition, offset=raw.offset)
+        if not isinstance(outcome, DeadLetter):
+            outcome, withheld = withhold(outcome, erased)
+            step.effects.withheld += withheld
         step.outcomes.append(outcome)
         if isinstance(outcome, DeadLetter):
             step.effects.dead_letters.append(Rejected(outcome, raw.key))
@@ -210,8 +221,13 @@ def enrich_step(raws: Sequence[Raw]) -> Step[contract.Observation | DeadLetter]:
     return step
 
 
-def resolve_step(observations: Iterable[contract.Observation], matcher: Matcher) -> Step[list[Resolution]]:
+def resolve_step(observations: Iterable[contract.Observation], matcher: Matcher,
+                 erased: ErasedPeople = NO_ONE) -> Step[list[Resolution]]:
     """Each observation's mentions resolved to nominals; the matcher's index learns the provisional ones at once.
+
+    Mentions of people in the erasure register are not resolved (an
+    observation enriched before their erasure still holds them): their ids go
+    to ``effects.withheld``, and no decision or provisional nominal comes of them.
 
     Effects: each provisional nominal stored and published on toex.nominals
     (so every worker's index learns it), each decision filed and sent on
@@ -219,6 +235,8 @@ def resolve_step(observations: Iterable[contract.Observation], matcher: Matcher)
     """
     step: Step[list[Resolution]] = Step([])
     for observation in observations:
+        observation, withheld = withhold(observation, erased)
+        step.effects.withheld += withheld
         resolutions = resolve_observation(observation, matcher)
         step.outcomes.append(resolutions)
         for resolution in resolutions:

@@ -50,6 +50,7 @@ from toex_stream.domain import contract
 from toex_stream.domain.alerting.decide import NominalGroups
 from toex_stream.domain.alerting.routes import RoutingConfig
 from toex_stream.domain.alerting.suppression import Silence
+from toex_stream.domain.erasure import NO_ONE, ErasedPeople
 from toex_stream.domain.matching.index import Matcher
 from toex_stream.domain.matching.records import record_from_nominal
 from toex_stream.domain.pipeline import decide_step, enrich_step, resolve_step, score_step
@@ -147,6 +148,9 @@ class Replayer:
 
     ``matcher`` is changed (provisional nominals join its index), so give it
     one built for the replay. ``silences`` are evaluated at each message's timestamp.
+    People in the erasure register (``erased``) are kept out as the live
+    pipeline keeps them out: their mentions are withheld and their nominals
+    never enter the sandbox's index, even from messages before their tombstone.
     """
 
     def __init__(
@@ -155,8 +159,10 @@ class Replayer:
         scorer: Scorer,
         routes: RoutingConfig,
         silences: Iterable[Silence] = (),
+        erased: ErasedPeople = NO_ONE,
     ) -> None:
         self.matcher = matcher
+        self.erased = erased
         self.scorer = scorer
         self.routes = routes
         self.silences = list(silences)
@@ -168,6 +174,8 @@ class Replayer:
 
     def load_nominal(self, key: bytes | None, value: bytes | None) -> None:
         """Apply one ``toex.nominals`` message to the index, as every worker does (a null value erases)."""
+        if value is not None and (key or b"").decode(errors="replace") in self.erased.nominal_ids:
+            return
         self.matcher.follow(key, value)
 
     def follow_nominal(self, key: bytes | None, value: bytes | None) -> None:
@@ -190,12 +198,12 @@ class Replayer:
                       "timestamp": iso_ms(message.at), "key": (message.key or b"").decode(errors="replace")},
             "observation": None, "dead_letter": None, "matches": [], "scores": [], "alerts": [], "suppressed": [],
         }
-        [outcome] = enrich_step([message]).outcomes
+        [outcome] = enrich_step([message], self.erased).outcomes
         if isinstance(outcome, contract.DeadLetter):
             record["dead_letter"] = {"kind": outcome.kind, "reason": outcome.reason}
             return record
         record["observation"] = outcome.model_dump(mode="json")
-        resolved = resolve_step([outcome], self.matcher)
+        resolved = resolve_step([outcome], self.matcher, self.erased)
         for nominal, _mention_id in resolved.effects.provisional:
             self.matcher.add(record_from_nominal(nominal))
         [resolutions] = resolved.outcomes

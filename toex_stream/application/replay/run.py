@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 
 from toex_stream.adapters.kafka_access import KafkaAccess
 from toex_stream.adapters.settings import Settings
+from toex_stream.adapters.sql.erasure import SqlErasureStore
 from toex_stream.adapters.sql.replay_audit import ReplayAudit, finish_replay, record_replay
 from toex_stream.adapters.sql.silences import Silences
 from toex_stream.application.replay.compare import (
@@ -47,6 +48,7 @@ from toex_stream.application.replay.sandbox import (
 from toex_stream.domain import contract
 from toex_stream.domain.alerting.routes_file import load_routes
 from toex_stream.domain.clock import utc_now
+from toex_stream.domain.erasure import NO_ONE
 from toex_stream.domain.errors import ToexError
 from toex_stream.domain.scoring.profiles import load_profiles
 
@@ -160,7 +162,10 @@ def _replay(settings: Settings, request: ReplayRequest, engine: Engine | None, s
         scorer = replay_scorer(profiles, request.model, settings.data_dir, training)
         matcher, estimate_u = replay_matcher(settings.data_dir)
         silences = Silences(engine).all() if request.silences and engine is not None else []
-        replayer = Replayer(matcher, scorer, routes, silences)
+        # Erased people stay out of the report, as they are out of the live pipeline (no database: nobody is known
+        # to be erased, which only a test without one does).
+        erased = SqlErasureStore(engine).erased_people(utc_now()) if engine is not None else NO_ONE
+        replayer = Replayer(matcher, scorer, routes, silences, erased)
 
         nominals = sorted(_read_all(reader, contract.TOPIC_NOMINALS, None, request.end, progress), key=replay_order)
         start_ms = int(request.start.timestamp() * 1000)

@@ -19,6 +19,7 @@ from alembic import context
 from sqlalchemy import Connection, create_engine
 
 from toex_stream.adapters.sql import audit as s62  # noqa: F401 - and the s.62 log
+from toex_stream.adapters.sql import erasure as erasure  # noqa: F401 - and the erasure register
 from toex_stream.adapters.sql import intake_models as intake_models  # noqa: F401 - and the intake tables
 from toex_stream.adapters.sql import outbox_models, silences  # noqa: F401 - register the alert tables on Base
 from toex_stream.adapters.sql import replay_audit as audit  # noqa: F401 - and the replay audit table
