@@ -23,6 +23,7 @@ from toex_stream.domain.errors import ToexError
 from toex_stream.entry.cli_support import acting_user, console, err_console
 from toex_stream.entry.cli_support import cli_database as _database
 from toex_stream.entry.cli_support import cli_settings as _settings
+from toex_stream.entry.erase_cli import erase
 from toex_stream.entry.intake_cli import intake_app, partners_app
 from toex_stream.entry.replay_cli import HELP as replay_help
 from toex_stream.entry.replay_cli import replay as replay_command
@@ -62,6 +63,7 @@ app.command("replay", help=replay_help)(replay_command)
 app.add_typer(partners_app, name="partners")
 app.add_typer(intake_app, name="intake")
 app.add_typer(retention_app, name="retention")
+app.command("erase")(erase)
 app.add_typer(users_app, name="users")
 app.command("login")(login)
 app.command("logout")(logout)
