@@ -22,6 +22,7 @@ from toex_stream.adapters.log_privacy import install_redaction
 from toex_stream.adapters.senders import build_notifiers, process_holder
 from toex_stream.adapters.settings import Settings, load_settings
 from toex_stream.adapters.sql.audit import SqlAuditTrail
+from toex_stream.adapters.sql.erasure import SqlErasureStore
 from toex_stream.adapters.sql.intake_store import IntakeStore
 from toex_stream.adapters.sql.outbox import Outbox
 from toex_stream.adapters.sql.retention import SqlRetentionStore
@@ -93,7 +94,7 @@ def build_worker_app(settings: Settings) -> faust.App:
         match_model_file=settings.data_dir / LIVE_MODEL_FILE,
         outbox=Outbox(engine, audit_head=settings.audit_head_path), routes=routes,
         notifiers=build_worker_notifiers(routes, settings), silences=Silences(engine), receipts=receipts,
-        audit=audit,
+        audit=audit, erasures=SqlErasureStore(engine),
     )
     intake = build_intake(settings, receipts,
                           KafkaReferralPublisher(kafka, settings.intake_publish_timeout_s))

@@ -22,7 +22,7 @@ from faust.types import EventT, Message
 from sqlalchemy.exc import SQLAlchemyError
 
 from streams import topics
-from streams.followers import follow_nominals, follow_training
+from streams.followers import follow_nominals, follow_training, load_erased
 from streams.policy import Policy, until_done
 from streams.runtime import consume, heal_stalled_partitions, processing, report_partitions
 from streams.services import Services
@@ -43,6 +43,7 @@ from toex_stream.ports.store import MatchDecision, Provenance
 log = logging.getLogger(__name__)
 
 M = TypeVar("M", bound=pydantic.BaseModel)
+N = TypeVar("N", contract.MatchResult, contract.Score)
 
 
 # Put a message on a topic; what it returns, once awaited, says the broker has it (None: it has it already).
@@ -70,32 +71,62 @@ class Agents:
     silence_time: dt.datetime | None = None
 
     async def prepare(self, agent: str) -> None:
-        """Read what a batch of ``agent`` needs from outside before its steps run (the alert's silences, now)."""
+        """Read what a batch of ``agent`` needs from outside before its steps run (the alert's silences, now;
+        the erasure register, once)."""
+        if not self.services.erased_loaded:
+            await asyncio.to_thread(load_erased, self.services)
         if agent == "alert":
             self.silences = await asyncio.to_thread(self.services.silences.active)
             self.silence_time = utc_now()
 
     def enrich(self, message: Raw) -> Effects:
-        return pipeline.enrich_step([message]).effects
+        return self._count_withheld("enrich", pipeline.enrich_step([message], self.services.erased).effects)
 
     def match(self, message: Raw) -> Effects:
         decoded = pipeline.decode_step([message], contract.Observation)
-        decoded.effects += pipeline.resolve_step(_present(decoded.outcomes), self.services.matcher).effects
-        return decoded.effects
+        decoded.effects += pipeline.resolve_step(_present(decoded.outcomes), self.services.matcher,
+                                                 self.services.erased).effects
+        return self._count_withheld("match", decoded.effects)
+
+    def _count_withheld(self, agent: str, effects: Effects) -> Effects:
+        if effects.withheld:
+            # Mention ids are references (the event and a position), never personal data.
+            log.info("%s: %d mentions of erased people withheld: %s", agent, len(effects.withheld),
+                     ", ".join(effects.withheld))
+            self.services.metrics.withheld(agent, len(effects.withheld))
+        return effects
 
     def score(self, message: Raw) -> Effects:
         decoded = pipeline.decode_step([message], contract.MatchResult)
-        decoded.effects += pipeline.score_step(_present(decoded.outcomes), self.nominal_state,
+        decoded.effects += pipeline.score_step(self._not_erased(decoded.outcomes), self.nominal_state,
                                                self.services.scorer).effects
         return decoded.effects
 
     def alert(self, message: Raw) -> Effects:
         decoded = pipeline.decode_step([message], contract.Score)
         decoded.effects += pipeline.decide_step(
-            _present(decoded.outcomes), self.alert_groups, self.services.routes.current(),
+            self._not_erased(decoded.outcomes), self.alert_groups, self.services.routes.current(),
             self.services.scorer.profiles(), self.silences, silence_time=self.silence_time or utc_now(),
         ).effects
         return decoded.effects
+
+    def erasures(self, message: Raw) -> Effects:
+        """A tombstone on toex.nominals: the nominal's scoring state and alert groups go (this worker owns the
+        partition; the tables' changelogs get tombstones of their own, so standbys and later owners lose them too).
+        """
+        if message.value is None and message.key is not None:
+            nominal_id = message.key.decode(errors="replace")
+            for table in (self.nominal_state, self.alert_groups):
+                if nominal_id in table:
+                    del table[nominal_id]
+                    log.info("nominal %s erased: its %s entry deleted", nominal_id,
+                             "scoring state" if table is self.nominal_state else "alert groups")
+        return Effects()
+
+    def _not_erased(self, items: list[N | None]) -> list[N]:
+        """Matches or scores not about an erased nominal (sent before the erasure, still on their topics)."""
+        erased = self.services.erased.nominal_ids
+        return [item for item in items if item is not None and item.nominal_id not in erased]
 
     def feedback(self, message: Raw) -> Effects:
         step = pipeline.feedback_step([message], self.alert_groups, self.nominal_state, self.services.scorer)
@@ -214,6 +245,9 @@ def register(app: faust.App, services: Services) -> None:
     agent("score", agents.score, contract.TOPIC_MATCHES)
     agent("alert", agents.alert, contract.TOPIC_SCORES)
     agent("feedback", agents.feedback, contract.TOPIC_FEEDBACK)
+    # Keyed by nominal like the matches and scores: the owner of a tombstone's partition holds that
+    # nominal's scoring state and alert groups (every worker's index is the nominals follower's).
+    agent("erasures", agents.erasures, contract.TOPIC_NOMINALS)
 
     # One sender at a time holds the outbox lease (a fencing token in the database); on the leader
     # only as well, so fewer workers ask for it.

@@ -26,6 +26,7 @@ from toex_stream.adapters.index_snapshot import SNAPSHOT_FILE, read_snapshot, wr
 from toex_stream.adapters.kafka_io import TopicIncarnation, topic_incarnation
 from toex_stream.application.nominal_import import InvalidNominalMessage, apply_nominal_messages, parse_nominal_message
 from toex_stream.domain import contract
+from toex_stream.domain.clock import utc_now
 from toex_stream.domain.contract import DeadLetterKind
 from toex_stream.domain.matching.model_files import write_model
 from toex_stream.domain.matching.records import MatchRecord, record_from_nominal
@@ -95,6 +96,11 @@ async def follow_nominals(services: Services) -> None:
     topic read on from the offsets it reflects (the store has those nominals
     already: this worker wrote them). The snapshot is written once the
     nominals are loaded, then every SNAPSHOT_EVERY_S or SNAPSHOT_EVERY messages.
+
+    A tombstone (a nominal erased) makes the follower read the erasure
+    register again before the nominal leaves the index, so that a mention of an
+    erased person is never matched nor made a provisional nominal in between,
+    and write the snapshot at once, so that the file no longer holds them.
     """
     snapshot_file = services.checkpoint_file.parent / SNAPSHOT_FILE
     consumer = AIOKafkaConsumer(**services.kafka.aiokafka_config(), group_id=None,
@@ -108,6 +114,7 @@ async def follow_nominals(services: Services) -> None:
         consumer.assign(partitions)
         ends = await consumer.end_offsets(partitions)
         incarnation = await asyncio.to_thread(topic_incarnation, services.kafka, topics.NOMINALS.name)
+        await until_done(functools.partial(asyncio.to_thread, load_erased, services), "nominals", services.metrics)
         positions = await _start_from_snapshot(consumer, services, snapshot_file, incarnation, ends)
         applied, last_snapshot = 0, time.monotonic()
         while True:
@@ -135,6 +142,10 @@ async def follow_nominals(services: Services) -> None:
                 results = await until_done(functools.partial(
                     asyncio.to_thread, _store_nominals, services.store, records, services.own_nominals),
                     "nominals", services.metrics)
+                if any(isinstance(result, str) for result in results):
+                    await until_done(functools.partial(asyncio.to_thread, load_erased, services), "nominals",
+                                     services.metrics)
+                    since_snapshot = max(since_snapshot, SNAPSHOT_EVERY)  # written at the next turn
                 for result in results:
                     if isinstance(result, MatchRecord):
                         services.matcher.add(result)
@@ -191,7 +202,10 @@ async def _load_snapshot(
                         snapshot_file, ", ".join(wrong))
         else:
             # In a thread, so that the loop goes on (heartbeats); nothing reads the index before it is loaded.
-            await asyncio.to_thread(services.matcher.load, snapshot.records)
+            # Erased people are left out even if the snapshot was written before their tombstone.
+            erased = services.erased.nominal_ids
+            await asyncio.to_thread(services.matcher.load,
+                                    [record for record in snapshot.records if record.record_id not in erased])
             for tp, offset in offsets.items():
                 consumer.seek(tp, offset)
             log.info("index loaded from its snapshot: %d nominals; reading toex.nominals on from it",
@@ -222,6 +236,13 @@ async def _write_snapshot(services: Services, path: Path, incarnation: TopicInca
     records, offsets = services.matcher.index.live(), dict(positions)
     if await asyncio.to_thread(_save_snapshot, path, records, incarnation, offsets):
         log.info("snapshot of the index written: %d nominals in %.1f s", len(records), time.monotonic() - started)
+
+
+def load_erased(services: Services) -> None:
+    """Read the erasure register into ``services.erased`` (call in a thread: it is a query)."""
+    if services.erasures is not None:
+        services.erased = services.erasures.erased_people(utc_now())
+    services.erased_loaded = True
 
 
 def restore_checkpoint(services: Services) -> int:

@@ -100,6 +100,7 @@ class WorkerMetrics:
     dead_letters: Counter
     agent_errors: Counter
     agent_processed: Counter
+    erased_mentions_withheld: Counter
 
     def set_partition(self, topic: str, partition: int, lag: int, gap: int) -> None:
         """Where one assigned partition stands: ``lag`` records after the committed offset, up to the
@@ -131,6 +132,10 @@ class WorkerMetrics:
     def processed(self, agent: str, n: int = 1) -> None:
         """``agent`` finished ``n`` more records (whatever came of them: sent on, dead-lettered, skipped)."""
         self.agent_processed.labels(_agent("toex_agent_processed_total", agent)).inc(n)
+
+    def withheld(self, agent: str, n: int = 1) -> None:
+        """``agent`` kept ``n`` more mentions of erased people out (the erasure register)."""
+        self.erased_mentions_withheld.labels(_agent("toex_erased_mentions_withheld_total", agent)).inc(n)
 
     def render(self, scorer: Scorer | None, backlog: Backlog | None) -> bytes:
         """The exposition of this scrape: the registry's series, then the models' and the outbox's.
@@ -176,9 +181,14 @@ def build_metrics(agents: Iterable[str] = (), topics: Iterable[str] = ()) -> Wor
         agent_processed=Counter(
             "toex_agent_processed", "Records an agent finished, whatever came of them.", ["agent"],
             registry=registry),
+        erased_mentions_withheld=Counter(
+            "toex_erased_mentions_withheld", "Mentions of erased people that enrich or matching kept out "
+            "(the erasure register).", ["agent"], registry=registry),
     )
     for agent in agents:
         metrics.agent_processed.labels(_agent("toex_agent_processed_total", agent))
+        if agent in ("enrich", "match"):  # the agents that honour the erasure register
+            metrics.erased_mentions_withheld.labels(_agent("toex_erased_mentions_withheld_total", agent))
         for kind in get_args(AgentErrorKind):
             metrics.agent_errors.labels(_agent("toex_agent_errors_total", agent), kind)
     for topic in topics:

@@ -13,13 +13,15 @@ from toex_stream.adapters.sql.intake_store import IntakeStore
 from toex_stream.adapters.sql.outbox import Outbox
 from toex_stream.adapters.sql.silences import Silences
 from toex_stream.domain.alerting.routes_file import RoutesFile
+from toex_stream.domain.erasure import NO_ONE, ErasedPeople
 from toex_stream.domain.matching.index import Matcher
 from toex_stream.domain.scoring.scorer import Scorer
 from toex_stream.ports.alerts import Notifier
 from toex_stream.ports.audit import AuditTrail
+from toex_stream.ports.erasure import ErasureRegister
 from toex_stream.ports.store import NominalStore
 
-AGENTS = ("enrich", "match", "score", "alert", "feedback", "training", "nominals")
+AGENTS = ("enrich", "match", "score", "alert", "feedback", "training", "nominals", "erasures")
 
 
 class OwnNominals:
@@ -73,5 +75,10 @@ class Services:
     own_nominals: OwnNominals = field(default_factory=OwnNominals)
     # The s.62 log: what the steps collected and combined, written with the batch's rows.
     audit: AuditTrail | None = None
+    # The erasure register, and what of it this worker holds: loaded before the first batch that needs it,
+    # and again whenever toex.nominals carries a tombstone (streams/followers.py).
+    erasures: ErasureRegister | None = None
+    erased: ErasedPeople = NO_ONE
+    erased_loaded: bool = False
     # The worker's /metrics series (its own registry).
     metrics: WorkerMetrics = field(default_factory=lambda: build_metrics(AGENTS, [t.name for t in topics.ALL]))

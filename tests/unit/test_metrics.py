@@ -58,6 +58,7 @@ def test_every_new_family_is_written_with_help_and_type_before_anything_is_count
         "toex_consumer_lag": "gauge", "toex_uncommitted_processed": "gauge",
         "toex_stalled_partitions_healed": "counter", "toex_dead_letters": "counter",
         "toex_agent_errors": "counter", "toex_agent_processed": "counter",
+        "toex_erased_mentions_withheld": "counter",
     }  # fmt: skip
     text = build_metrics().render(None, None).decode()
     assert "# HELP toex_dead_letters_total Records sent to toex.deadletter" in text
