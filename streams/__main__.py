@@ -15,7 +15,7 @@ from streams import retention, topics
 from streams.app import build_app
 from streams.services import Services
 from toex_stream.adapters.kafka_access import KafkaAccess
-from toex_stream.adapters.kafka_io import durable_producer, ensure_topics
+from toex_stream.adapters.kafka_io import KafkaUnavailable, durable_producer, ensure_topics
 from toex_stream.adapters.kafka_publisher import KafkaReferralPublisher
 from toex_stream.adapters.kafka_retention import NominalTombstones, align_retention
 from toex_stream.adapters.log_privacy import install_redaction
@@ -114,7 +114,12 @@ def main() -> None:
     # Every topic's retention.ms from the retention policy: set on those created, and on those already there.
     specs = with_retention(topics.ALL, load_retention(settings.retention_file))
     ensure_topics(kafka, specs + topics.CHANGELOGS)
-    align_retention(AdminClient({**kafka.confluent_config(), "log_level": 0}), specs)
+    try:
+        align_retention(AdminClient({**kafka.confluent_config(), "log_level": 0}), specs)
+    except KafkaUnavailable as exc:
+        # An account without ALTER_CONFIGS must not stop the alerts: the topics keep their old retention
+        # until an operator sets it (said at every start until then).
+        log.warning("topics' retention not aligned with the retention policy: %s", exc)
     app = build_worker_app(settings)
     worker = faust.Worker(app, loglevel=settings.log_level.lower())
     worker.execute_from_commandline()

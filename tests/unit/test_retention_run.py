@@ -10,7 +10,7 @@ import pytest
 from toex_stream.application.retention import run_retention
 from toex_stream.domain.audit import AuditRecord
 from toex_stream.domain.retention import RetentionCategory, load_retention
-from toex_stream.ports.retention import Due
+from toex_stream.ports.retention import Due, ErasureLog
 
 NOW = dt.datetime(2026, 12, 3, tzinfo=dt.timezone.utc)
 
@@ -26,9 +26,12 @@ class FakeStore:
     def due(self, category: RetentionCategory, before: dt.datetime, limit: int) -> list[Due]:
         return self.rows.get(category, [])[:limit]
 
-    def remove(self, category: RetentionCategory, keys: Sequence[str], now: dt.datetime) -> int:
+    def remove(self, category: RetentionCategory, keys: Sequence[str], now: dt.datetime,
+               log: ErasureLog | None = None) -> int:
         self.events.append(f"remove {category} {len(keys)}")
         self.rows[category] = [row for row in self.rows[category] if row.key not in keys]
+        if log is not None:
+            log.trail.record(log.record(len(keys)))
         return len(keys)
 
 

@@ -20,6 +20,7 @@ dead letters, training examples) are deleted by the broker from their
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,7 +28,7 @@ from dataclasses import dataclass, field
 from toex_stream.domain.audit import AuditRecord
 from toex_stream.domain.retention import CATEGORIES, DATABASE_CATEGORIES, RetentionCategory, RetentionPolicy
 from toex_stream.ports.audit import AuditTrail
-from toex_stream.ports.retention import RetentionStore, Tombstones
+from toex_stream.ports.retention import ErasureLog, RetentionStore, Tombstones
 
 __all__ = ["ACTOR", "BATCH", "RetentionReport", "run_retention", "topic_categories"]
 
@@ -99,12 +100,11 @@ def run_retention(
             due = store.due(category, before, batch)
             if not due:
                 break
-            keys = [row.key for row in due]
+            keys, refs = [row.key for row in due], [row.ref for row in due]
             if category == "provisional_nominals":
                 tombstones.erase_nominals(keys)
-            removed = store.remove(category, keys, now)
-            if removed:  # none: another run removed them first, and logged it
-                audit.record(_erasure(policy, category, before, removed, [row.ref for row in due], actor))
+            removed = store.remove(category, keys, now, ErasureLog(
+                audit, functools.partial(_erasure, policy, category, before, refs=refs, actor=actor)))
             report.counts[category] += removed
             log.info("retention: %s: %d removed (%d in this run)", category, removed, report.counts[category])
             if progress is not None:

@@ -8,13 +8,24 @@ implements :class:`Tombstones`. Unit tests pass fakes.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from toex_stream.domain.audit import AuditRecord
 from toex_stream.domain.retention import RetentionCategory
+from toex_stream.ports.audit import AuditTrail
 
-__all__ = ["Due", "RetentionStore", "Tombstones"]
+__all__ = ["Due", "ErasureLog", "RetentionStore", "Tombstones"]
+
+
+@dataclass(frozen=True)
+class ErasureLog:
+    """How a removal is logged: ``record(removed)`` is the s.62 entry, written to ``trail`` with the removal
+    (in its transaction where the store and the trail share a database)."""
+
+    trail: AuditTrail
+    record: Callable[[int], AuditRecord]
 
 
 @dataclass(frozen=True)
@@ -40,8 +51,10 @@ class RetentionStore(Protocol):
         """Up to ``limit`` rows of ``category`` last touched before ``before``, oldest first."""
         ...
 
-    def remove(self, category: RetentionCategory, keys: Sequence[str], now: dt.datetime) -> int:
-        """Delete (or, for outbox payloads, empty) these rows in one transaction; how many it removed."""
+    def remove(self, category: RetentionCategory, keys: Sequence[str], now: dt.datetime,
+               log: ErasureLog | None = None) -> int:
+        """Delete (or, for outbox payloads, empty) these rows in one transaction, logged with ``log`` when
+        any went; how many it removed."""
         ...
 
 

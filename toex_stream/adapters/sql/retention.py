@@ -22,6 +22,7 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, Engine, Select, and_, delete, exists, func, null, select, update
 from sqlalchemy.orm import Session
 
+from toex_stream.adapters.sql.audit import SqlAuditTrail, append
 from toex_stream.adapters.sql.intake_models import ReceiptRow
 from toex_stream.adapters.sql.models import (
     AliasRow,
@@ -33,7 +34,7 @@ from toex_stream.adapters.sql.models import (
 )
 from toex_stream.adapters.sql.outbox_models import AlertRow, OutboxRow
 from toex_stream.domain.retention import RetentionCategory
-from toex_stream.ports.retention import Due
+from toex_stream.ports.retention import Due, ErasureLog
 
 __all__ = ["Base", "SqlRetentionStore"]
 
@@ -96,11 +97,19 @@ class SqlRetentionStore:
             rows = session.execute(_due_query(category, before).limit(limit)).all()
         return [Due(str(key), None if ref is None else str(ref)) for key, ref, _ in rows]
 
-    def remove(self, category: RetentionCategory, keys: Sequence[str], now: dt.datetime) -> int:
-        removed = 0
+    def remove(self, category: RetentionCategory, keys: Sequence[str], now: dt.datetime,
+               log: ErasureLog | None = None) -> int:
+        removed, head = 0, None
+        trail = log.trail if log is not None else None
         with Session(self._engine) as session, session.begin():
             for chunk in _chunks(list(keys)):
                 removed += self._remove(session, category, chunk, now)
+            if isinstance(trail, SqlAuditTrail) and log is not None and removed:
+                head = append(session, [log.record(removed)])  # the same database: deleted means logged
+        if isinstance(trail, SqlAuditTrail):
+            trail.published(head)
+        elif trail is not None and log is not None and removed:  # none: another run removed them, and logged it
+            trail.record(log.record(removed))
         return removed
 
     @staticmethod
