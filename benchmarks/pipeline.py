@@ -145,7 +145,7 @@ def import_nominals(settings: Settings, path: Path, log_file: Path) -> float:
     argv = [str(command)] if command.exists() else [sys.executable, "-m", "toex_stream.entry.cli"]
     began = time.monotonic()
     with open(log_file, "wb") as log:
-        code = subprocess.call([*argv, "nominals", "import", str(path)],
+        code = subprocess.call([*argv, "nominals", "import", str(path), "--reason", "benchmark"],
                                env={**os.environ, **settings_env(settings)}, stdout=log, stderr=subprocess.STDOUT)
     seconds = time.monotonic() - began
     if code != 0:

@@ -61,7 +61,7 @@ def test_a_child_referral_alerts_its_region_once_without_personal_data(kafka, wo
     listed = toex("alerts", "list", "--region", "ROCUWM", env=env)
     assert listed.returncode == 0 and alert.alert_id in listed.stdout, listed.stderr
     with TopicReader(kafka.kafka_bootstrap, [contract.TOPIC_TRAINING]) as training:
-        closed = toex("alerts", "close", alert.alert_id, "--outcome", "safeguarded", env=env)
+        closed = toex("alerts", "close", alert.alert_id, "--outcome", "safeguarded", "--reason", "visit done", env=env)
         assert closed.returncode == 0, closed.stderr
         examples: list[contract.TrainingExample] = []
         deadline = time.monotonic() + 60
@@ -75,6 +75,17 @@ def test_a_child_referral_alerts_its_region_once_without_personal_data(kafka, wo
         time.sleep(0.5)
     assert any(alert.alert_id in str(call) for call in fake_slack.successful_calls("chat.update"))
     assert len(fake_slack.alert_posts(alert.alert_id)) == 1, "an edit and a thread reply, never a second post"
+    # The s.62 log has it all: the post disclosed, the listing consulted, the close with who and why; unbroken.
+    from toex_stream.adapters.sql.audit import entries, verify
+    from toex_stream.adapters.sql.store import build_engine
+
+    engine = build_engine(kafka)
+    about = [(e.record.category, e.record.action, e.record.actor, e.record.why) for e in entries(engine)
+             if alert.alert_id in (e.record.subject, *e.record.what.split(": ")[-1].split(", "))]
+    assert ("disclosure", "chat.posted", "system:sender", "") in about
+    assert ("consultation", "alerts.listed", "analyst-9", "review of the alert queue") in about
+    assert ("alteration", "alert.closed", "analyst-9", "visit done") in about
+    assert verify(engine, kafka.audit_head_path).ok
 
 
 def test_a_silence_set_from_the_command_line_never_mutes_a_child_and_says_who_ended_it(
@@ -106,7 +117,7 @@ def test_a_silence_set_from_the_command_line_never_mutes_a_child_and_says_who_en
                          if any(r.key.endswith(event["referral_id"]) for r in a.event_refs)]
         assert any(a.threat == "cse" for a in seen), "an alert about a child is never muted"
     finally:
-        assert toex("silences", "expire", silence_id, env=ender).returncode == 0
+        assert toex("silences", "expire", silence_id, "--reason", "operation over", env=ender).returncode == 0
     muted = toex("silences", "muted", silence_id, env=env)
     assert muted.returncode == 0 and f"0 alert(s) muted by {silence_id}" in muted.stdout
     listed = toex("silences", "list", env=env)
@@ -130,7 +141,7 @@ def test_acknowledging_from_the_command_line_replies_in_the_alerts_slack_thread(
 
     before = int(time.time())
     env = signed_in(settings_env(kafka), tmp_path / "session", "analyst-4", "analyst", "ROCUWM")
-    acked = toex("alerts", "ack", alert.alert_id, env=env)
+    acked = toex("alerts", "ack", alert.alert_id, "--reason", "in my queue", env=env)
     assert acked.returncode == 0, acked.stderr
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and not fake_slack.replies(post["ts"]):

@@ -33,11 +33,11 @@ def test_imported_nominals_are_matched_and_a_tombstone_erases_them(kafka, worker
     path.write_text(CSV, encoding="utf-8")
     env = signed_in(settings_env(kafka), tmp_path / "session", "supervisor-1", "supervisor", "national")
 
-    result = toex("nominals", "import", str(path), env=env)
+    result = toex("nominals", "import", str(path), "--reason", "force load", env=env)
     assert result.returncode == 0, result.stderr
     assert "2 rows read: 2 created" in result.stdout and "2 published to toex.nominals" in result.stdout
     assert "nominals.csv:3: warning: date_of_birth" in result.stderr, "the impossible date is dropped, the row kept"
-    again = toex("nominals", "import", str(path), env=env)
+    again = toex("nominals", "import", str(path), "--reason", "force load", env=env)
     assert "0 created, 0 updated, 2 unchanged" in again.stdout and "0 published" in again.stdout
 
     producer = durable_producer(kafka.kafka_bootstrap)
@@ -82,7 +82,7 @@ def test_import_into_a_broker_without_topics_creates_them_as_the_worker_would(em
     path.write_text(CSV, encoding="utf-8")
 
     env = signed_in(settings_env(empty_broker), tmp_path / "session", "supervisor-1", "supervisor", "national")
-    result = toex("nominals", "import", str(path), env=env)
+    result = toex("nominals", "import", str(path), "--reason", "force load", env=env)
 
     assert result.returncode == 0, result.stderr
     first_line = result.stdout.splitlines()[0]
@@ -105,7 +105,7 @@ def test_import_into_a_broker_without_topics_creates_them_as_the_worker_would(em
     assert sorted(landed) == [b"NHP-T-10", b"NHP-T-9"]
     assert contract.Nominal.model_validate_json(landed[b"NHP-T-9"]).family_name == "Căpraru"
 
-    again = toex("nominals", "import", str(path), env=env)
+    again = toex("nominals", "import", str(path), "--reason", "force load", env=env)
     assert again.returncode == 0, again.stderr
     assert "topics on" not in again.stdout, "topics that exist are left as they are"
     assert "0 created, 0 updated, 2 unchanged" in again.stdout

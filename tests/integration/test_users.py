@@ -146,25 +146,25 @@ def test_a_user_of_one_region_cannot_list_ack_close_or_silence_another_regions(e
     code, out = toex(ersou, "alerts", "list", "--region", "LONDON")
     assert code == 1 and "may not read alerts in LONDON" in out
     for command in (["ack", "AL-L"], ["close", "AL-L", "--outcome", "safeguarded"], ["assign", "AL-L", "--to", "x"]):
-        code, out = toex(ersou, "alerts", *command)
+        code, out = toex(ersou, "alerts", *command, "--reason", "curious")
         assert code == 1 and "may not acknowledge, assign or close alerts in LONDON" in out, out
-    code, out = toex(ersou, "alerts", "ack", "AL-E")
+    code, out = toex(ersou, "alerts", "ack", "AL-E", "--reason", "queue")
     assert code == 0 and "AL-E acknowledged by analyst-7" in out
     database = build_engine(settings_of(env))
     assert Outbox(database).alert_details("AL-L")["status"] == "open"
 
     # Silences: a supervisor of ERSOU, not of LONDON, nor of every region at once.
     supervisor = signed_in(env, tmp_path / "sup", "supervisor-3", "supervisor", "ERSOU")
-    code, out = toex(ersou, "silences", "add", "--region", "ERSOU", "--hours", "1")
+    code, out = toex(ersou, "silences", "add", "--region", "ERSOU", "--hours", "1", "--comment", "operation")
     assert code == 1 and "it takes the supervisor role" in out
-    code, out = toex(supervisor, "silences", "add", "--region", "LONDON", "--hours", "1")
+    code, out = toex(supervisor, "silences", "add", "--region", "LONDON", "--hours", "1", "--comment", "operation")
     assert code == 1 and "may not set or end silences in LONDON" in out
-    code, out = toex(supervisor, "silences", "add", "--threat", "msht", "--hours", "1")
+    code, out = toex(supervisor, "silences", "add", "--threat", "msht", "--hours", "1", "--comment", "operation")
     assert code == 1 and "across every region: that takes a national scope" in out
-    code, out = toex(supervisor, "silences", "add", "--region", "ersou", "--hours", "1")
+    code, out = toex(supervisor, "silences", "add", "--region", "ersou", "--hours", "1", "--comment", "operation")
     assert code == 0 and "until" in out
     london = Silences(database).add({"region": "LONDON"}, dt.timedelta(hours=1), created_by="supervisor-9")
-    code, out = toex(supervisor, "silences", "expire", london.silence_id)
+    code, out = toex(supervisor, "silences", "expire", london.silence_id, "--reason", "over")
     assert code == 1 and "in LONDON" in out
     code, out = toex(supervisor, "silences", "list")
     assert code == 0 and london.silence_id not in out and "by supervisor-3" in out
@@ -178,11 +178,11 @@ def test_a_national_scope_sees_unknown_and_assignment_goes_to_a_user_of_the_regi
 
     code, listed = toex(national, "alerts", "list")
     assert code == 0 and all(alert_id in listed for alert_id in ("AL-E", "AL-L", "AL-U"))
-    code, out = toex(national, "alerts", "assign", "AL-L", "--to", "analyst-7")
+    code, out = toex(national, "alerts", "assign", "AL-L", "--to", "analyst-7", "--reason", "Kent lead")
     assert code == 1 and "--to analyst-7: they may not handle alerts in LONDON" in out
-    code, out = toex(national, "alerts", "assign", "AL-L", "--to", "nobody")
+    code, out = toex(national, "alerts", "assign", "AL-L", "--to", "nobody", "--reason", "Kent lead")
     assert code == 1 and "no active user of that name" in out
-    code, out = toex(national, "alerts", "assign", "AL-E", "--to", "analyst-7")
+    code, out = toex(national, "alerts", "assign", "AL-E", "--to", "analyst-7", "--reason", "Kent lead")
     assert code == 0 and "AL-E assigned to analyst-7" in out
 
 

@@ -130,7 +130,7 @@ def test_acknowledging_from_the_command_line_tells_each_channel_in_its_own_form(
     env = {"TOEX_DATABASE_URL": database_url, "TOEX_DATA_DIR": str(tmp_path), "TOEX_ROUTES_FILE": str(routes_file)}
     env = signed_in(env, tmp_path / "session", "analyst-7", "analyst", "ERSOU")
     before = int(time.time())
-    result = toex("alerts", "ack", ALERT_ID, env=env)
+    result = toex("alerts", "ack", ALERT_ID, "--reason", "in the ERSOU queue", env=env)
     after = int(time.time())
     assert result.returncode == 0, result.stderr
 
@@ -156,7 +156,7 @@ def test_assigning_from_the_command_line_tells_the_teams_channel_with_the_marked
     env = {"TOEX_DATABASE_URL": database_url, "TOEX_DATA_DIR": str(tmp_path), "TOEX_ROUTES_FILE": str(routes_file)}
     add_user(env, "analyst-kent", "analyst", "ERSOU")
     env = signed_in(env, tmp_path / "session", "supervisor-3", "supervisor", "ERSOU")
-    result = toex("alerts", "assign", ALERT_ID, "--to", "analyst-kent", env=env)
+    result = toex("alerts", "assign", ALERT_ID, "--to", "analyst-kent", "--reason", "Kent lead", env=env)
     assert result.returncode == 0, result.stderr
     [teams] = updates(outbox, TEAMS)
     texts = card_texts(teams.payload)

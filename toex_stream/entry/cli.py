@@ -18,9 +18,11 @@ from toex_stream.adapters.log_privacy import install_redaction
 from toex_stream.adapters.settings import Settings
 from toex_stream.domain import contract
 from toex_stream.domain.access import NATIONAL, Permission, User, can, describe_scope, require, visible_regions
+from toex_stream.domain.audit import AuditRecord
 from toex_stream.domain.clock import utc_now
 from toex_stream.domain.errors import ToexError
-from toex_stream.entry.cli_support import acting_user, console, err_console
+from toex_stream.entry.audit_cli import audit_app
+from toex_stream.entry.cli_support import acting_user, cli_audit_trail, console, err_console
 from toex_stream.entry.cli_support import cli_database as _database
 from toex_stream.entry.cli_support import cli_settings as _settings
 from toex_stream.entry.erase_cli import erase
@@ -63,6 +65,7 @@ app.command("replay", help=replay_help)(replay_command)
 app.add_typer(partners_app, name="partners")
 app.add_typer(intake_app, name="intake")
 app.add_typer(retention_app, name="retention")
+app.add_typer(audit_app, name="audit")
 app.command("erase")(erase)
 app.add_typer(users_app, name="users")
 app.command("login")(login)
@@ -234,6 +237,8 @@ def nominals_import(
     file: Annotated[Path, typer.Argument(help="Person CSV (record_id, given_name, ...; ';' between several values).")],
     publish: Annotated[bool, typer.Option(help="Also publish created or updated nominals to toex.nominals.")] = True,
     republish: Annotated[bool, typer.Option(help="Publish every stored known nominal again, changed or not.")] = False,
+    reason: Annotated[str, typer.Option(help="Why they are loaded (kept in the s.62 log, with what each row "
+                                             "created or changed).")] = "",
 ) -> None:
     """Load known nominals into the store and onto the compacted topic; bad rows are reported, the rest load.
 
@@ -245,12 +250,15 @@ def nominals_import(
     from toex_stream.adapters.kafka_io import NominalPublisher
     from toex_stream.adapters.sql.store import SqlAlchemyNominalStore
     from toex_stream.application.nominal_import import import_nominals
+    from toex_stream.ports.store import ChangeAudit
 
     if not file.is_file():
         raise ToexError(f"{file} does not exist")
-    user = acting_user("nominals.import")  # noqa: F841 - who imports: for the audit
+    user = acting_user("nominals.import")
+    if not reason.strip():
+        raise ToexError("--reason must say why these nominals are loaded (it is kept in the audit log)")
     settings = _settings()
-    store = SqlAlchemyNominalStore(_database())
+    store = SqlAlchemyNominalStore(_database(), audit_head=settings.audit_head_path)
     kafka = KafkaAccess.from_settings(settings)
     publisher = NominalPublisher(kafka) if publish or republish else None
     if publisher is not None:
@@ -270,7 +278,8 @@ def nominals_import(
         # Each batch is stored only once Kafka has every nominal of it.
         report = import_nominals(file, store, publish=publisher if publish else None,
                                  flush=publisher.flush if publisher is not None and publish else None,
-                                 progress=lambda n: bar.advance(task, n))
+                                 progress=lambda n: bar.advance(task, n),
+                                 audit=ChangeAudit(user.name, reason.strip(), file.name))
     if republish and publisher is not None:
         for nominal in store.iter_nominals(provisional=False):
             publisher(nominal)
@@ -286,6 +295,10 @@ def nominals_import(
 # -- alerts -------------------------------------------------------------------------
 
 OutcomeChoice = contract.Outcome
+# The reason an alert listing is logged with when none is given: looking at one's own queue is the job.
+QUEUE_REVIEW = "review of the alert queue"
+# Where a person acts, they say why: kept in the s.62 log with who, when and what.
+Reason = Annotated[str, typer.Option(help="Why (kept in the s.62 log; no personal data).")]
 
 
 def _outbox() -> Outbox:
@@ -316,7 +329,8 @@ def _lifecycle() -> AlertLifecycle:
     from toex_stream.domain.alerting.routes_file import load_routes
 
     settings = _settings()
-    return AlertLifecycle(_outbox(), load_routes(settings.routes_file), _feedback_publisher(settings))
+    return AlertLifecycle(_outbox(), load_routes(settings.routes_file), _feedback_publisher(settings),
+                          audit=cli_audit_trail())
 
 
 def _report_not_told(change: LifecycleChange) -> None:
@@ -341,8 +355,12 @@ def _alert_to_handle(alert_id: str, outbox: Outbox) -> tuple[User, Alert]:
 def alerts_list(
     status: Annotated[str | None, typer.Option(help="open, acknowledged or closed.")] = None,
     region: Annotated[str | None, typer.Option(help="A region, e.g. ERSOU.")] = None,
+    reason: Annotated[str, typer.Option(help="Why you look (kept in the s.62 log).")] = QUEUE_REVIEW,
 ) -> None:
-    """The alerts in your regions, newest first: band, region, threat, score, status, assignee."""
+    """The alerts in your regions, newest first: band, region, threat, score, status, assignee.
+
+    Each listing is a consultation in the s.62 log: who, which alerts, and why (by default a review of the queue).
+    """
     from rich.table import Table
 
     user = acting_user("alerts.read", region)
@@ -354,6 +372,10 @@ def alerts_list(
     # --status takes any text: an unknown status lists no alerts (it is an SQL filter), not an error.
     alerts = outbox.list_alerts(status=status, region=region,  # type: ignore[arg-type]  # free text on purpose
                                 regions=visible_regions(user))
+    cli_audit_trail().record(AuditRecord(
+        "consultation", "alerts.listed", user.name, f"alerts:{region or describe_scope(user.scopes)}",
+        f"{len(alerts)} alert(s) listed (status {status or 'any'})"
+        + (": " + ", ".join(a.alert_id for a in alerts) if alerts else ""), reason.strip()))
     for alert in alerts:
         details = outbox.alert_details(alert.alert_id) or {}
         table.add_row(alert.alert_id, alert.created_at.strftime("%Y-%m-%d %H:%M"), alert.band, alert.region,
@@ -363,10 +385,10 @@ def alerts_list(
 
 
 @alerts_app.command("ack")
-def alerts_ack(alert_id: str) -> None:
+def alerts_ack(alert_id: str, reason: Reason) -> None:
     """Acknowledge an alert in your regions, as the signed-in user: you are looking at it."""
     user, _ = _alert_to_handle(alert_id, _outbox())
-    _report_not_told(_lifecycle().acknowledge(alert_id, by=user.name))
+    _report_not_told(_lifecycle().acknowledge(alert_id, by=user.name, reason=reason.strip()))
     console.print(f"{alert_id} acknowledged by {user.name}")
 
 
@@ -374,6 +396,7 @@ def alerts_ack(alert_id: str) -> None:
 def alerts_assign(
     alert_id: str,
     to: Annotated[str, typer.Option(help="The user it is given to: one whose scope covers the alert's region.")],
+    reason: Reason,
 ) -> None:
     """Give an alert in your regions to another user who may handle it (the channels say you gave it)."""
     from toex_stream.entry.cli_support import users_store
@@ -385,7 +408,7 @@ def alerts_assign(
     if not can(assignee, "alerts.handle", alert.region):
         raise ToexError(f"--to {assignee.name}: they may not handle alerts in {alert.region} "
                         f"({assignee.role}, scope {describe_scope(assignee.scopes)}); give a user of that region")
-    _report_not_told(_lifecycle().assign(alert_id, to=assignee.name, by=user.name))
+    _report_not_told(_lifecycle().assign(alert_id, to=assignee.name, by=user.name, reason=reason.strip()))
     console.print(f"{alert_id} assigned to {assignee.name}")
 
 
@@ -393,11 +416,12 @@ def alerts_assign(
 def alerts_close(
     alert_id: str,
     outcome: Annotated[OutcomeChoice, typer.Option(help="What was found: the scorer learns from it.")],
+    reason: Reason,
     note: Annotated[str, typer.Option(help="A note for the record (no personal data).")] = "",
 ) -> None:
     """Close an alert in your regions with its outcome, and publish it on toex.feedback for the scorer."""
     user, _ = _alert_to_handle(alert_id, _outbox())
-    _report_not_told(_lifecycle().close(alert_id, outcome=outcome, by=user.name, note=note))
+    _report_not_told(_lifecycle().close(alert_id, outcome=outcome, by=user.name, note=note, reason=reason.strip()))
     console.print(f"{alert_id} closed ({outcome}) by {user.name}; outcome published to {contract.TOPIC_FEEDBACK}")
 
 
@@ -432,7 +456,8 @@ def silences_add(
     region: Annotated[str | None, typer.Option(help="Mute alerts for this region (required unless your scope is "
                                                     "national: without it, every region is muted).")] = None,
     threat: Annotated[str | None, typer.Option(help="Mute alerts of this threat profile.")] = None,
-    comment: Annotated[str, typer.Option(help="Why (no personal data).")] = "",
+    comment: Annotated[str, typer.Option(help="Why (kept with the silence and in the s.62 log; no personal "
+                                              "data).")] = "",
 ) -> None:
     """Set a silence (supervisor); alerts it matches are not sent while it lasts (all given matchers must agree).
 
@@ -451,7 +476,11 @@ def silences_add(
         raise ToexError("--hours must be above 0")
     if dt.timedelta(hours=hours) > MAX_SILENCE:
         raise ToexError(f"a silence lasts at most {MAX_SILENCE.days * 24} hours; set another when it ends")
+    if not comment.strip():
+        raise ToexError("--comment must say why alerts are muted (it is kept with the silence and in the audit log)")
     silence = _silences().add(matchers, dt.timedelta(hours=hours), created_by=user.name, comment=comment)
+    cli_audit_trail().record(AuditRecord("alteration", "silence.added", user.name, silence.silence_id,
+                                         f"mutes {sorted(matchers.items())} for {hours:g} h", comment.strip()))
     console.print(f"{silence.silence_id} mutes {matchers} until {silence.ends_at:%Y-%m-%d %H:%M} UTC")
 
 
@@ -471,9 +500,11 @@ def silences_list() -> None:
 
 
 @silences_app.command("expire")
-def silences_expire(silence_id: str) -> None:
+def silences_expire(silence_id: str, reason: Reason) -> None:
     """End a silence in your regions now (supervisor); the signed-in user is kept as who ended it."""
     user, _ = _silence_in_scope(silence_id, "silences.manage")
+    cli_audit_trail().record(AuditRecord("alteration", "silence.ended", user.name, silence_id, "ended early",
+                                         reason.strip()))
     if not _silences().expire(silence_id, by=user.name):
         raise ToexError(f"no silence {silence_id}; `toex-stream silences list` shows them")
     console.print(f"{silence_id} ended by {user.name}")
