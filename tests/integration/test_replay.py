@@ -27,6 +27,7 @@ from tests.conftest import ROOT
 from tests.users_helpers import signed_in
 from toex_stream.adapters.kafka_io import TopicReader, durable_producer, produce_and_wait
 from toex_stream.adapters.settings import settings_env
+from toex_stream.adapters.sql.audit import entries
 from toex_stream.adapters.sql.outbox import Outbox
 from toex_stream.adapters.sql.replay_audit import replays
 from toex_stream.adapters.sql.store import build_engine
@@ -250,3 +251,7 @@ def test_replay_gives_the_live_decisions_and_a_lower_threshold_exactly_its_extra
     # Reports hold personal data: their owner alone may read them.
     assert {oct(p.stat().st_mode & 0o777) for p in (first, second, csv_out, half)} == {"0o600"}
     assert audited[0].range_from == start and audited[0].topics == list(contract.INPUT_TOPICS)
+    # ...and in the s.62 log, as a consultation by the person, with the reason they gave.
+    consulted = [e.record for e in entries(engine)
+                 if e.record.action == "replay.started" and e.record.why == f"why did {tag} alert"]
+    assert [(r.category, r.actor) for r in consulted] == [("consultation", "analyst-7")]
