@@ -41,7 +41,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from sqlalchemy import Engine, Integer, String, Text, func, select, update
+from sqlalchemy import Engine, Integer, String, Text, func, insert, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from toex_stream.adapters.sql.models import Base, UtcDateTime
@@ -113,24 +113,20 @@ def append(session: Session, records: Sequence[AuditRecord], now: dt.datetime | 
     at = now or utc_now()
     touched = session.execute(update(AuditHeadRow).where(AuditHeadRow.id == 1).values(seq=AuditHeadRow.seq))
     if touched.rowcount == 0:  # type: ignore[attr-defined]  # the first entry ever: create the head row
-        session.add(AuditHeadRow(id=1, seq=0, hash=GENESIS))
-        session.flush()
-    head_row = session.get(AuditHeadRow, 1, populate_existing=True)
-    assert head_row is not None
-    seq, previous = head_row.seq, head_row.hash
+        session.execute(insert(AuditHeadRow).values(id=1, seq=0, hash=GENESIS))
+    seq, previous = session.execute(select(AuditHeadRow.seq, AuditHeadRow.hash).where(AuditHeadRow.id == 1)).one()
     rows = []
     for record in records:
         seq += 1
         stamped = record if record.at is not None else replace(record, at=at)
         digest = chain_hash(previous, seq, stamped)
-        assert stamped.at is not None
-        rows.append(AuditChainRow(
-            seq=seq, at=stamped.at, category=stamped.category, action=stamped.action, actor=stamped.actor,
-            subject=stamped.subject, what=stamped.what, why=stamped.why, prev_hash=previous, hash=digest,
-        ))
+        rows.append({"seq": seq, "at": stamped.at, "category": stamped.category, "action": stamped.action,
+                     "actor": stamped.actor, "subject": stamped.subject, "what": stamped.what, "why": stamped.why,
+                     "prev_hash": previous, "hash": digest})
         previous = digest
-    session.add_all(rows)
-    head_row.seq, head_row.hash = seq, previous
+    # Core inserts, not ORM objects: the worker writes an entry per event and per match decision.
+    session.execute(insert(AuditChainRow), rows)
+    session.execute(update(AuditHeadRow).where(AuditHeadRow.id == 1).values(seq=seq, hash=previous))
     return ChainHead(seq, previous)
 
 

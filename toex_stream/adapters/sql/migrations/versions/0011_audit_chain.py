@@ -35,13 +35,15 @@ def upgrade() -> None:
     )
     for column in ("at", "category", "actor", "subject"):
         op.create_index(op.f(f"ix_audit_chain_{column}"), "audit_chain", [column])
-    op.create_table(
+    head = op.create_table(
         "audit_chain_head",
         sa.Column("id", sa.Integer(), autoincrement=False, nullable=False),
         sa.Column("seq", sa.Integer(), nullable=False),
         sa.Column("hash", sa.String(64), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_audit_chain_head")),
     )
+    # The one head row, there before the first writer: two first writers would otherwise both create it.
+    op.bulk_insert(head, [{"id": 1, "seq": 0, "hash": "0" * 64}])
 
 
 def downgrade() -> None:
