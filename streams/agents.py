@@ -34,6 +34,7 @@ from toex_stream.application.referral_outcome import record_referral_outcomes
 from toex_stream.domain import contract, pipeline
 from toex_stream.domain.alerting.decide import NominalGroups
 from toex_stream.domain.alerting.suppression import Silence
+from toex_stream.domain.audit import in_bulk
 from toex_stream.domain.clock import utc_now
 from toex_stream.domain.contract import INPUT_TOPICS, DeadLetterKind
 from toex_stream.domain.pipeline import Effects, Raw
@@ -174,7 +175,7 @@ def write_rows(services: Services, effects: Effects) -> None:
     alerts and their messages, and what silences muted."""
     # The log first: a batch applied again after a failure logs again, but nothing is done unlogged.
     if effects.audit and services.audit is not None:
-        services.audit.record(*effects.audit)
+        services.audit.record(*in_bulk(effects.audit))  # an entry per kind per batch, not per event
     if effects.provisional:
         services.store.upsert_nominals([(nominal, Provenance("event", mention_id))
                                         for nominal, mention_id in effects.provisional])

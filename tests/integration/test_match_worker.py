@@ -76,7 +76,11 @@ def test_known_nominal_matched_and_unknown_person_made_provisional(kafka, worker
         assert published, "the provisional nominal is published for every worker's index"
     # The s.62 log: each referral collected, each match decision (a combination) logged, the chain whole.
     engine = build_engine(kafka)
-    logged = {(e.record.category, e.record.action, e.record.subject): e.record.what for e in entries(engine)}
+    logged = {}
+    for entry in entries(engine):  # a batch's entries of one kind are one entry, a line each
+        r = entry.record
+        lines = r.what.splitlines() if r.subject.endswith(" entries") else [f"{r.subject}: {r.what}"]
+        logged.update({(r.category, r.action, line.split(": ", 1)[0]): line.split(": ", 1)[1] for line in lines})
     observation = f"toex.referrals:{known['partner_id']}:{known['referral_id']}"
     assert logged[("collection", "referral.collected", observation)].startswith("1 people, ")
     assert logged[("combination", "match.decided", "WMP-T-1")].startswith(f"mention {ids['known']}: match, p=")

@@ -34,7 +34,8 @@ from typing import Literal
 from toex_stream.domain.errors import ToexError
 
 __all__ = [
-    "CATEGORIES", "GENESIS", "SYSTEM_PREFIXES", "AuditError", "AuditRecord", "Category", "chain_hash", "needs_reason",
+    "CATEGORIES", "GENESIS", "SYSTEM_PREFIXES", "AuditError", "AuditRecord", "Category", "chain_hash", "in_bulk",
+    "needs_reason",
 ]
 
 Category = Literal["collection", "alteration", "consultation", "disclosure", "combination", "erasure"]
@@ -81,3 +82,31 @@ def chain_hash(previous: str, seq: int, record: AuditRecord) -> str:
         ensure_ascii=False, separators=(",", ":"),
     )
     return hashlib.sha256(f"{previous}\n{body}".encode()).hexdigest()
+
+
+def in_bulk(records: list[AuditRecord]) -> list[AuditRecord]:
+    """The records of one batch as one entry per kind (category, action, actor, why), in first-seen order.
+
+    The system's own steps log an entry per event and per match decision; a
+    batch of them is one entry whose ``what`` has a line per record
+    (``subject: what``), so the log grows by a row per batch, not per event.
+    A kind with a single record is left as it is.
+
+    >>> a = AuditRecord("combination", "match.decided", "system:match", "N-1", "mention M-1: match")
+    >>> b = AuditRecord("combination", "match.decided", "system:match", "N-2", "mention M-2: new")
+    >>> [(r.subject, r.what.splitlines()) for r in in_bulk([a, b])]
+    [('2 entries', ['N-1: mention M-1: match', 'N-2: mention M-2: new'])]
+    >>> in_bulk([a]) == [a]
+    True
+    """
+    kinds: dict[tuple[str, str, str, str], list[AuditRecord]] = {}
+    for record in records:
+        kinds.setdefault((record.category, record.action, record.actor, record.why), []).append(record)
+    bulk = []
+    for (category, action, actor, why), group in kinds.items():
+        if len(group) == 1:
+            bulk.append(group[0])
+            continue
+        bulk.append(AuditRecord(category, action, actor, f"{len(group)} entries",  # type: ignore[arg-type]
+                                "\n".join(f"{r.subject}: {r.what}" for r in group), why, at=group[0].at))
+    return bulk

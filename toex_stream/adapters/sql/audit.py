@@ -160,8 +160,8 @@ class HeadFile:
             fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
                 json.dump({"seq": head.seq, "hash": head.hash}, handle)
-                handle.flush()
-                os.fsync(handle.fileno())
+            # No fsync: the worker advances the head after every batch, and a head lost to a power cut
+            # makes `audit verify` complain (a false alarm), never pass what it should not.
             os.replace(temporary, self.path)
 
     @contextlib.contextmanager
