@@ -112,10 +112,10 @@ class Agents:
         return decoded.effects
 
     def erasures(self, message: Raw) -> Effects:
-        """A tombstone on toex.nominals: the nominal's scoring state and alert groups go (this worker owns the
+        """A nominal erased (toex.erasures): its scoring state and alert groups go (this worker owns the
         partition; the tables' changelogs get tombstones of their own, so standbys and later owners lose them too).
         """
-        if message.value is None and message.key is not None:
+        if message.key is not None:
             nominal_id = message.key.decode(errors="replace")
             for table in (self.nominal_state, self.alert_groups):
                 if nominal_id in table:
@@ -246,9 +246,9 @@ def register(app: faust.App, services: Services) -> None:
     agent("score", agents.score, contract.TOPIC_MATCHES)
     agent("alert", agents.alert, contract.TOPIC_SCORES)
     agent("feedback", agents.feedback, contract.TOPIC_FEEDBACK)
-    # Keyed by nominal like the matches and scores: the owner of a tombstone's partition holds that
+    # Keyed by nominal like the matches and scores: the owner of an erasure's partition holds that
     # nominal's scoring state and alert groups (every worker's index is the nominals follower's).
-    agent("erasures", agents.erasures, contract.TOPIC_NOMINALS)
+    agent("erasures", agents.erasures, topics.ERASURES.name)
 
     # One sender at a time holds the outbox lease (a fencing token in the database); on the leader
     # only as well, so fewer workers ask for it.

@@ -12,6 +12,7 @@ from toex_stream.adapters.topics import (
     ALL,
     DAY_MS,
     DEADLETTER,
+    ERASURES,
     FEEDBACK,
     INTEL,
     MATCHES,
@@ -25,8 +26,8 @@ from toex_stream.adapters.topics import (
 )
 
 __all__ = [
-    "ADVERTS", "ALERTS", "ALL", "APP_ID", "CHANGELOGS", "DAY_MS", "DEADLETTER", "FEEDBACK", "INTEL", "MATCHES",
-    "NOMINALS", "OBSERVATIONS", "PARTITIONS", "REFERRALS", "SCORES", "TRAINING", "TopicSpec", "changelog",
+    "ADVERTS", "ALERTS", "ALL", "APP_ID", "CHANGELOGS", "DAY_MS", "DEADLETTER", "ERASURES", "FEEDBACK", "INTEL",
+    "MATCHES", "NOMINALS", "OBSERVATIONS", "PARTITIONS", "REFERRALS", "SCORES", "TRAINING", "TopicSpec", "changelog",
     "ALERT_GROUPS_TABLE", "NOMINAL_STATE_TABLE",
 ]  # fmt: skip
 

@@ -6,6 +6,7 @@ and handed in: a producer from ``kafka_io.durable_producer``, an ``AdminClient``
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource
 
 from toex_stream.adapters.kafka_io import KafkaUnavailable
-from toex_stream.adapters.topics import TopicSpec
+from toex_stream.adapters.topics import ERASURES, TopicSpec
 from toex_stream.domain.contract import TOPIC_NOMINALS
 
 __all__ = ["NominalTombstones", "RetentionChange", "align_retention"]
@@ -26,16 +27,19 @@ FLUSH_TIMEOUT_S = 60.0
 
 
 class NominalTombstones:
-    """:class:`toex_stream.ports.retention.Tombstones` on ``toex.nominals``: a null value per nominal_id.
+    """:class:`toex_stream.ports.retention.Tombstones` on ``toex.nominals``: a null value per nominal_id, and a
+    record on ``toex.erasures`` for the owner of its scoring state.
 
     Keyed like every nominal, so the tombstone lands on the partition of the
     record it erases, and compaction removes both. Every worker's nominals
     follower reads it, erases the nominal from its store and its match index.
     """
 
-    def __init__(self, producer: Producer, topic: str = TOPIC_NOMINALS) -> None:
+    def __init__(self, producer: Producer, topic: str = TOPIC_NOMINALS, erasures: str | None = ERASURES.name) -> None:
         self._producer = producer
         self._topic = topic
+        # Where the workers that own the nominals' scoring state hear of each erasure (None: not told).
+        self._erasures = erasures
 
     def erase_nominals(self, nominal_ids: Sequence[str]) -> None:
         failures: list[str] = []
@@ -46,6 +50,9 @@ class NominalTombstones:
 
         for nominal_id in nominal_ids:
             self._producer.produce(self._topic, key=nominal_id.encode(), value=None, on_delivery=delivered)
+            if self._erasures is not None:
+                self._producer.produce(self._erasures, key=nominal_id.encode(),
+                                       value=json.dumps({"nominal_id": nominal_id}).encode(), on_delivery=delivered)
             self._producer.poll(0)
         remaining = self._producer.flush(FLUSH_TIMEOUT_S)
         if failures or remaining:

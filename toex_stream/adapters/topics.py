@@ -87,5 +87,10 @@ SCORES = TopicSpec(contract.TOPIC_SCORES, PARTITIONS, retention="derived_events"
 # from it in the same order, and a worker started from nothing replays it to the same model.
 TRAINING = TopicSpec(contract.TOPIC_TRAINING, 1, retention="training_examples")
 
+# Internal: a record per erased nominal, keyed by it like the scoring tables, so the owner of its partition
+# deletes the nominal's scoring state and alert groups. A topic of its own: no agent has to read every nominal
+# on toex.nominals to find the few erased.
+ERASURES = TopicSpec("toex.erasures", PARTITIONS, retention="derived_events")
+
 ALL: list[TopicSpec] = [REFERRALS, ADVERTS, INTEL, NOMINALS, FEEDBACK, OBSERVATIONS, MATCHES, SCORES, TRAINING,
-                        ALERTS, DEADLETTER]
+                        ALERTS, DEADLETTER, ERASURES]
