@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 # The nominal-store fixtures (store, sqlite_store, postgres_url, postgres_database_url) for every test.
-pytest_plugins = ["tests.store_fixtures"]
+pytest_plugins = ["tests.store_fixtures", "tests.canary_logs"]
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"

@@ -21,6 +21,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from sqlalchemy import Engine
 
 from streams.app import APP_ID
+from tests.canary_logs import leaks
 from tests.conftest import example, free_port
 from tests.fake_slack import FakeSlack
 from toex_stream.adapters.kafka_io import Delivered, TopicReader, broker_reachable, durable_producer, produce_and_wait
@@ -146,6 +147,10 @@ def worker(kafka: Settings) -> Iterator[subprocess.Popen[bytes]]:
         yield process
     finally:
         stop_process_group(process)
+    # Every test's events went through this worker: none of the planted personal data may be in its log.
+    found = leaks(log_file.read_text(encoding="utf-8", errors="replace"))
+    if found:
+        pytest.fail(f"the session worker's log ({log_file}) carries planted personal data: {found}", pytrace=False)
 
 
 @pytest.fixture
