@@ -143,7 +143,7 @@ def send_referrals(settings: Settings, tag: str, count: int) -> set[str]:
     return keys
 
 
-def test_a_database_outage_stalls_matching_without_committing_and_it_resumes_when_the_database_returns(
+def test_a_database_outage_stalls_enrich_and_matching_without_committing_and_it_resumes_when_the_database_returns(
     own_broker, tmp_path
 ) -> None:
     server = ThrowawayPostgres()
@@ -162,11 +162,13 @@ def test_a_database_outage_stalls_matching_without_committing_and_it_resumes_whe
                 server.halt()
                 during = send_referrals(settings, "outage", 8)
                 decisions.read(reader, 15)
-                assert during <= decisions.mentions_of.keys(), "enrich needs no database: events are observed"
+                # Enrich waits too: the s.62 log of what it collected is in the database, and nothing is
+                # done unlogged.
+                assert not during & decisions.mentions_of.keys(), "no event is observed unlogged"
                 assert decisions.complete(during) == set(), "no match decision is made without the database"
-                stalled = committed_and_end(settings, contract.TOPIC_OBSERVATIONS)
+                stalled = committed_and_end(settings, contract.TOPIC_REFERRALS)
                 assert any(committed < end for committed, end in stalled.values()), \
-                    f"the stalled observations are not committed: {stalled}"
+                    f"the stalled referrals are not committed: {stalled}"
                 assert worker.poll() is None, "the worker waits; it does not stop"
 
                 server.resume()
