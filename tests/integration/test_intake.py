@@ -23,9 +23,11 @@ from tests.integration.test_match_worker import let_workers_follow_nominals, pub
 from toex_stream.adapters.kafka_io import TopicReader, durable_producer
 from toex_stream.adapters.kafka_publisher import KafkaReferralPublisher
 from toex_stream.adapters.settings import Settings
+from toex_stream.adapters.sql.audit import entries
 from toex_stream.adapters.sql.intake_store import IntakeStore
 from toex_stream.adapters.sql.store import build_engine
 from toex_stream.domain import contract
+from toex_stream.domain.audit import AuditRecord
 from toex_stream.entry.web import build_intake_app
 
 pytestmark = pytest.mark.integration
@@ -94,6 +96,32 @@ def test_receipts_are_reserved_once_confirmed_released_and_processed_on_both_dat
     assert intake.confirm(processed).status == "processed", "a late confirmation never undoes processing"
 
 
+def test_a_receipt_is_processed_once_its_latest_revision_is_whichever_commits_first_on_both_databases(
+    store: object, store_engine: Engine
+) -> None:
+    receipts = IntakeStore(store_engine)  # the store fixture has migrated store_engine
+    receipts.add_partner("Partner One", partner_id="p1")
+    record = AuditRecord("alteration", "referral.amended", "partner:p1", "TXR", "revision 1", "a correction")
+    # The worker can process revision 1 before the intake commits the amendment it has just published.
+    early = receipts.confirm(receipts.reserve("p1", "R-EARLY", "d0")[0])
+    assert receipts.record_outcome("p1", "R-EARLY", matched=True, revision=1)
+    amended, head = receipts.amend(early, 1, "d1", record)
+    assert (amended.status, amended.matched, amended.revision) == ("processed", True, 1) and head is not None
+    # Or after: a late outcome of revision 0 changes nothing; revision 1's makes it processed.
+    late = receipts.confirm(receipts.reserve("p1", "R-LATE", "d0")[0])
+    amended, _ = receipts.amend(late, 1, "d1", record)
+    assert amended.status == "received"
+    receipts.record_outcome("p1", "R-LATE", matched=True, revision=0)
+    assert receipts.receipt("p1", "R-LATE").status == "received"
+    receipts.record_outcome("p1", "R-LATE", matched=False, revision=1)
+    assert (receipts.receipt("p1", "R-LATE").status, receipts.receipt("p1", "R-LATE").matched) == ("processed", False)
+    assert receipts.digests(amended) == {"d0", "d1"}
+    # The same revision recorded twice (a partner retrying) is one amendment and one log entry.
+    again, head = receipts.amend(late, 1, "d1", record)
+    assert again.revision == 1 and head is None
+    assert [e.record.action for e in entries(receipts.engine)] == ["referral.amended"] * 2
+
+
 # -- the worker serves the intake --------------------------------------------------------------
 
 
@@ -114,7 +142,8 @@ def test_a_referral_submitted_to_the_worker_is_published_processed_and_private(k
         processed = wait_for_status(status_url, token, "processed")
         assert processed["status"] == "processed" and processed["matched"] is None  # not disclosed
         assert processed["reference"] == receipt["reference"]
-        assert set(processed) == {"reference", "referral_id", "received_at", "status", "matched", "updated_at"}
+        assert set(processed) == {"reference", "referral_id", "received_at", "status", "matched", "updated_at",
+                                  "revision"}
 
         code, refused, _ = call(status_url, other_token)
         assert code == 404 and refused["errors"][0]["loc"] == "referral_id"
@@ -122,6 +151,16 @@ def test_a_referral_submitted_to_the_worker_is_published_processed_and_private(k
         code, again, _ = call(f"{base}/v1/referrals", token, body)
         assert code == 200 and again["reference"] == receipt["reference"]
         assert referrals_keyed(reader, key, seconds=3) == [], "a resubmission publishes nothing"
+
+        # A correction: the next revision, on the same key, processed by the worker again.
+        corrected = {**body, "urgency": "immediate_risk"}
+        code, amended, _ = call(f"{status_url}/amendments", token, {"reason": "risk reassessed", "referral": corrected})
+        assert code == 202 and amended["revision"] == 1, amended
+        [revision] = referrals_keyed(reader, key, seconds=5)
+        assert (revision.revision, revision.urgency) == (1, "immediate_risk")
+        reprocessed = wait_for_status(status_url, token, "processed")
+        assert (reprocessed["status"], reprocessed["revision"]) == ("processed", 1)
+        assert store.receipt(partner_id, body["referral_id"]).revision == 1
 
 
 def test_a_referral_naming_a_known_nominal_tells_the_partner_nothing_about_matching(kafka, partners) -> None:

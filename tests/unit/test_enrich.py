@@ -27,6 +27,13 @@ def test_referral_becomes_one_observation_with_normalised_identifiers(referral):
     assert {p.postcode for p in observation.places} == {None, "B1 1AA"}
 
 
+def test_an_amended_referral_is_an_observation_of_its_own_under_the_same_key(referral):
+    observation = run(contract.TOPIC_REFERRALS, json.dumps({**referral, "revision": 2}).encode())
+    assert observation.observation_id == "toex.referrals:salvation-army:REF-2026-0001@r2"
+    assert observation.event_ref.key == "salvation-army:REF-2026-0001"
+    assert [m.mention_id for m in observation.mentions] == ["toex.referrals:salvation-army:REF-2026-0001@r2#0"]
+
+
 def test_advert_mention_is_built_from_its_identifiers_and_working_names(advert):
     observation = run(contract.TOPIC_ADVERTS, json.dumps(advert).encode())
     [mention] = observation.mentions

@@ -200,7 +200,7 @@ def test_a_referral_is_published_once_and_its_receipt_given_again_on_resubmissio
         status = await client.get("/v1/referrals/R-100", headers=setup.auth())
         assert status.status == 200 and (await status.json())["reference"] == receipt["reference"]
         assert set(await status.json()) == {"reference", "referral_id", "received_at", "status", "matched",
-                                            "updated_at"}
+                                            "updated_at", "revision"}
         other = await client.get("/v1/referrals/R-100", headers=setup.auth(setup.other_token))
         assert other.status == 404
 
@@ -409,7 +409,7 @@ def test_the_readme_example_is_an_acceptable_duty_to_notify_referral() -> None:
 
 
 def test_the_pipeline_marks_a_receipt_processed_and_matched_only_for_a_known_nominal(tmp_path) -> None:
-    from toex_stream.application.referral_outcome import record_referral_outcome
+    from toex_stream.application.referral_outcome import record_referral_outcome, revision_of
     from toex_stream.domain.contract import EventRef, MatchResult, Observation
 
     store = intake_store(tmp_path)
@@ -418,7 +418,7 @@ def test_the_pipeline_marks_a_receipt_processed_and_matched_only_for_a_known_nom
         store.confirm(store.reserve("p1", referral_id)[0])
 
     def observation(topic: str, key: str) -> Observation:
-        return Observation.model_construct(event_ref=EventRef(topic=topic, key=key))
+        return Observation.model_construct(event_ref=EventRef(topic=topic, key=key), observation_id=f"{topic}:{key}")
 
     known = MatchResult.model_construct(decision="match", provisional=False)
     provisional = MatchResult.model_construct(decision="match", provisional=True)
@@ -428,6 +428,10 @@ def test_the_pipeline_marks_a_receipt_processed_and_matched_only_for_a_known_nom
     assert not record_referral_outcome(store, observation("toex.referrals", "p2:R-new"), [known])
     assert (store.receipt("p1", "R-known").status, store.receipt("p1", "R-known").matched) == ("processed", True)
     assert (store.receipt("p1", "R-new").status, store.receipt("p1", "R-new").matched) == ("processed", False)
+    # The revision comes from the observation's id past its key: a referral_id may itself hold "@r".
+    odd = EventRef(topic="toex.referrals", key="p1:X@r7")
+    assert revision_of(Observation.model_construct(event_ref=odd, observation_id="toex.referrals:p1:X@r7")) == 0
+    assert revision_of(Observation.model_construct(event_ref=odd, observation_id="toex.referrals:p1:X@r7@r2")) == 2
 
 
 # -- the document says what the server does -----------------------------------------------------
@@ -435,6 +439,9 @@ def test_the_pipeline_marks_a_receipt_processed_and_matched_only_for_a_known_nom
 BOUNDARY_CASES = [
     # (why, change to a valid anonymous referral)
     ("partner_id null is the same as leaving it out", {"partner_id": None}),
+    ("schema_version true is not 1 (pydantic's Literal took it)", {"schema_version": True}),
+    ("revision false is not 0: schemathesis found it accepted", {"revision": False}),
+    ("revision 1: the intake numbers amendments itself", {"revision": 1}),
     ("a referral id with a control character", {"referral_id": "R-1\u0007"}),
     ("a referral id with a tab inside", {"referral_id": "R\t1"}),
     ("a referral id with a space inside", {"referral_id": "R 1"}),
@@ -467,3 +474,71 @@ def test_the_openapi_document_accepts_exactly_what_the_server_accepts(why: str, 
     except Refused:
         accepted = False
     assert validator.is_valid(body) == accepted, f"{why}: the server {'accepts' if accepted else 'refuses'} it"
+
+
+def test_a_correction_is_an_amendment_published_as_the_next_revision_and_logged_with_its_reason(
+        setup: Setup) -> None:
+    body = anonymous_referral("R-AMEND")
+    corrected = {**body, "narrative": body["narrative"] + " Now sleeps at the car wash.", "urgency": "immediate_risk"}
+    amendment = {"reason": "the worker told us where he sleeps now", "referral": corrected}
+    path = "/v1/referrals/R-AMEND/amendments"
+
+    async def scenario(client: TestClient) -> None:
+        first = await (await client.post("/v1/referrals", json=body, headers=setup.auth())).json()
+        setup.store.record_outcome("p1", "R-AMEND", matched=False)  # the worker processed revision 0
+        amended = await client.post(path, json=amendment, headers=setup.auth())
+        receipt = await amended.json()
+        assert amended.status == 202, receipt
+        assert receipt["reference"] == first["reference"] and receipt["revision"] == 1
+        assert receipt["status"] == "received"  # processed again once the pipeline has the revision
+        assert amended.headers["Location"] == "/v1/referrals/R-AMEND"
+        # A retried amendment, and either revision resubmitted, are the receipt again: nothing published.
+        again = await client.post(path, json=amendment, headers=setup.auth())
+        assert again.status == 200 and (await again.json())["revision"] == 1
+        for sent in (body, corrected):
+            resubmitted = await client.post("/v1/referrals", json=sent, headers=setup.auth())
+            assert resubmitted.status == 200 and (await resubmitted.json())["reference"] == first["reference"]
+        # A third body sent as a new referral is still a conflict, which says how to correct.
+        third = await client.post("/v1/referrals", json={**body, "narrative": "Other."}, headers=setup.auth())
+        assert third.status == 409 and "/amendments" in (await third.json())["errors"][0]["message"]
+        status = await (await client.get("/v1/referrals/R-AMEND", headers=setup.auth())).json()
+        assert status["revision"] == 1
+
+    with_client(setup.app, scenario)
+    published = setup.publisher.published
+    assert [(r.referral_id, r.revision, r.urgency) for r in published] == [
+        ("R-AMEND", 0, "standard"), ("R-AMEND", 1, "immediate_risk")]
+    logged = [(e.record.category, e.record.action, e.record.actor, e.record.why) for e in entries(setup.store.engine)]
+    assert logged[-1] == ("alteration", "referral.amended", "partner:p1", amendment["reason"])
+    assert [a for _, a, _, _ in logged].count("referral.amended") == 1
+    assert verify(setup.store.engine, setup.settings.audit_head_path).ok
+
+
+@pytest.mark.parametrize(("who", "path", "amendment", "status", "loc"), [
+    ("other partner", "/v1/referrals/R-FIX/amendments", {"reason": "a correction"}, 404, "referral_id"),
+    ("p1", "/v1/referrals/R-NEVER/amendments", {"reason": "a correction", "id": "R-NEVER"}, 404, "referral_id"),
+    ("p1", "/v1/referrals/R-FIX/amendments", {"reason": "a correction", "id": "R-OTHER"}, 409,
+     "referral.referral_id"),
+    ("p1", "/v1/referrals/R-FIX/amendments", {"reason": ""}, 422, "reason"),
+    ("p1", "/v1/referrals/R-FIX/amendments", {"reason": "a correction", "urgency": "soon"}, 422,
+     "referral.urgency"),
+])
+def test_an_amendment_is_refused_with_its_reason_and_changes_nothing(
+        setup: Setup, who: str, path: str, amendment: dict[str, Any], status: int, loc: str) -> None:
+    body = anonymous_referral("R-FIX")
+    referral = {**body, "referral_id": amendment.get("id", "R-FIX"), "narrative": "Corrected."}
+    if "urgency" in amendment:
+        referral["urgency"] = amendment["urgency"]
+    token = setup.other_token if who == "other partner" else setup.token
+
+    async def scenario(client: TestClient) -> None:
+        assert (await client.post("/v1/referrals", json=body, headers=setup.auth())).status == 202
+        refused = await client.post(path, json={"reason": amendment["reason"], "referral": referral},
+                                    headers=setup.auth(token))
+        errors = (await refused.json())["errors"]
+        assert refused.status == status and errors[0]["loc"] == loc, errors
+
+    with_client(setup.app, scenario)
+    assert [r.revision for r in setup.publisher.published] == [0]
+    assert "referral.amended" not in [e.record.action for e in entries(setup.store.engine)]
+

@@ -102,6 +102,23 @@ def test_a_child_or_immediate_risk_referral_is_always_critical(scorer, rule):
     assert all(s.reasons[0].feature in ("referral_child", "referral_immediate_risk") for s in scores)
 
 
+def test_an_amended_referral_replaces_its_earlier_revision_in_the_score(scorer):
+    state = new_state()
+    standard = contract.EventFacts(exploitation_types=["labour"], urgency="standard")
+    first = match(1, "N3", source="referral", role="potential_victim", facts=standard)
+    assert msht(scorer.score_match(state, first)).band != "critical"
+    # Revision 1 of the same referral: a new mention id, the same event, now a child.
+    amended = first.model_copy(update={
+        "mention_id": "toex.referrals:k1@r1#0", "observation_id": "toex.referrals:k1@r1",
+        "facts": standard.model_copy(update={"subject_is_child": True})})
+    assert msht(scorer.score_match(state, amended)).band == "critical"
+    assert features(state)["referrals_30d"] == 1  # counted once, as corrected
+    assert scorer.score_match(state, amended) == []  # a redelivered revision is not counted again
+    another = match(2, "N3", source="referral", role="potential_victim", facts=standard)
+    scorer.score_match(state, another)
+    assert features(state)["referrals_30d"] == 2
+
+
 def test_an_e_graded_report_raises_nothing(scorer):
     baseline = msht(scorer.score_match(new_state(), match(
         1, "N3", source="intel", role="suspect", facts=contract.EventFacts(

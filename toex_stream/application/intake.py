@@ -16,7 +16,7 @@ from toex_stream.domain.audit import AuditRecord
 from toex_stream.domain.contract import Referral, event_key
 from toex_stream.domain.intake.errors import IntakeError
 from toex_stream.domain.intake.limits import RateLimiter
-from toex_stream.domain.intake.rules import Problem, Refused, validate_submission
+from toex_stream.domain.intake.rules import Problem, Refused, validate_amendment, validate_submission
 from toex_stream.ports.audit import AuditTrail
 from toex_stream.ports.intake import ReferralPublisher
 
@@ -80,15 +80,66 @@ class Intake:
         lock = self._locks.setdefault(key, asyncio.Lock())
         async with lock:
             receipt, created = await self._db(self.store.reserve, partner.partner_id, referral.referral_id, digest)
-            if not created and receipt.body_digest not in (None, digest):
+            if not created and receipt.body_digest not in (None, digest) \
+                    and digest not in await self._db(self.store.digests, receipt):
                 # Silently keeping the first body would drop the partner's change without a word.
                 raise Refused([Problem("referral_id", f"a different referral was received with this referral_id "
-                                       f"(receipt {receipt.reference}); it was not changed. Send a new "
-                                       "referral with its own referral_id, or contact the regional team "
-                                       "quoting the receipt to correct the first")], status=409)
+                                       f"(receipt {receipt.reference}); it was not changed. To correct it, "
+                                       "send the whole corrected referral with a reason to "
+                                       "POST /v1/referrals/{referral_id}/amendments; otherwise send a new "
+                                       "referral with its own referral_id")], status=409)
             if not created and receipt.status != "pending":
                 return receipt, False  # a resubmission: the same receipt, nothing published
             return await self._publish(referral, receipt), True
+
+    async def amend(self, partner: Partner, referral_id: str, body: dict[str, Any]) -> tuple[Receipt, bool]:
+        """Correct a referral already received: publish the whole corrected referral as its next revision.
+
+        ``body`` is an :class:`~toex_stream.domain.intake.api.AmendmentSubmission`.
+        Returns the receipt and True when this call published an amendment
+        (False: the body is the referral as it stands, nothing to do). Raises
+        :class:`Refused`: 404 when the partner sent no such referral, 422 for a bad
+        amendment, 409 for a ``referral_id`` in the body other than the path's.
+
+        Kafka has the revision before the database records it, with its s.62
+        entry ("alteration", the partner's reason) in the same transaction: a
+        partner retrying after a failure publishes the same revision again, which
+        the pipeline takes once.
+        """
+        amendment = validate_amendment(body)
+        try:
+            referral = validate_submission(amendment.referral, partner.partner_id)
+        except Refused as refused:  # its places are within the amendment's "referral"
+            raise Refused([Problem(f"referral.{p.loc}" if p.loc else "referral", p.message)
+                           for p in refused.problems], refused.status) from None
+        if referral.referral_id != referral_id:
+            raise Refused([Problem("referral.referral_id", "the amended referral must keep its referral_id "
+                                                           f"({referral_id!r}, as in the path)")], status=409)
+        key = event_key(referral)
+        digest = hashlib.sha256(referral.model_dump_json().encode()).hexdigest()
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        async with lock:
+            receipt = await self._db(self.store.receipt, partner.partner_id, referral_id)
+            if receipt is None:
+                raise Refused([Problem("referral_id", "your organisation has sent no referral with this id; "
+                                                      "send it to POST /v1/referrals")], status=404)
+            if receipt.body_digest == digest:
+                return receipt, False  # the referral as it stands: a retried amendment, or no change
+            revision = receipt.revision + 1
+            corrected = referral.model_copy(update={"revision": revision})
+            try:
+                await self.publisher.publish(corrected)
+            except IntakeError as exc:
+                log.warning("amendment %d of referral %s not published: %s", revision, receipt.reference, exc)
+                raise Unavailable("Kafka", self.retry_after_s) from None
+            record = AuditRecord(
+                "alteration", "referral.amended", f"partner:{receipt.partner_id}", receipt.reference,
+                f"revision {revision} with {len(referral.subjects)} subject(s) published to toex.referrals; "
+                f"it replaces revision {receipt.revision}", amendment.reason.strip())
+            amended, head = await self._db(self.store.amend, receipt, revision, digest, record)
+            if self.audit is not None:
+                self.audit.published(head)
+            return amended, True
 
     async def _publish(self, referral: Referral, receipt: Receipt) -> Receipt:
         try:

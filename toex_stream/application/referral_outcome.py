@@ -15,6 +15,13 @@ from toex_stream.adapters.sql.intake_store import IntakeStore
 from toex_stream.domain.contract import TOPIC_REFERRALS, MatchResult, Observation
 
 
+def revision_of(observation: Observation) -> int:
+    """Which revision of its referral an observation saw: 0, or n from its id's '@r<n>' (an amendment)."""
+    base = f"{observation.event_ref.topic}:{observation.event_ref.key}"
+    suffix = observation.observation_id.removeprefix(base)
+    return int(suffix[2:]) if suffix.startswith("@r") and suffix[2:].isdigit() else 0
+
+
 def record_referral_outcome(store: IntakeStore, observation: Observation, results: list[MatchResult]) -> bool:
     """Mark a referral's receipt processed, matched when any subject matched a known nominal.
 
@@ -31,5 +38,6 @@ def record_referral_outcomes(store: IntakeStore, resolved: Sequence[tuple[Observ
         if observation.event_ref.topic != TOPIC_REFERRALS:
             continue
         partner_id, _, referral_id = observation.event_ref.key.partition(":")
-        outcomes.append((partner_id, referral_id, any(r.decision == "match" and not r.provisional for r in results)))
+        outcomes.append((partner_id, referral_id, any(r.decision == "match" and not r.provisional for r in results),
+                         revision_of(observation)))
     return store.record_outcomes(outcomes) if outcomes else 0

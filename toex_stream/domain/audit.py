@@ -110,3 +110,11 @@ def in_bulk(records: list[AuditRecord]) -> list[AuditRecord]:
         bulk.append(AuditRecord(category, action, actor, f"{len(group)} entries",  # type: ignore[arg-type]
                                 "\n".join(f"{r.subject}: {r.what}" for r in group), why, at=group[0].at))
     return bulk
+
+
+@dataclass(frozen=True)
+class ChainHead:
+    """The chain's latest entry: its number and hash (kept outside the database too)."""
+
+    seq: int
+    hash: str

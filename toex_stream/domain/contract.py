@@ -148,8 +148,16 @@ class _Model(BaseModel):
     model_config = ConfigDict(strict=True, extra="ignore", frozen=True)
 
 
+def not_a_boolean(value: Any) -> Any:
+    """Refuse true and false where a number is meant: pydantic takes True for Literal[1], JSON Schema does not."""
+    if isinstance(value, bool):
+        raise ValueError("a boolean is not a number")
+    return value
+
+
 class _TopLevel(_Model):
-    schema_version: Literal[1] = Field(description="Contract version of this value; always 1.")
+    schema_version: Annotated[Literal[1], BeforeValidator(not_a_boolean)] = Field(
+        description="Contract version of this value; always 1.")
 
 
 EARLIEST_BIRTH_YEAR = 1900
@@ -221,6 +229,10 @@ class Referral(_TopLevel):
     urgency: Urgency
     consent_to_share: bool
     subject_is_child: bool
+    revision: Annotated[int, Field(ge=0, le=1000, description=(
+        "0 as first sent; n for its n-th amendment, published by the intake under the same key. Each "
+        "revision is an event of its own (observation '<topic>:<key>@r<n>') that replaces the earlier "
+        "revision's evidence in the scores."))] = 0
 
 
 class Advert(_TopLevel):
@@ -349,7 +361,8 @@ class EventFacts(_Model):
 class Observation(_TopLevel):
     """``toex.observations``: what enrich saw in one input event. Key: the event's key."""
 
-    observation_id: Id = Field(description="'<topic>:<key>' of the event; stable across replays.")
+    observation_id: Id = Field(description="'<topic>:<key>' of the event ('@r<n>' added for a referral's n-th "
+                                            "amendment); stable across replays.")
     source: Source
     event_ref: EventRef
     partition: int

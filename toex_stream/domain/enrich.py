@@ -196,6 +196,8 @@ def _facts(event: InputEvent, places: list[Place]) -> EventFacts:
 def observe(event: InputEvent, *, topic: str, key: str, partition: int, offset: int) -> Observation:
     """The Observation of a valid input event: its person mentions and its places."""
     ref = f"{topic}:{key}"
+    if isinstance(event, Referral) and event.revision:
+        ref += f"@r{event.revision}"  # an amendment: new mention ids, so that it is not taken for a redelivery
     if isinstance(event, Advert):
         names = extract_working_names(event.title, event.body)
         mention = Mention(

@@ -62,7 +62,7 @@ def errors_response(problems: list[Problem], status: int, headers: dict[str, str
 def receipt_response(receipt: Receipt, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
     body = ReceiptBody(reference=receipt.reference, referral_id=receipt.referral_id,
                        received_at=receipt.received_at, matched=receipt.matched, updated_at=receipt.updated_at,
-                       status=receipt.status)  # type: ignore[arg-type]  # never "pending" here, and pydantic checks
+                       status=receipt.status, revision=receipt.revision)  # type: ignore[arg-type]  # never "pending" here, and pydantic checks
     return web.json_response(body.model_dump(mode="json"), status=status, headers=headers)
 
 
@@ -148,6 +148,22 @@ async def post_referral(intake: Intake, request: web.Request) -> web.StreamRespo
 
 
 @guarded
+async def post_amendment(intake: Intake, request: web.Request) -> web.StreamResponse:
+    """A correction: the whole corrected referral and a reason; 202 when published, 200 when nothing changed."""
+    partner = await bearer_partner(intake, request)
+    check_rate(intake, partner)
+    require_type(request, JSON_TYPES)
+    referral_id = request.match_info["referral_id"]
+    if not usable_referral_id(referral_id):
+        raise _error(404, "your organisation has sent no referral with this id", loc="referral_id")
+    body = parse_json_body(await read_body(request, request.config_dict[MAX_BODY_KEY]))
+    receipt, published = await intake.amend(partner, referral_id, body)
+    location = f"/v1/referrals/{quote(receipt.referral_id, safe='')}"
+    return receipt_response(await intake.answer(receipt), status=202 if published else 200,
+                            headers={"Location": location})
+
+
+@guarded
 async def get_referral(intake: Intake, request: web.Request) -> web.StreamResponse:
     partner = await bearer_partner(intake, request)
     check_rate(intake, partner)
@@ -207,6 +223,7 @@ READY_KEY = web.AppKey[Callable[[], bool]]("toex_ready")  # subscripted: a Calla
 # What the intake serves, and nothing else: (method, path). HEAD is answered wherever GET is.
 INTAKE_ROUTES = frozenset({
     ("POST", "/v1/referrals"), ("GET", "/v1/referrals/{referral_id}"), ("GET", "/v1/openapi.json"),
+    ("POST", "/v1/referrals/{referral_id}/amendments"),
     ("GET", "/referrals/new"), ("POST", "/referrals/new"),
 })
 HEALTH_ROUTE = ("GET", "/healthz")
@@ -226,6 +243,7 @@ def add_intake_routes(app: web.Application, intake: Intake, max_body_bytes: int)
     # [^/]+, not aiohttp's default [^{}/]+: a referral_id may hold a brace, and its status must be found
     # (schemathesis created one and then read a 404). An encoded slash stays in the id.
     app.router.add_get("/v1/referrals/{referral_id:[^/]+}", get_referral, name="referral_status")
+    app.router.add_post("/v1/referrals/{referral_id:[^/]+}/amendments", post_amendment)
     app.router.add_get("/v1/openapi.json", get_openapi)
     app.router.add_get("/referrals/new", get_form)
     app.router.add_post("/referrals/new", post_form)

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from toex_stream.domain.audit import AuditRecord
+from toex_stream.domain.audit import AuditRecord, ChainHead
 
-__all__ = ["AuditRecord", "AuditTrail"]
+__all__ = ["AuditRecord", "AuditTrail", "ChainHead"]
 
 
 class AuditTrail(Protocol):
     def record(self, *records: AuditRecord) -> None:
         """Append the records, in order, in one transaction; raises AuditError when a person gives no reason."""
+
+    def published(self, head: ChainHead | None) -> None:
+        """Keep ``head``, appended in another transaction (an adapter's own), outside the database."""

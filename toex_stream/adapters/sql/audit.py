@@ -45,7 +45,7 @@ from sqlalchemy import Engine, Integer, String, Text, func, insert, select, upda
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from toex_stream.adapters.sql.models import Base, UtcDateTime
-from toex_stream.domain.audit import GENESIS, AuditError, AuditRecord, chain_hash, needs_reason
+from toex_stream.domain.audit import GENESIS, AuditError, AuditRecord, ChainHead, chain_hash, needs_reason
 from toex_stream.domain.clock import utc_now
 
 __all__ = [
@@ -79,12 +79,6 @@ class AuditHeadRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     seq: Mapped[int] = mapped_column(Integer)
     hash: Mapped[str] = mapped_column(String(64))
-
-
-@dataclass(frozen=True)
-class ChainHead:
-    seq: int
-    hash: str
 
 
 @dataclass(frozen=True)

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, String, UniqueConstraint
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from toex_stream.adapters.sql.models import Base, UtcDateTime
 
-__all__ = ["Base", "PartnerRow", "ReceiptRow"]
+__all__ = ["AmendmentRow", "Base", "PartnerRow", "ReceiptRow"]
 
 
 class PartnerRow(Base):
@@ -58,3 +58,24 @@ class ReceiptRow(Base):
     body_digest: Mapped[str | None] = mapped_column(String(64))
     # Its last change: the retention run deletes receipts unchanged for the receipts' period.
     updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, index=True)
+    # How many amendments it has had; body_digest is the latest revision's.
+    revision: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # The latest revision the pipeline has processed (None: none yet); processed means this >= revision.
+    processed_revision: Mapped[int | None] = mapped_column(Integer)
+
+
+class AmendmentRow(Base):
+    """One correction of a received referral: which revision, the digest of its body, when.
+
+    Why it was corrected is in the s.62 log, written in the same transaction.
+    Deleted with its receipt.
+    """
+
+    __tablename__ = "referral_amendments"
+    __table_args__ = (UniqueConstraint("receipt_id", "revision"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    receipt_id: Mapped[int] = mapped_column(ForeignKey("referral_receipts.id", ondelete="CASCADE"), index=True)
+    revision: Mapped[int] = mapped_column(Integer)
+    body_digest: Mapped[str] = mapped_column(String(64))
+    amended_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)

@@ -25,11 +25,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Engine, delete, select, update
+from sqlalchemy import CursorResult, Engine, case, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from toex_stream.adapters.sql.intake_models import PartnerRow, ReceiptRow
+from toex_stream.adapters.sql.audit import append
+from toex_stream.adapters.sql.intake_models import AmendmentRow, PartnerRow, ReceiptRow
+from toex_stream.domain.audit import AuditRecord, ChainHead
 from toex_stream.domain.clock import utc_now
 from toex_stream.domain.intake.errors import IntakeError
 
@@ -88,6 +90,8 @@ class Receipt:
     updated_at: dt.datetime
     # sha256 of the referral it received (None on receipts made before digests were kept); never shown.
     body_digest: str | None = None
+    # How many amendments it has had; body_digest is then the latest's.
+    revision: int = 0
 
 
 def _partner(row: PartnerRow) -> Partner:
@@ -96,7 +100,7 @@ def _partner(row: PartnerRow) -> Partner:
 
 def _receipt(row: ReceiptRow) -> Receipt:
     return Receipt(row.reference, row.partner_id, row.referral_id, row.received_at, row.status, row.matched,
-                   row.updated_at, row.body_digest)
+                   row.updated_at, row.body_digest, row.revision or 0)
 
 
 class IntakeStore:
@@ -214,6 +218,39 @@ class IntakeStore:
                 return self.reserve(partner_id, referral_id, body_digest)
             return existing, False
 
+    def digests(self, receipt: Receipt) -> set[str]:
+        """The digest of every revision the receipt's referral has had (the first one's and each amendment's)."""
+        with Session(self._engine) as session:
+            row = session.scalars(select(ReceiptRow).where(ReceiptRow.reference == receipt.reference)).one()
+            amended = session.scalars(select(AmendmentRow.body_digest).where(AmendmentRow.receipt_id == row.id))
+            return {d for d in (row.body_digest, *amended) if d is not None}
+
+    def amend(self, receipt: Receipt, revision: int, body_digest: str,
+              record: AuditRecord) -> tuple[Receipt, ChainHead | None]:
+        """Record amendment ``revision`` of the receipt's referral, published already, with its s.62 entry.
+
+        The amendment, the receipt's new digest and the log entry commit together
+        (the caller keeps the returned chain head outside the database);
+        a second call for the same revision (a partner retrying after an error
+        that followed the publication) changes nothing. The first body's digest is
+        kept as revision 0, so that a late resubmission of it is still a 200.
+        """
+        with Session(self._engine) as session, session.begin():
+            row = session.scalars(select(ReceiptRow).where(ReceiptRow.reference == receipt.reference)
+                                  .with_for_update()).one()
+            if row.revision >= revision:
+                return _receipt(row), None
+            now = utc_now()
+            if row.revision == 0 and row.body_digest is not None:
+                session.add(AmendmentRow(receipt_id=row.id, revision=0, body_digest=row.body_digest, amended_at=now))
+            session.add(AmendmentRow(receipt_id=row.id, revision=revision, body_digest=body_digest, amended_at=now))
+            row.revision, row.body_digest, row.updated_at = revision, body_digest, now
+            # Processed once the pipeline has this revision, which may have been before this commit.
+            if (row.processed_revision if row.processed_revision is not None else -1) < revision:
+                row.status, row.matched = "received", None
+            head = append(session, [record])
+            return _receipt(row), head
+
     def confirm(self, receipt: Receipt) -> Receipt:
         """Kafka has the referral: pending becomes received (never overwriting processed)."""
         with Session(self._engine) as session, session.begin():
@@ -231,27 +268,35 @@ class IntakeStore:
             session.execute(delete(ReceiptRow).where(
                 ReceiptRow.reference == receipt.reference, ReceiptRow.status == "pending"))
 
-    def record_outcome(self, partner_id: str, referral_id: str, *, matched: bool) -> bool:
+    def record_outcome(self, partner_id: str, referral_id: str, *, matched: bool, revision: int = 0) -> bool:
         """The pipeline has resolved the referral's subjects; False when no receipt exists (sent another way).
 
         A pending receipt is processed too: the worker can be faster than the
         intake's own confirmation.
         """
-        return self.record_outcomes([(partner_id, referral_id, matched)]) == 1
+        return self.record_outcomes([(partner_id, referral_id, matched, revision)]) == 1
 
-    def record_outcomes(self, outcomes: Sequence[tuple[str, str, bool]]) -> int:
-        """:meth:`record_outcome` for a batch of ``(partner_id, referral_id, matched)``, in one transaction.
+    def record_outcomes(self, outcomes: Sequence[tuple[str, str, bool, int]]) -> int:
+        """:meth:`record_outcome` for a batch of ``(partner_id, referral_id, matched, revision)``, in one transaction.
 
-        Returns how many receipts were updated.
+        The receipt is processed once its latest revision is: an earlier
+        revision's outcome (a late or replayed one) is kept as processed_revision
+        but changes neither status nor matched. Returns how many receipts were updated.
         """
         updated = 0
         with Session(self._engine) as session, session.begin():
             now = utc_now()
-            for partner_id, referral_id, matched in outcomes:
+            # SQLite's two-argument max() is PostgreSQL's greatest().
+            greatest = func.max if self._engine.dialect.name == "sqlite" else func.greatest
+            for partner_id, referral_id, matched, revision in outcomes:
+                current = ReceiptRow.revision <= revision
                 # Typed Result, but DML without RETURNING gives a CursorResult, which has rowcount (SQLAlchemy docs)
                 changed = cast("CursorResult[Any]", session.execute(update(ReceiptRow).where(
                     ReceiptRow.partner_id == partner_id, ReceiptRow.referral_id == referral_id,
-                ).values(status="processed", matched=matched, updated_at=now)))
+                ).values(status=case((current, "processed"), else_=ReceiptRow.status),
+                         matched=case((current, matched), else_=ReceiptRow.matched),
+                         processed_revision=greatest(func.coalesce(ReceiptRow.processed_revision, -1), revision),
+                         updated_at=now)))
                 updated += changed.rowcount
         return updated
 

@@ -19,9 +19,9 @@ import datetime as dt
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
-from toex_stream.domain.contract import Id, Referral
+from toex_stream.domain.contract import Id, Referral, not_a_boolean
 
 # Person fields that identify someone: forbidden for the anonymous duty-to-notify subset.
 IDENTIFYING_FIELDS = ("given_name", "family_name", "aliases", "date_of_birth", "phones", "emails", "addresses")
@@ -78,6 +78,21 @@ class ReferralSubmission(Referral):
                     "either end. Ask for its status with it.")
     partner_id: Id | None = Field(  # type: ignore[assignment]  # optional here, filled from the token
         default=None, description="Optional: taken from your API token. A different value is refused (403).")
+    revision: Annotated[Literal[0], BeforeValidator(not_a_boolean)] = Field(  # the intake numbers amendments
+        default=0, description="Leave it out: a correction is an amendment, sent to "
+                               "POST /v1/referrals/{referral_id}/amendments, which numbers it.")
+
+
+class AmendmentSubmission(BaseModel):
+    """A correction to a referral already received: the whole referral as it should be, and why."""
+
+    model_config = ConfigDict(title="Amendment", extra="forbid")
+
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=500, pattern=r"\S")] = Field(
+        description="Why the referral is corrected, not blank (kept in the audit log with the correction).")
+    referral: dict[str, Any] = Field(
+        description="The corrected referral, whole (a ReferralSubmission with the same referral_id): it "
+                    "replaces the earlier one.")
 
 
 class ReceiptBody(BaseModel):
@@ -93,6 +108,7 @@ class ReceiptBody(BaseModel):
                                  "(TOEX_INTAKE_DISCLOSE_MATCHES); then, once processed, whether any subject "
                                  "matched a known person.")
     updated_at: dt.datetime
+    revision: int = Field(default=0, description="How many amendments the referral has had (0: none).")
 
 
 class ErrorItem(BaseModel):

@@ -28,6 +28,7 @@ from toex_stream.domain.contract import EARLIEST_BIRTH_YEAR
 from toex_stream.domain.intake.api import (
     REFERRAL_ID_MAX,
     REFERRAL_ID_PATTERN,
+    AmendmentSubmission,
     ErrorsBody,
     Health,
     ReceiptBody,
@@ -85,11 +86,14 @@ def _errors(description: str, retry: bool = False) -> dict[str, Any]:
 @functools.cache
 def _document(today: dt.date) -> dict[str, Any]:
     schemas: dict[str, Any] = {}
-    for model in (ReferralSubmission, ReceiptBody, ErrorsBody, Health):
+    for model in (ReferralSubmission, AmendmentSubmission, ReceiptBody, ErrorsBody, Health):
         schema, defs = _schema(model)
         schemas.update(defs)
         schemas[schema["title"]] = schema
     _dated(schemas, today)
+    corrected = schemas["Amendment"]["properties"]["referral"]
+    schemas["Amendment"]["properties"]["referral"] = {"$ref": REF.format(model="ReferralSubmission"),
+                                                      "description": corrected["description"]}
     location = {"Location": {"required": True, "schema": {"type": "string"},
                              "description": "Where to ask for the referral's status."}}
     receipt = {"content": _json("Receipt"), "headers": location}
@@ -133,6 +137,27 @@ def _document(today: dt.date) -> dict[str, Any]:
                     "200": {"description": "Its status: no intelligence, only how far it has got.",
                             "content": _json("Receipt")},
                     "404": _errors("Your organisation has sent no referral with this id."),
+                    **common,
+                },
+            }},
+            "/v1/referrals/{referral_id}/amendments": {"post": {
+                "operationId": "amendReferral",
+                "description": "Correct a referral already received: the whole corrected referral and why. "
+                               "It is published as the referral's next revision, which replaces the earlier "
+                               "one's evidence; the correction and its reason are kept in the audit log.",
+                "parameters": [{"name": "referral_id", "in": "path", "required": True,
+                                "schema": {"type": "string", "minLength": 1, "maxLength": REFERRAL_ID_MAX,
+                                           "pattern": REFERRAL_ID_PATTERN}}],
+                "requestBody": {"required": True, "content": _json("Amendment")},
+                "responses": {
+                    "202": {"description": "Amended: Kafka has the corrected referral.", **receipt},
+                    "200": {"description": "The referral is already so: nothing published.", **receipt},
+                    "403": _errors("The corrected referral names another partner."),
+                    "404": _errors("Your organisation has sent no referral with this id."),
+                    "409": _errors("The corrected referral has another referral_id than the path's."),
+                    "413": _errors("The body is over the size limit."),
+                    "415": _errors("Not application/json in UTF-8."),
+                    "422": _errors("Not a valid amendment: every field at fault, with what to change."),
                     **common,
                 },
             }},

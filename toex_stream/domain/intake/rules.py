@@ -31,7 +31,12 @@ from typing import Any
 from pydantic import ValidationError
 
 from toex_stream.domain.contract import Referral
-from toex_stream.domain.intake.api import IDENTIFYING_FIELDS, ROLES_UNDER_CONSENT, ReferralSubmission
+from toex_stream.domain.intake.api import (
+    IDENTIFYING_FIELDS,
+    ROLES_UNDER_CONSENT,
+    AmendmentSubmission,
+    ReferralSubmission,
+)
 
 __all__ = ["IDENTIFYING_FIELDS", "ROLES_UNDER_CONSENT", "Problem", "Refused", "nrm_problems", "problems_from",
            "validate_submission", "parse_json_body"]
@@ -127,6 +132,18 @@ def validate_submission(body: dict[str, Any], partner_id: str) -> Referral:
     if problems:
         raise Refused(problems)
     return referral
+
+
+def validate_amendment(body: dict[str, Any]) -> AmendmentSubmission:
+    """The amendment ``body`` describes (a reason and the whole corrected referral), or :class:`Refused`."""
+    if not isinstance(body, dict):
+        raise Refused([Problem("", "an amendment must be a JSON object")])
+    try:
+        return AmendmentSubmission.model_validate_json(json.dumps(body))
+    except ValidationError as exc:
+        raise Refused(problems_from(exc)) from None
+    except (ValueError, RecursionError):
+        raise Refused([Problem("", "the body is nested too deeply to be an amendment")]) from None
 
 
 def _not_json(constant: str) -> Any:

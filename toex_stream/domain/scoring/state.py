@@ -66,14 +66,23 @@ def observe(
     facts: contract.EventFacts | None = None,
     flags: Iterable[str] = (),
     linked: int | None = None,
+    replaces: str | None = None,
 ) -> bool:
-    """Add one event's mention of the nominal; False if this mention was already counted."""
+    """Add one event's mention of the nominal; False if this mention was already counted.
+
+    ``replaces`` names the mention whatever its revision (a referral's): an
+    amended referral's mention takes the place of the earlier revision's, so a
+    corrected referral counts once.
+    """
     if mention_id in state["seen"]:
         return False
     state["seen"] = (state["seen"] + [mention_id])[-SEEN_LIMIT:]
     facts = facts or contract.EventFacts()
     at = occurred_at.timestamp()
+    if replaces is not None:
+        state["events"] = [e for e in state["events"] if e.get("m") != replaces]
     state["events"].append({
+        **({"m": replaces} if replaces is not None else {}),
         "t": at,
         "source": source,
         "role": role,
@@ -148,4 +157,7 @@ def observe_match(state: State, match: contract.MatchResult) -> bool:
         facts=match.facts,
         flags=match.nominal_flags,
         linked=match.linked_nominals,
+        # The referral's mention whatever its revision ('<topic>:<key>#<i>'): an amendment replaces it.
+        replaces=(f"{match.event_ref.topic}:{match.event_ref.key}#{match.mention_id.rpartition('#')[2]}"
+                  if match.source == "referral" else None),
     )
