@@ -8,6 +8,7 @@ nothing kept.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import time
 import urllib.error
@@ -15,7 +16,7 @@ import urllib.request
 import uuid
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, update
 
 from tests.conftest import free_port
 from tests.intake_helpers import anonymous_referral, served
@@ -24,6 +25,7 @@ from toex_stream.adapters.kafka_io import TopicReader, durable_producer
 from toex_stream.adapters.kafka_publisher import KafkaReferralPublisher
 from toex_stream.adapters.settings import Settings
 from toex_stream.adapters.sql.audit import entries
+from toex_stream.adapters.sql.intake_models import PartnerRow
 from toex_stream.adapters.sql.intake_store import IntakeStore
 from toex_stream.adapters.sql.store import build_engine
 from toex_stream.domain import contract
@@ -120,6 +122,23 @@ def test_a_receipt_is_processed_once_its_latest_revision_is_whichever_commits_fi
     again, head = receipts.amend(late, 1, "d1", record)
     assert again.revision == 1 and head is None
     assert [e.record.action for e in entries(receipts.engine)] == ["referral.amended"] * 2
+
+
+
+def test_partner_tokens_expire_record_their_last_use_and_rotate_on_both_databases(
+    store: object, store_engine: Engine
+) -> None:
+    partners = IntakeStore(store_engine)  # the store fixture has migrated store_engine
+    partner, token = partners.add_partner("Partner", partner_id="p1", valid_for=dt.timedelta(days=30))
+    assert partner.expires_at is not None and partners.partners()[0].last_used_at is None
+    assert partners.authenticate(token).partner_id == "p1"
+    assert partners.partners()[0].last_used_at is not None
+    with store_engine.begin() as connection:  # thirty days on
+        connection.execute(update(PartnerRow).values(
+            expires_at=dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=1)))
+    assert partners.authenticate(token) is None
+    _, rotated = partners.rotate_token("p1")
+    assert partners.authenticate(rotated).partner_id == "p1" and partners.authenticate(token) is None
 
 
 # -- the worker serves the intake --------------------------------------------------------------

@@ -21,6 +21,8 @@ from toex_stream.adapters.sql.models import AliasRow, Base, IdentifierRow, Prove
 from toex_stream.adapters.sql.store import SqlAlchemyNominalStore, migrate
 from toex_stream.application.nominal_import import import_nominals
 from toex_stream.domain import contract
+from toex_stream.domain.alerting.routes import RoutingError
+from toex_stream.domain.alerting.suppression import MAX_SILENCE
 from toex_stream.domain.provisional import provisional_id as provisional_nominal_id
 from toex_stream.domain.provisional import provisional_nominal
 from toex_stream.ports.store import MatchDecision, Provenance
@@ -363,3 +365,25 @@ def test_an_audited_upsert_logs_what_it_created_and_which_fields_it_changed(
     ]  # the unchanged WMP-N-2 is not logged again
     assert "Kovács" not in repr(logged) and "900999" not in repr(logged)
     assert verify(store_engine, head).ok
+
+
+def test_silences_keep_what_they_muted_and_who_ended_them_on_both_databases(
+        store: SqlAlchemyNominalStore, store_engine: Engine) -> None:
+    from toex_stream.adapters.sql.silences import Muted, Silences
+
+    kept_silences = Silences(store_engine, cache_seconds=0)
+    start = dt.datetime(2026, 11, 2, 9, tzinfo=dt.timezone.utc)
+    with pytest.raises(RoutingError, match="at most 7 days"):
+        kept_silences.add({"region": "ROCUWM"}, MAX_SILENCE + dt.timedelta(seconds=1), "analyst-1", "too long")
+    long = kept_silences.add({"region": "ROCUWM"}, MAX_SILENCE, "analyst-1", "a known operation", starts_at=start)
+    [kept] = kept_silences.all()
+    assert kept.ends_at - kept.starts_at == MAX_SILENCE and kept.created_by == "analyst-1"
+    muted = [Muted(long.silence_id, start + dt.timedelta(hours=h), "N1", f"m{h}", "ROCUWM", "msht", "high",
+                   "slack:#rocu-wm") for h in (1, 2)]
+    kept_silences.record_muted(muted)
+    kept_silences.record_muted(muted[:1])  # a batch read again keeps nothing twice
+    assert kept_silences.muted(long.silence_id) == muted
+    assert kept_silences.expire(long.silence_id, "supervisor-1", at=start + dt.timedelta(days=1))
+    [ended] = kept_silences.all()
+    assert ended.ended_by == "supervisor-1" and ended.ends_at == start + dt.timedelta(days=1)
+    assert not kept_silences.expire("sil-none", "supervisor-1")
