@@ -247,3 +247,12 @@ def _outbox_families(backlog: Backlog) -> Iterator[Metric]:
                             "failed.", value=backlog.failing)
     yield GaugeMetricFamily("toex_outbox_oldest_pending_seconds", "How long the oldest undelivered alert "
                             "message has waited; 0 when none waits.", value=backlog.oldest_pending_s)
+    # Per channel (a receiver of the routes file: its name, nothing about people), those with any waiting.
+    pending = GaugeMetricFamily("toex_outbox_receiver_pending", "Alert messages waiting for one receiver.",
+                                labels=["receiver"])
+    age = GaugeMetricFamily("toex_outbox_receiver_oldest_pending_seconds", "How long the oldest message "
+                            "waiting for one receiver has waited (its queue's age).", labels=["receiver"])
+    for receiver, count, oldest in backlog.by_receiver:
+        pending.add_metric([receiver], count)
+        age.add_metric([receiver], oldest)
+    yield from (pending, age)

@@ -35,7 +35,8 @@ def test_the_six_existing_series_keep_their_names_and_gain_help_and_type() -> No
     scorer = Scorer(load_profiles())
     cse = scorer.models["cse"]
     cse.drift.score_drifts, cse.drift.label_drifts, cse.labels = 3, 1, 42
-    families = scrape(build_metrics(), scorer, Backlog(pending=7, failing=2, oldest_pending_s=312.5))
+    families = scrape(build_metrics(), scorer, Backlog(pending=7, failing=2, oldest_pending_s=312.5, by_receiver=(
+        ("slack-ersou", 5, 312.5), ("teams-nwrocu", 2, 4.0))))
 
     served = {sample.name for family in families.values() for sample in family.samples}
     assert EXISTING_SERIES <= served
@@ -49,6 +50,11 @@ def test_the_six_existing_series_keep_their_names_and_gain_help_and_type() -> No
                                                        for threat in scorer.models}
     assert [families[name].samples[0].value for name in
             ("toex_outbox_pending", "toex_outbox_failing", "toex_outbox_oldest_pending_seconds")] == [7, 2, 312.5]
+    # Each channel's queue and its age: a storm in one channel shows there, not as the whole outbox's.
+    assert samples(families["toex_outbox_receiver_oldest_pending_seconds"]) == {
+        (("receiver", "slack-ersou"),): 312.5, (("receiver", "teams-nwrocu"),): 4.0}
+    assert samples(families["toex_outbox_receiver_pending"]) == {
+        (("receiver", "slack-ersou"),): 5, (("receiver", "teams-nwrocu"),): 2}
 
 
 def test_every_new_family_is_written_with_help_and_type_before_anything_is_counted() -> None:

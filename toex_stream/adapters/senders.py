@@ -386,6 +386,7 @@ class OutboxSender:
         backoff_base_s: float = 2.0,
         backoff_max_s: float = 300.0,
         batch_size: int = 100,
+        per_receiver_round: int = 3,
         holder: str | None = None,
         lease_ttl_s: float = DEFAULT_LEASE_TTL_S,
         clock: Callable[[], dt.datetime] = utc_now,
@@ -399,6 +400,7 @@ class OutboxSender:
         self.backoff_base_s = backoff_base_s
         self.backoff_max_s = backoff_max_s
         self.batch_size = batch_size
+        self.per_receiver_round = per_receiver_round
         self.holder = process_holder() if holder is None else holder
         self.lease_ttl_s = lease_ttl_s
         self._clock = clock
@@ -425,7 +427,13 @@ class OutboxSender:
         delivered = 0
         tried: set[int] = set()
         while not tenure.lost:
-            due = [item for item in self.outbox.due(now or self._clock(), self.batch_size) if item.id not in tried]
+            coalesced = self.outbox.coalesce_updates(self._clock())
+            if coalesced:
+                log.info("outbox: %d update(s) replaced by a later update of the same alert", coalesced)
+            # A few per receiver per round (a channel takes one a second), then the queue is read again:
+            # a first post queued meanwhile goes next, not behind a hundred updates.
+            due = [item for item in self.outbox.due(now or self._clock(), self.batch_size, self.per_receiver_round)
+                   if item.id not in tried]
             if not due:
                 break
             tried.update(item.id for item in due)

@@ -93,7 +93,7 @@ def queue_alert(outbox: AlertQueue, decision: AlertDecision, score: Score, now: 
     outbox.enqueue(
         decision.alert.alert_id, receiver.name, "post" if decision.action == "open" else "update",
         int(decision.notify_at.timestamp()), payload, now + dt.timedelta(seconds=wait),
-        route=decision.route.route_path,
+        route=decision.route.route_path, band=decision.alert.band,
     )
 
 

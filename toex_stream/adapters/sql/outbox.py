@@ -58,6 +58,23 @@ SENDER_LEASE = "outbox-sender"
 __all__ = ["SENDER_LEASE", "AuditEntry", "Outbox", "OutboxError"]
 
 
+# A channel's messages go in this order, each in queue order: a storm of updates never delays a first post.
+PRIORITY_CRITICAL_POST = 0
+PRIORITY_POST = 1
+PRIORITY_UPDATE = 2
+
+
+def priority_of(kind: str, band: str | None) -> int:
+    """Where a message stands in its channel's queue.
+
+    >>> priority_of("post", "critical"), priority_of("post", "high"), priority_of("update", "critical")
+    (0, 1, 2)
+    """
+    if kind != "post":
+        return PRIORITY_UPDATE
+    return PRIORITY_CRITICAL_POST if band == "critical" else PRIORITY_POST
+
+
 @dataclass(frozen=True)
 class Backlog:
     """What the outbox still holds, for the metrics page: an alert stuck here has reached nobody."""
@@ -65,6 +82,8 @@ class Backlog:
     pending: int
     failing: int  # pending items whose last attempt failed
     oldest_pending_s: float  # how long the oldest undelivered item has waited; 0 when none
+    # Per receiver (a channel): (pending, how long its oldest has waited), for receivers with any pending.
+    by_receiver: tuple[tuple[str, int, float], ...] = ()
 
 
 class OutboxError(ToexError):
@@ -223,8 +242,13 @@ class Outbox:
         payload: dict[str, Any],
         not_before: dt.datetime,
         route: str | None = None,
+        band: str | None = None,
     ) -> bool:
-        """Queue a message; False (and nothing queued) if this (alert, receiver, kind, version) is queued already."""
+        """Queue a message; False (and nothing queued) if this (alert, receiver, kind, version) is queued already.
+
+        ``band`` is the alert's: the first post of a critical alert goes before
+        every other message to its receiver (:func:`priority_of`).
+        """
         if kind not in ("post", "update"):
             raise OutboxError(f"kind {kind!r} must be 'post' or 'update'")
         row = OutboxRow(
@@ -237,6 +261,7 @@ class Outbox:
             created_at=utc_now(),
             not_before=not_before,
             attempts=0,
+            priority=priority_of(kind, band),
         )
         try:
             with Session(self._engine) as session, session.begin():
@@ -245,11 +270,45 @@ class Outbox:
             return False
         return True
 
-    def due(self, now: dt.datetime, limit: int = 100) -> list[OutboxItem]:
-        """Items to send now, oldest first: per (alert, receiver) only the earliest undelivered one.
+    def coalesce_updates(self, now: dt.datetime) -> int:
+        """Mark every pending update that a later pending update of the same alert to the same receiver
+        replaces as done (``superseded_by`` the latest); how many were.
+
+        An update carries the alert's whole state, so only the latest need go:
+        after a burst, a channel gets one message per alert, not one per change.
+        The sender calls it under its lease, so no update is superseded while it
+        is being sent.
+        """
+        later = aliased(OutboxRow)
+        latest = (select(func.max(later.id)).where(
+            later.alert_id == OutboxRow.alert_id, later.receiver == OutboxRow.receiver, later.kind == "update",
+            later.delivered_at.is_(None)).scalar_subquery())
+        with Session(self._engine) as session, session.begin():
+            stale = session.execute(
+                select(OutboxRow.id, latest.label("latest"), OutboxRow.not_before)
+                .where(OutboxRow.kind == "update", OutboxRow.delivered_at.is_(None))
+            ).all()
+            replaced = [(item_id, newest, due) for item_id, newest, due in stale
+                        if newest is not None and newest > item_id]
+            earliest: dict[int, dt.datetime] = {}
+            for item_id, newest, due in replaced:
+                session.execute(update(OutboxRow).where(OutboxRow.id == item_id, OutboxRow.delivered_at.is_(None))
+                                .values(delivered_at=now, superseded_by=newest))
+                earliest[newest] = min(earliest.get(newest, due), due)
+            for newest, due in earliest.items():  # the latest goes when the earliest it replaces would have
+                session.execute(update(OutboxRow).where(OutboxRow.id == newest, OutboxRow.not_before > due)
+                                .values(not_before=due))
+        return len(replaced)
+
+    def due(self, now: dt.datetime, limit: int = 100, per_receiver: int | None = None) -> list[OutboxItem]:
+        """Items to send now, by priority, then oldest first: per (alert, receiver) only the earliest undelivered one.
 
         Messages about one alert to one receiver go out in the order they were
         queued: an update waits for its post (and gets the post's ts as ``thread_ts``).
+        Across alerts, a receiver's critical first posts come first, then other
+        first posts, then updates (:func:`priority_of`). ``per_receiver`` caps how
+        many of one receiver's are given, so that one busy channel does not fill
+        the batch and hold up the others.
         """
         earlier = aliased(OutboxRow)
         blocked = (
@@ -262,12 +321,14 @@ class Outbox:
             )
             .exists()
         )
-        query = (
-            select(OutboxRow)
-            .where(OutboxRow.delivered_at.is_(None), OutboxRow.not_before <= now, ~blocked)
-            .order_by(OutboxRow.id)
-            .limit(limit)
-        )
+        ready = (OutboxRow.delivered_at.is_(None), OutboxRow.not_before <= now, ~blocked)
+        query = select(OutboxRow).where(*ready).order_by(OutboxRow.priority, OutboxRow.id).limit(limit)
+        if per_receiver is not None:
+            ranked = (select(OutboxRow.id, func.row_number().over(
+                partition_by=OutboxRow.receiver, order_by=(OutboxRow.priority, OutboxRow.id)).label("rank"))
+                .where(*ready).subquery())
+            query = (select(OutboxRow).join(ranked, ranked.c.id == OutboxRow.id).where(ranked.c.rank <= per_receiver)
+                     .order_by(OutboxRow.priority, OutboxRow.id).limit(limit))
         with Session(self._engine) as session:
             rows = list(session.scalars(query))
             posts: dict[tuple[str, str], tuple[str | None, str | None]] = {}
@@ -298,14 +359,20 @@ class Outbox:
         """How much is undelivered, how much of it has failed, and how long the oldest has waited."""
         undelivered = OutboxRow.delivered_at.is_(None)
         with Session(self._engine) as session:
-            pending, failing, oldest = session.execute(
-                select(func.count(), func.count(OutboxRow.last_error), func.min(OutboxRow.created_at))
-                .where(undelivered)
-            ).one()
-        if oldest is not None and oldest.tzinfo is None:  # SQLite hands back naive UTC from an aggregate
-            oldest = oldest.replace(tzinfo=dt.timezone.utc)
-        age = max(0.0, (now - oldest).total_seconds()) if oldest is not None else 0.0
-        return Backlog(pending=pending, failing=failing, oldest_pending_s=age)
+            rows = session.execute(
+                select(OutboxRow.receiver, func.count(), func.count(OutboxRow.last_error),
+                       func.min(OutboxRow.created_at))
+                .where(undelivered).group_by(OutboxRow.receiver).order_by(OutboxRow.receiver)
+            ).all()
+
+        def age(oldest: dt.datetime) -> float:
+            if oldest.tzinfo is None:  # SQLite hands back naive UTC from an aggregate
+                oldest = oldest.replace(tzinfo=dt.timezone.utc)
+            return max(0.0, (now - oldest).total_seconds())
+
+        by_receiver = tuple((receiver, pending, age(oldest)) for receiver, pending, _failing, oldest in rows)
+        return Backlog(pending=sum(r[1] for r in rows), failing=sum(r[2] for r in rows),
+                       oldest_pending_s=max((a for _, _, a in by_receiver), default=0.0), by_receiver=by_receiver)
 
     def mark_attempt(self, item_id: int, at: dt.datetime) -> OutboxItem:
         """Count an attempt before sending (committed first): the message may be out from now on."""

@@ -85,6 +85,13 @@ class OutboxRow(Base):
     # When the retention run emptied the payload of this delivered message (the row stays: it stops a
     # replay from queueing the message again, and an update finds its thread by it).
     payload_erased_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    # Which goes first in a channel: 0 the first post of a critical alert, 1 any other first post,
+    # 2 an update (see PRIORITY_*), so that a storm of updates never delays a first post.
+    priority: Mapped[int] = mapped_column(Integer, default=2, server_default="2")
+    # An update never sent because a later update of the same alert to the same receiver carries the
+    # latest state: the later one's id. Such a row is done (delivered_at is when it was superseded),
+    # disclosed to nobody (no s.62 entry), and its payload goes with the others' at retention.
+    superseded_by: Mapped[int | None] = mapped_column(Integer)
 
 
 class AuditRow(Base):
