@@ -204,7 +204,35 @@ def test_nominals_hold_members_unrelated_people_and_namesakes(mixed):
 def test_unknown_scenario_and_too_few_events_are_clear_errors():
     from toex_stream.tools.simulate import SimulationError
 
-    with pytest.raises(SimulationError, match="choose one of headdress, booker, background, mixed"):
+    with pytest.raises(SimulationError, match="choose one of headdress, booker, nailbar, background, mixed"):
         simulate("trafficking")
     with pytest.raises(SimulationError, match="needs --events of at least"):
         simulate("headdress", 5)
+
+
+def test_nail_bar_workers_appear_only_beside_their_controllers_never_in_adverts(tmp_path):
+    lines, truth_lines, rows = generate(tmp_path, "nailbar", 60)
+    [network] = [t for t in truth_lines if t["type"] == "network"]
+    roles = {m["person_id"]: m["role"] for m in network["members"]}
+    workers = {p for p, role in roles.items() if role == "victim"}
+    controllers = {p for p, role in roles.items() if role == "controller"}
+    events = by_network(truth_lines, "nailbar")
+    in_adverts = {m["person_id"] for t in events if t["topic"] == contract.TOPIC_ADVERTS for m in t["mentions"]}
+    assert in_adverts <= controllers, "adverts carry the controllers' phones, never a worker's"
+    seen = defaultdict(set)  # worker -> the topics they appear in
+    for t in events:
+        people = {m["person_id"] for m in t["mentions"]}
+        for worker in people & workers:
+            assert people & controllers, "a worker is named beside a controller"
+            seen[worker].add(t["topic"])
+    assert len(seen) >= 10 and all(topics <= {contract.TOPIC_REFERRALS, contract.TOPIC_INTEL}
+                                   for topics in seen.values())
+    # Named with no phone of their own; one referral is about a child; shops in two regions.
+    values = {(line["topic"], line["key"]): line["value"] for line in lines}
+    subjects = [s for t in events if t["topic"] != contract.TOPIC_ADVERTS
+                for s in values[(t["topic"], t["key"])]["subjects"] if s["role"] == "potential_victim"]
+    assert subjects and not any(s["phones"] for s in subjects)
+    referrals = [values[(t["topic"], t["key"])] for t in events if t["topic"] == contract.TOPIC_REFERRALS]
+    assert sum(r["subject_is_child"] for r in referrals) == 1
+    assert {r["locations"][0]["town"] for r in referrals} == {"Leeds", "Sheffield", "Newcastle upon Tyne"}
+    assert [row["record_id"] for row in rows] == ["WYP-N-01207"]

@@ -163,7 +163,7 @@ def submit(
 
 @app.command()
 def simulate(
-    scenario: Annotated[str, typer.Option(help="headdress, booker, background or mixed.")],
+    scenario: Annotated[str, typer.Option(help="headdress, booker, nailbar, background or mixed.")],
     events: Annotated[int | None, typer.Option(help="How many events (default depends on the scenario).")] = None,
     rate: Annotated[
         float | None, typer.Option(help="Events per second (default 200 to Kafka; no limit to --out).")

@@ -57,6 +57,12 @@ GIVEN_NAMES: dict[str, dict[str, list[str]]] = {
         "female": ["Agnieszka", "Katarzyna", "Małgorzata", "Magdalena", "Joanna", "Aleksandra"],
         "male": ["Łukasz", "Krzysztof", "Tomasz", "Paweł", "Michał", "Wojciech"],
     },
+    "VN": {
+        "female": ["Linh", "Hương", "Lan", "Mai", "Trang", "Thảo", "Ngọc", "Hà", "Hoa", "Nhung", "Phương", "Yến",
+                   "Thu", "Hằng", "Dung", "Vy"],
+        "male": ["Minh", "Tuấn", "Hùng", "Đức", "Long", "Nam", "Quang", "Thắng", "Dũng", "Hải", "Sơn", "Việt",
+                 "Khoa", "Bảo", "Phúc", "Tài"],
+    },
 }
 
 FAMILY_NAMES: dict[str, list[str]] = {
@@ -77,6 +83,9 @@ FAMILY_NAMES: dict[str, list[str]] = {
         "Edwards", "Green", "Hall", "Wood", "Harris", "Lewis", "Martin", "Jackson", "Clarke",
     ],
     "PL": ["Nowak", "Kowalski", "Wiśniewski", "Wójcik", "Kowalczyk", "Kamiński", "Lewandowski"],
+    # As common as they are in Viet Nam: a shared family name says little.
+    "VN": ["Nguyễn", "Nguyễn", "Nguyễn", "Trần", "Trần", "Lê", "Phạm", "Hoàng", "Vũ", "Đặng", "Bùi", "Đỗ", "Hồ",
+           "Ngô", "Dương", "Lý"],
 }
 
 # Nicknames and diminutives a record may carry instead of the given name.

@@ -470,6 +470,112 @@ def booker(seed: int, events: int) -> Scenario:
     return Scenario("booker", iter(generated), [network], nominals)
 
 
+# -- nail bars ------------------------------------------------------------------------------
+
+NAIL_BAR_TOWNS = ("Leeds", "Sheffield", "Newcastle upon Tyne")
+
+
+def nailbar(seed: int, events: int) -> Scenario:
+    """Vietnamese workers in nail bars, recruited through job adverts on their controllers' phones.
+
+    The workers never advertise and carry no phones of their own: they appear
+    only in partner referrals and police intelligence, named beside the
+    controllers. The shops are in two regions (YHROCU, NERSOU).
+    """
+    rng = SimRandom(f"{seed}:nailbar")
+    people = PersonFactory(rng, block=4)
+    span_days = max(35, events // 6)
+    towns = {t.name: t for t in ALL_TOWNS}
+    shops = [(towns[name], _address(rng, towns[name])) for name in NAIL_BAR_TOWNS]
+    n_fixed = len(shops) + 2  # a referral per shop, two intelligence reports
+    n_adverts = _split(events, n_fixed, "nailbar")
+    today = START.date()
+    owner = people.person("NB", "VN", "male", (38, 55), today, phones=2)
+    partner_in_crime = people.person("NB", "VN", "female", (30, 45), today, family_name=owner.family_name)
+    controllers = [owner, partner_in_crime]
+    workers_per_shop = 4
+    workers = [people.person("NB", "VN", rng.choice(["female", "female", "male"]), (18, 29), today, phones=0)
+               for _ in range(workers_per_shop * len(shops))]
+    # One of them is 16: the referral about that shop concerns a child.
+    workers[0].date_of_birth = today - dt.timedelta(days=16 * 365 + rng.randrange(200))
+    shop_of = {w.person_id: shops[i // workers_per_shop] for i, w in enumerate(workers)}
+    for w in workers:
+        town, address = shop_of[w.person_id]
+        w.town, w.postcode, w.address = town.name, address["postcode"], f"{address['text']}, {town.name}"
+
+    generated: list[SimEvent] = []
+    for i in range(n_adverts):
+        town, _address_of_shop = rng.choice(shops)
+        when = START + dt.timedelta(days=rng.uniform(0, span_days))
+        title, body = text.nail_recruitment_advert(rng, town.name)
+        recruiter = rng.choice(controllers)
+        body += f" Liên hệ {recruiter.given_name}."
+        advert_id = f"{7_100_000 + i * 37}"
+        source = rng.choice(("jobs-board-vn", "community-marketplace"))
+        value = _advert(rng, advert_id=advert_id, source=source, observed=when, title=title, body=body,
+                        phones=[rng.choice(recruiter.phones)], town=town, stated_age=None,
+                        stated_nationality=None, image_hashes=[], language="vi")
+        generated.append(SimEvent(TOPIC_ADVERTS, f"{source}:{advert_id}", value, when, [recruiter.person_id],
+                                  "nailbar", "confirmed", rng.randint(7, 30)))
+
+    # A referral per shop from an outreach charity: its four workers and the owner, who was there.
+    for n, (town, shop) in enumerate(shops):
+        when = START + dt.timedelta(days=span_days * (0.3 + 0.2 * n))
+        staff = [w for w in workers if shop_of[w.person_id][0] is town]
+        subjects = [_person_json(rng, w, "potential_victim", when.date(), phones=[], address=shop, variation=0.5)
+                    for w in staff]
+        subjects.append(_person_json(rng, owner, "suspect", when.date(), phones=owner.phones[:1], variation=0.6))
+        referral = {
+            "schema_version": 1,
+            "referral_id": f"NB-REF-{rng.randrange(10**6):06d}",
+            "partner_id": "nail-salon-outreach",
+            "submitted_at": _iso(when),
+            "exploitation_types": ["labour"],
+            "subjects": subjects,
+            "locations": [shop],
+            "narrative": text.nail_bar_narrative(rng, town.name, len(staff)),
+            "language": "en",
+            "urgency": "standard",
+            "consent_to_share": True,
+            "subject_is_child": any(w is workers[0] for w in staff),
+        }
+        generated.append(SimEvent(TOPIC_REFERRALS, f"nail-salon-outreach:{referral['referral_id']}", referral,
+                                  when, [w.person_id for w in staff] + [owner.person_id], "nailbar", "safeguarded",
+                                  rng.randint(3, 14)))
+
+    # Intelligence from the two forces: the controllers, and workers seen at a licensing visit.
+    for force, (town, shop), subjects_of, share in (
+        ("west-yorkshire", shops[0], [owner] + workers[1:3], 0.5),
+        ("northumbria", shops[2], [partner_in_crime] + workers[9:11], 0.8),
+    ):
+        when = START + dt.timedelta(days=span_days * share)
+        report: dict[str, Any] = {
+            "schema_version": 1,
+            "intel_id": f"{force[:3].upper()}-INT-{rng.randrange(10**5):05d}",
+            "force_code": force,
+            "recorded_at": _iso(when),
+            "source_evaluation": 2,
+            "intelligence_assessment": "B",
+            "handling_code": "P",
+            "subjects": [_person_json(rng, person, "suspect" if person in controllers else "potential_victim",
+                                      when.date(), phones=person.phones[:1], address=shop, variation=0.5)
+                         for person in subjects_of],
+            "locations": [shop],
+            "text": text.nail_bar_intel(rng, town.name),
+            "threat_tags": ["msht", "labour_exploitation"],
+        }
+        generated.append(SimEvent(TOPIC_INTEL, report["intel_id"], report, when, [p.person_id for p in subjects_of],
+                                  "nailbar", "arrest", rng.randint(10, 40)))
+
+    members = {c.person_id: "controller" for c in controllers} | {w.person_id: "victim" for w in workers}
+    network = Network("nailbar", "YHROCU", ["west-yorkshire", "south-yorkshire", "northumbria"], members)
+    leeds = towns["Leeds"]
+    owner.town, owner.postcode, owner.address = leeds.name, leeds.postcode(rng), "12 Harehills Lane, Leeds"
+    nominals = [NominalRecord("WYP-N-01207", owner, ["ocg_member"], "west-yorkshire", owner.phones)]
+    generated.sort(key=lambda e: e.event_time)
+    return Scenario("nailbar", iter(generated), [network], nominals)
+
+
 # -- background ----------------------------------------------------------------------------
 
 
@@ -614,13 +720,15 @@ def _background_intel(
 
 
 def mixed(seed: int, events: int) -> Scenario:
-    """The three together, interleaved in time."""
+    """The networks and the background together, interleaved in time."""
     n_headdress = max(60, events // 10)
     n_booker = max(40, events // 20)
-    n_background = events - n_headdress - n_booker
+    n_nailbar = max(40, events // 50)
+    n_background = events - n_headdress - n_booker - n_nailbar
     if n_background < 10:
-        raise ValueError(f"scenario mixed needs --events of at least {n_headdress + n_booker + 10}")
-    parts = [headdress(seed, n_headdress), booker(seed, n_booker), background(seed, n_background)]
+        raise ValueError(f"scenario mixed needs --events of at least {n_headdress + n_booker + n_nailbar + 10}")
+    parts = [headdress(seed, n_headdress), booker(seed, n_booker), nailbar(seed, n_nailbar),
+             background(seed, n_background)]
     return Scenario(
         "mixed",
         heapq.merge(*(p.events for p in parts), key=lambda e: e.event_time),
@@ -629,8 +737,8 @@ def mixed(seed: int, events: int) -> Scenario:
     )
 
 
-SCENARIOS = {"headdress": headdress, "booker": booker, "background": background, "mixed": mixed}
-DEFAULT_EVENTS = {"headdress": 300, "booker": 150, "background": 2000, "mixed": 3000}
+SCENARIOS = {"headdress": headdress, "booker": booker, "nailbar": nailbar, "background": background, "mixed": mixed}
+DEFAULT_EVENTS = {"headdress": 300, "booker": 150, "nailbar": 60, "background": 2000, "mixed": 3000}
 
 
 def arrival_order(rng: random.Random, events: Iterable[SimEvent]) -> Iterator[SimEvent]:

@@ -138,6 +138,37 @@ def labour_narrative(rng: random.Random, town: str, workers: int) -> str:
     )
 
 
+RECRUITMENT_NAILS = [
+    "Tuyển thợ nail", "Cần người làm nail gấp", "Bao ăn ở", "Không cần kinh nghiệm", "Trả tiền mặt hàng tuần",
+    "Nail technician wanted, no experience needed", "Accommodation provided above the shop", "Cash paid daily",
+    "Training given", "Start today in {town}",
+]
+
+
+def nail_recruitment_advert(rng: random.Random, town: str) -> tuple[str, str]:
+    """A job offer of the kind nail-bar controllers post in Vietnamese and English."""
+    title = rng.choice(RECRUITMENT_NAILS[:2] + RECRUITMENT_NAILS[5:6])
+    phrases = rng.sample(RECRUITMENT_NAILS[2:5], 2) + rng.sample(RECRUITMENT_NAILS[6:], 2)
+    return title, " ".join(p.format(town=town) + "." for p in phrases)
+
+
+def nail_bar_narrative(rng: random.Random, town: str, workers: int) -> str:
+    return (
+        f"Our outreach worker visited a nail bar in {town}. {workers} young Vietnamese workers there sleep "
+        "above the shop, work from 9 until late every day and say they owe the owner for their journey to the "
+        "UK. They have no phones of their own; the owner keeps their passports and pays them in cash, if at "
+        "all. The owner was present and answered for them."
+    )
+
+
+def nail_bar_intel(rng: random.Random, town: str) -> str:
+    return (
+        f"Subject is believed to run nail bars in {town} staffed by Vietnamese nationals who live on the "
+        "premises, work unpaid hours to repay travel debts and are moved between his shops. Named workers "
+        "below were seen at the premises during a licensing visit."
+    )
+
+
 BACKGROUND_NARRATIVES = [
     "Client disclosed controlling behaviour by an ex-partner; no indication of exploitation by a third party.",
     "Concern raised by a neighbour about a young man; on follow-up he is living with family and in education.",
