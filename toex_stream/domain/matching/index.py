@@ -27,6 +27,10 @@ MAX_BUCKET = 2_000
 MAX_CANDIDATES = 200
 MATCH_THRESHOLD = 0.95
 REVIEW_THRESHOLD = 0.50
+# The other candidates' share of the probability is a line of the waterfall once it is this many bits.
+ALTERNATIVES_SHOWN_BITS = 0.01
+# A candidate with posterior odds of 2^-RIVAL_BITS or more is checked for being the best one's duplicate.
+RIVAL_BITS = 7.0
 
 
 @dataclass(frozen=True)
@@ -176,18 +180,50 @@ class Matcher:
         if record is not None:
             self.model.count_record(record, sign)
 
-    def train(self, mentions: Iterable[MatchRecord], seed: int = 0) -> dict[str, float]:
-        """Estimate u from random nominal pairs and m by EM over the mentions' candidate pairs."""
+    def train(self, mentions: Iterable[MatchRecord], seed: int = 0, rounds: int = 2) -> dict[str, float]:
+        """Estimate u from random nominal pairs and m by EM over each mention's best candidate pair.
+
+        The best candidate is chosen by the model as it stands, so a second round
+        (``rounds``) chooses again with the m the first one estimated.
+        """
         live = self.index.live()
         self.model.count_terms(live)
         self.model.estimate_u(live, seed=seed)
-        pairs: list[Levels] = []
-        count = 0
-        for mention in mentions:
-            count += 1
-            for candidate in self.index.candidates(mention):
-                pairs.append(compare(mention, candidate)[0])
-        return self.model.estimate_m(pairs, count)
+        mentions = list(mentions)
+        candidates = [self.index.candidates(mention) for mention in mentions]
+        estimate: dict[str, float] = {"pairs": 0}
+        for _ in range(rounds):
+            pairs: list[Levels] = []
+            for mention, found in zip(mentions, candidates, strict=True):
+                best: tuple[float, Levels] | None = None
+                for candidate in found:
+                    levels, values = compare(mention, candidate)
+                    total = self.model.total_weight(levels, values)
+                    if best is None or total > best[0]:
+                        best = (total, levels)
+                if best is not None:
+                    pairs.append(best[1])
+            estimate = self.model.estimate_m(pairs, len(mentions))
+        return estimate
+
+    def _rivals(self, best: MatchRecord, totals: list[tuple[float, MatchRecord]]) -> list[float]:
+        """The weights of the candidates other than ``best`` that may be someone else.
+
+        One the model takes for the same person as ``best`` (two provisional
+        nominals of one phone, a force's duplicate record) is no rival: whichever
+        it is, the mention is that person. Only a candidate whose posterior odds
+        are at least 2^-RIVAL_BITS is compared with ``best`` for that (the extra
+        comparison is the cost); the many unlikely ones count as they are.
+        """
+        prior = self.model.prior_weight()
+        rivals = []
+        for total, candidate in totals:
+            if candidate is best:
+                continue
+            if prior + total >= -RIVAL_BITS and self.score(best, candidate)[0] >= self.match_threshold:
+                continue
+            rivals.append(total)
+        return rivals
 
     def score(self, query: MatchRecord, candidate: MatchRecord) -> tuple[float, tuple[FieldWeight, ...]]:
         """The match probability of one pair, with its waterfall."""
@@ -198,8 +234,10 @@ class Matcher:
     def decide(self, query: MatchRecord) -> MatchDecision:
         candidates = self.index.candidates(query)
         best_total, best_candidate = -math.inf, None
+        totals: list[tuple[float, MatchRecord]] = []
         for candidate in candidates:
             total = self.model.total_weight(*compare(query, candidate))
+            totals.append((total, candidate))
             # Equal evidence for two nominals (two provisional ones of one phone) goes to the lower id:
             # the same choice in every process and whatever order the index was filled in, so a
             # replay, or a worker restarted, decides as the live worker did.
@@ -208,8 +246,13 @@ class Matcher:
                 best_total, best_candidate = total, candidate
         best: tuple[float, MatchRecord | None, tuple[FieldWeight, ...]] = (-1.0, None, ())
         if best_candidate is not None:
-            probability, weights = self.score(query, best_candidate)
-            best = (probability, best_candidate, weights)
+            # The other candidates share the probability that the mention is someone known.
+            alternatives = self.model.alternatives_weight(self._rivals(best_candidate, totals))
+            _probability, weights = self.score(query, best_candidate)
+            if alternatives <= -ALTERNATIVES_SHOWN_BITS:
+                weights += (FieldWeight("alternatives", "other candidates who may be the person instead",
+                                        alternatives),)
+            best = (self.model.probability(weights), best_candidate, weights)
         probability, nominal, weights = best
         if nominal is None or probability < self.review_threshold:
             decision: Decision = "new"

@@ -20,6 +20,7 @@ all read from there.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import math
 import random
@@ -124,6 +125,34 @@ _TF_INDEX = frozenset(i for i, c in enumerate(COMPARISONS) if c.terms is not Non
 DEFAULT_M = MappingProxyType({c.name: tuple(level.m for level in c.levels) for c in COMPARISONS})
 DEFAULT_U = MappingProxyType({c.name: tuple(level.u for level in c.levels) for c in COMPARISONS})
 PROBABILITY_FLOOR = 1e-6
+# The match rate λ the prior uses is held below this: 1 − λ is the chance a mention is no one known,
+# and a model that ruled it out would take a mention's only candidate for it however weak the evidence.
+MATCH_RATE_CAP = 0.99
+# Below this many nominals a value's share of them says little about how common it is: a value one
+# nominal of twenty holds is not rare. Term frequencies then never weigh more than the level's own u.
+TF_MIN_POPULATION = 1_000
+# How many random pairs' worth of evidence the default u of each level counts for when u is estimated.
+U_PRIOR_PAIRS = 1_000
+
+
+def term_u(count: int, population: int, level_u: float) -> float | None:
+    """u of an exact agreement on a value ``count`` of ``population`` nominals hold; None: the level's own.
+
+    Term-frequency adjustment: u is the chance a random nominal holds the value,
+    its share of the population, so a rare name weighs more than the level's
+    average and a shared "Smith" or a hotel switchboard less (a value no nominal
+    holds counts as one). In a population under :data:`TF_MIN_POPULATION` a
+    share overstates how common a value is: there u is never below the level's
+    own, and a value only one nominal holds keeps the level's weight.
+
+    >>> term_u(1, 100_000, 0.005), term_u(500, 100_000, 0.005), term_u(1, 20, 0.005), term_u(2, 20, 0.005)
+    (1e-05, 0.005, None, 0.1)
+    """
+    if population >= TF_MIN_POPULATION:
+        return max(count, 1) / population
+    if count > 1:
+        return max(count / population, level_u)
+    return None
 
 
 # -- comparing two records ----------------------------------------------------------------
@@ -368,9 +397,10 @@ class FellegiSunter:
                 continue
             if level == 0 and i in _TF_INDEX and self.population:
                 name = FIELD_NAMES[i]
-                count = self.term_counts[name].get(values.get(name, ""), 0)
-                if count > 1:
-                    total += math.log2(self._m_exact[i] / max(count / self.population, self._u[name][0]))
+                u_value = term_u(self.term_counts[name].get(values.get(name, ""), 0), self.population,
+                                 self._u[name][0])
+                if u_value is not None:
+                    total += math.log2(self._m_exact[i] / u_value)
                     continue
             total += self._table[i][level]
         return total
@@ -389,13 +419,9 @@ class FellegiSunter:
             weight = self.level_weight(name, level)
             adjusted = False
             if level == 0 and comparison.terms is not None and self.population:
-                count = self.term_counts[name].get(values.get(name, ""), 0)
-                if count > 1:
-                    # Term-frequency adjustment: u of an exact agreement on a value several
-                    # nominals share is the value's share of the population, never below the
-                    # level's own u. A value only one nominal holds keeps the level's weight:
-                    # in a small population count/N would overstate how common it is.
-                    u_value = max(count / self.population, self._u[name][0])
+                u_value = term_u(self.term_counts[name].get(values.get(name, ""), 0), self.population,
+                                 self._u[name][0])
+                if u_value is not None:
                     weight = math.log2(max(self._m[name][0], PROBABILITY_FLOOR) / u_value)
                     adjusted = True
             out.append(FieldWeight(name, comparison.levels[level].label, weight, adjusted))
@@ -403,10 +429,36 @@ class FellegiSunter:
 
     @property
     def prior(self) -> float:
-        return min(0.5, self._match_rate / max(self.population, 1))
+        """The prior probability that a mention is a given nominal rather than no one known: λ/N.
+
+        λ, the match rate, is the share of mentions that are someone in the index
+        (held below :data:`MATCH_RATE_CAP`, so that no mention is taken for
+        certain to be someone known), spread evenly over the N nominals.
+        """
+        return min(self._match_rate, MATCH_RATE_CAP) / max(self.population, 1)
 
     def prior_weight(self) -> float:
-        return math.log2(self.prior / (1 - self.prior))
+        """The prior log-odds, in bits, that a mention is a given nominal against its being no one known.
+
+        log2((λ/N) / (1 − λ)): the odds of the hypothesis "this nominal" against
+        "no nominal", which the candidates compete for (see :meth:`alternatives_weight`).
+        """
+        rate = min(self._match_rate, MATCH_RATE_CAP)
+        return math.log2(rate / max(self.population, 1) / (1 - rate))
+
+    def alternatives_weight(self, others: Iterable[float]) -> float:
+        """What the other candidates take from the best one's log-odds, in bits (0 or less).
+
+        A mention is one nominal at most, so the candidates share the
+        probability: P(best) = 2^(p + w_best) / (1 + Σ_j 2^(p + w_j)) over every
+        candidate j, p the prior weight and w each candidate's field weights.
+        This is the best one's odds, 2^(p + w_best), divided by
+        (1 + Σ_{others} 2^(p + w_j)): a namesake as likely as the best candidate
+        halves its odds; unlikely ones take nothing.
+        """
+        prior = self.prior_weight()
+        rest = math.fsum(2.0 ** min(prior + w, 1000.0) for w in others)
+        return -math.log2(1.0 + rest) if rest > 0 else 0.0
 
     def probability(self, weights: Iterable[FieldWeight]) -> float:
         total = self.prior_weight() + sum(w.weight for w in weights)
@@ -431,13 +483,22 @@ class FellegiSunter:
         self.population += sign
 
     def estimate_u(self, records: Sequence[MatchRecord], pairs: int = 20_000, seed: int = 0) -> None:
-        """u from random pairs of distinct records (nearly all non-matches), smoothed."""
+        """u from random pairs of distinct records (nearly all non-matches), smoothed toward the defaults.
+
+        Each level starts with :data:`U_PRIOR_PAIRS` pairs' worth of its default
+        u, so that a few nominals cannot give a level a u no pair showed (37
+        nominals sampled 20,000 times gave "loosely similar given names" a u of
+        1/20,000, +9 bits), and many outweigh the defaults. When there are no more
+        distinct pairs than ``pairs``, every pair is compared once.
+        """
         if len(records) < 30:
             return
         rng = random.Random(seed)
-        counts = {c.name: [1.0] * len(c.levels) for c in COMPARISONS}  # add-one smoothing
-        for _ in range(pairs):
-            a, b = rng.sample(range(len(records)), 2)
+        counts = {c.name: [U_PRIOR_PAIRS * level.u for level in c.levels] for c in COMPARISONS}
+        n = len(records)
+        chosen = (itertools.combinations(range(n), 2) if n * (n - 1) // 2 <= pairs
+                  else (rng.sample(range(n), 2) for _ in range(pairs)))
+        for a, b in chosen:
             levels, _ = compare(records[a], records[b])
             for name, level in zip(FIELD_NAMES, levels, strict=True):
                 if level is not None:
@@ -445,10 +506,15 @@ class FellegiSunter:
         self.u = {name: [c / sum(row) for c in row] for name, row in counts.items()}  # refreshes
 
     def estimate_m(self, pair_levels: Iterable[Levels], mentions: int, iterations: int = 40) -> dict[str, float]:
-        """m and the match rate by EM over the candidate pairs of ``mentions`` mentions, u held fixed.
+        """m and the match rate by EM over ``mentions`` mentions' pairs, u held fixed.
 
-        The prior EM finds is that of a candidate pair; times the pairs per
-        mention it gives the expected matches per mention (the match rate).
+        Give each mention's best candidate pair (:meth:`Matcher.train` does): a
+        mention is one nominal at most, and over every candidate pair the
+        non-matches that happen to share a name swamp the matches, which EM then
+        learns as its "match" class (FEBRL 4 on names and dates of birth: m of
+        "dates of birth differ" 0.45, where it is 0.04). The prior EM finds is
+        that of a pair; times the pairs per mention it gives the expected matches
+        per mention (the match rate).
         """
         patterns = Counter(pair_levels)
         if not patterns or not mentions:
@@ -473,7 +539,7 @@ class FellegiSunter:
                     if level is not None:
                         sums[name][level] += expected
             m = {name: [s / sum(row) for s in row] for name, row in sums.items()}
-            prior = min(max(expected_matches / total, 1e-6), 0.5)
+            prior = min(max(expected_matches / total, 1e-6), 0.999)
         self._m = _parameters("m", m)
         self._match_rate = min(1.0, prior * total / mentions)
         self.refresh()
