@@ -78,11 +78,15 @@ def outbox_report(database_url: str) -> dict[str, dict[str, Any]]:
     return report
 
 
-def chat_pace(calls: list[Any]) -> dict[str, dict[str, Any]]:
-    """Per Slack channel: messages (posts and edits that succeeded), the shortest gap, the most in one second."""
+def chat_pace(calls: list[Any], ids: dict[str, str]) -> dict[str, dict[str, Any]]:
+    """Per Slack channel: messages (posts, replies and edits that succeeded), the shortest gap between two
+    arrivals, and the most that arrived in any one second. ``ids`` maps a channel's name (no '#') to its id:
+    posts name the channel, edits and replies give its id."""
+    names = {channel_id: f"#{name}" for name, channel_id in ids.items()}
     by_channel: dict[str, list[float]] = defaultdict(list)
     for call in calls:
-        by_channel[str(call.params.get("channel", "?"))].append(call.at)
+        channel = str(call.params.get("channel", "?"))
+        by_channel[names.get(channel, channel)].append(call.at)
     pace = {}
     for channel, moments in sorted(by_channel.items()):
         moments.sort()
@@ -116,7 +120,7 @@ def main() -> None:
             channels = outbox_report(rig.database_url)
             calls = [c for method in ("chat.postMessage", "chat.update")
                      for c in rig.slack.successful_calls(method)]
-            pace = chat_pace(calls)
+            pace = chat_pace(calls, dict(rig.slack.channels))
     finally:
         if not args.keep:
             shutil.rmtree(folder, ignore_errors=True)

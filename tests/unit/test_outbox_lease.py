@@ -253,3 +253,30 @@ def test_a_lease_that_cannot_work_is_refused_where_it_is_configured(outbox: Outb
         OutboxSender(outbox, {}, lease_ttl_s=0)
     with pytest.raises(AlertingError, match="holder '' must be 1 to 255 characters"):
         OutboxSender(outbox, {}, holder="")
+
+
+def test_the_pacer_counts_a_channel_s_next_slot_from_the_end_of_a_slow_call() -> None:
+    """A storm run saw two posts arrive 0.06 s apart: the first was released on time, then sent a second
+    late by a busy event loop. The next slot is a full interval after a call ends."""
+    import asyncio
+
+    from toex_stream.adapters.senders import ChannelPacer
+
+    moments: list[tuple[str, float]] = []
+    loop_clock = asyncio.new_event_loop()
+    try:
+        pacer = ChannelPacer(0.2, clock=loop_clock.time)
+
+        async def send(name: str, takes: float) -> None:
+            async with pacer.slot("#c"):
+                await asyncio.sleep(takes)  # the call, or the loop busy before it goes out
+                moments.append((name, loop_clock.time()))
+
+        async def both() -> None:
+            await asyncio.gather(send("slow", 0.3), send("next", 0.0))
+
+        loop_clock.run_until_complete(both())
+    finally:
+        loop_clock.close()
+    (first, slow_done), (second, next_done) = moments
+    assert (first, second) == ("slow", "next") and next_done - slow_done >= 0.2 - 0.01

@@ -33,7 +33,8 @@ import socket
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
@@ -111,14 +112,24 @@ class ChannelPacer:
         self._locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._held_until: dict[str, float] = {}
 
-    async def wait(self, channel: str) -> None:
-        """Wait for this channel's next slot to write a message, and take it."""
+    @asynccontextmanager
+    async def slot(self, channel: str) -> AsyncIterator[None]:
+        """Write one message to ``channel`` inside: once its slot comes, and the next slot ``interval`` after
+        this one is done.
+
+        Counted from the end of the call, not its start: the chat API counts a
+        message when it arrives, which may be any time before the answer (a busy
+        event loop sends late), so the next one starts a full interval after.
+        """
         async with self._locks[channel]:
             await self._wait_hold(channel)
             delay = self._next.get(channel, 0.0) - self._clock()
             if delay > 0:
                 await asyncio.sleep(delay)
-            self._next[channel] = self._clock() + self.interval
+            try:
+                yield
+            finally:
+                self._next[channel] = self._clock() + self.interval
 
     async def clear(self, channel: str) -> None:
         """Wait while the channel is held after a 429 (for reads, which take no slot)."""
@@ -216,10 +227,10 @@ class SlackNotifier:
             found = await self._find_in_history(channel_id, item.alert_id, item.first_attempt_at)
             if found is not None:
                 return DeliveryResult(ok=True, action="found_existing", slack_channel=channel_id, slack_ts=found)
-        await self.pacer.wait(self.channel)
-        response = await self.client.chat_postMessage(
-            channel=self.channel, text=item.payload["text"], blocks=item.payload.get("blocks"), metadata=metadata
-        )
+        async with self.pacer.slot(self.channel):
+            response = await self.client.chat_postMessage(
+                channel=self.channel, text=item.payload["text"], blocks=item.payload.get("blocks"), metadata=metadata
+            )
         self._channel_id = response.get("channel") or self._channel_id
         return DeliveryResult(
             ok=True, action="posted", slack_channel=self._channel_id or self.channel, slack_ts=response["ts"]
@@ -232,10 +243,10 @@ class SlackNotifier:
             )
         channel = item.thread_channel or self.channel
         # chat.update is idempotent: done again on every attempt, it leaves one message.
-        await self.pacer.wait(self.channel)
-        await self.client.chat_update(
-            channel=channel, ts=item.thread_ts, text=item.payload["text"], blocks=item.payload.get("blocks")
-        )
+        async with self.pacer.slot(self.channel):
+            await self.client.chat_update(
+                channel=channel, ts=item.thread_ts, text=item.payload["text"], blocks=item.payload.get("blocks")
+            )
         reply = item.payload.get("reply")
         if not reply:
             return DeliveryResult(ok=True, action="updated", slack_channel=channel, slack_ts=item.thread_ts)
@@ -244,17 +255,17 @@ class SlackNotifier:
             found = await self._find_reply(channel, item.thread_ts, item.alert_id, item.version)
             if found is not None:
                 return DeliveryResult(ok=True, action="found_existing", slack_channel=channel, slack_ts=found)
-        await self.pacer.wait(self.channel)
-        response = await self.client.chat_postMessage(
-            channel=channel,
-            thread_ts=item.thread_ts,
-            text=reply["text"],
-            blocks=reply.get("blocks"),
-            metadata={
-                "event_type": SLACK_UPDATE_EVENT_TYPE,
-                "event_payload": {"alert_id": item.alert_id, "version": item.version},
-            },
-        )
+        async with self.pacer.slot(self.channel):
+            response = await self.client.chat_postMessage(
+                channel=channel,
+                thread_ts=item.thread_ts,
+                text=reply["text"],
+                blocks=reply.get("blocks"),
+                metadata={
+                    "event_type": SLACK_UPDATE_EVENT_TYPE,
+                    "event_payload": {"alert_id": item.alert_id, "version": item.version},
+                },
+            )
         return DeliveryResult(ok=True, action="updated", slack_channel=channel, slack_ts=response["ts"])
 
     async def _resolve_channel_id(self) -> str | None:
