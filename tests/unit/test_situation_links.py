@@ -1,0 +1,110 @@
+"""Situations: linked nominals found whole, strangers left apart, the older id kept, the same in any order."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import random
+
+from toex_stream.domain.situations.links import (
+    CONTROLLER,
+    DAY,
+    UNKNOWN,
+    VICTIM,
+    Evidence,
+    Links,
+    situation_id,
+)
+
+
+def referral(n: int, day: float, controller: str, workers: list[str]) -> Evidence:
+    members = ((controller, "suspect"), *((w, "potential_victim") for w in workers))
+    return Evidence(f"toex.referrals:nail-salon-outreach:R-{n}", day * DAY, members)
+
+
+def advert(n: int, day: float, nominal: str, phone: str) -> Evidence:
+    return Evidence(f"toex.adverts:board:{n}", day * DAY, ((nominal, "unknown"),), ((nominal, f"p:{phone}"),))
+
+
+def nail_bars() -> list[Evidence]:
+    """Three shops' referrals naming their workers beside the owner, his partner's adverts on a shared phone."""
+    shops = [[f"W-{s}{i}" for i in range(4)] for s in "abc"]
+    stream = [referral(n, 10 + 5 * n, "N-owner", workers) for n, workers in enumerate(shops)]
+    stream.append(Evidence("toex.intel:NOR-INT-1", 30 * DAY, (("N-partner", "suspect"), ("W-c1", "potential_victim"))))
+    stream += [advert(n, 2 + n, "N-owner" if n % 2 else "N-partner", "+447740000001") for n in range(6)]
+    return stream
+
+
+def test_victims_named_only_beside_their_controller_are_in_his_situation_with_their_roles() -> None:
+    links = Links()
+    for evidence in nail_bars():
+        links.observe(evidence)
+    [situation] = links.situations()
+    assert len(situation.members) == 14
+    assert situation.members["N-owner"] == situation.members["N-partner"] == CONTROLLER
+    assert {situation.members[f"W-{s}{i}"] for s in "abc" for i in range(4)} == {VICTIM}
+    assert len(situation.events) == 10
+    # Every link says why: the owner and the partner share a phone.
+    [(a, b, kinds, events)] = [link for link in situation.links if {link[0], link[1]} == {"N-owner", "N-partner"}]
+    assert kinds == ("shared phone",) and events
+
+
+def test_a_shared_switchboard_links_no_strangers_not_even_the_first_who_showed_it() -> None:
+    links = Links()
+    for n in range(2):
+        links.observe(advert(n, n, f"N-guest{n}", "+441214960100"))
+    assert [sorted(s.members) for s in links.situations()] == [["N-guest0", "N-guest1"]]  # two: linked, for now
+    for n in range(2, 8):  # eight unrelated women working from one hotel
+        links.observe(advert(n, n, f"N-guest{n}", "+441214960100"))
+    assert links.situations() == []
+    # Named together in one event, two of them stay linked whatever number they share.
+    links.observe(Evidence("toex.intel:I-1", 9 * DAY, (("N-guest3", "suspect"), ("N-guest4", "potential_victim"))))
+    links.observe(advert(30, 9, "N-guest9", "+441214960100"))
+    assert [sorted(s.members) for s in links.situations()] == [["N-guest3", "N-guest4"]]
+    # A phone two people share links them.
+    links.observe(advert(20, 9, "N-x", "+447740000009"))
+    links.observe(advert(21, 9.5, "N-y", "+447740000009"))
+    assert ["N-x", "N-y"] in [sorted(s.members) for s in links.situations()]
+
+
+def test_when_two_situations_merge_the_older_id_lives_on_and_the_other_is_reported_merged() -> None:
+    links = Links()
+    links.observe(referral(1, 1, "N-old", ["W-1"]))
+    links.observe(referral(2, 5, "N-new", ["W-2"]))
+    older, newer = situation_id("N-old"), situation_id("N-new")
+    assert {s.situation_id for s in links.situations()} == {older, newer}
+    merged = links.observe(Evidence("toex.intel:I-9", 6 * DAY, (("N-new", "suspect"), ("N-old", "suspect"))))
+    assert merged == [(newer, older)]
+    assert [s.situation_id for s in links.situations()] == [older]
+
+
+def test_the_same_evidence_in_any_order_gives_the_same_situations() -> None:
+    stream = nail_bars() + [referral(9, 40, "N-other", ["W-z"])]
+    expected = None
+    rng = random.Random(7)
+    for _ in range(5):
+        order = stream[:]
+        rng.shuffle(order)
+        links = Links()
+        for evidence in order:
+            links.observe(evidence)
+        found = [(s.situation_id, s.members, s.events) for s in links.situations()]
+        expected = expected or found
+        assert found == expected
+
+
+def test_links_fade_and_a_stale_one_no_longer_joins_two_groups() -> None:
+    links = Links()
+    links.observe(Evidence("toex.intel:I-1", 0.0, (("N-a", "suspect"), ("N-b", "unknown"))))
+    links.observe(Evidence("toex.intel:I-2", 200 * DAY, (("N-b", "unknown"), ("N-c", "suspect"))))
+    assert [sorted(s.members) for s in links.situations()] == [["N-b", "N-c"]]
+    assert links.role("N-b") == UNKNOWN
+
+
+def test_the_state_survives_a_round_trip_through_json() -> None:
+    links = Links()
+    for evidence in itertools.islice(nail_bars(), 6):
+        links.observe(evidence)
+    again = Links.from_json(json.loads(json.dumps(links.to_json())))
+    assert again.situations() == links.situations()
+    assert again.to_json() == links.to_json()

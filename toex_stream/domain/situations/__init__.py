@@ -1,0 +1,1 @@
+"""Situations: groups of linked nominals, the unit an alert is about (issue 16)."""
