@@ -24,6 +24,11 @@ belongs to, each member's role):
 What an alert names is what its message carries in its latest state: the
 nominals and events the decision's alert lists (one of each before alerts
 described situations).
+
+``situations_what_if`` gives the same figures for the alerts as they would be
+if each named its whole situation (``toex_stream.domain.situations``: the
+nominals the run's events link, at the end of the run) and there were one per
+situation per region: a measure of the linking before alerts are made of it.
 """
 
 from __future__ import annotations
@@ -47,6 +52,7 @@ from toex_stream.domain.alerting.routes_file import load_routes
 from toex_stream.domain.matching.index import Matcher
 from toex_stream.domain.scoring.profiles import load_profiles
 from toex_stream.domain.scoring.scorer import Scorer
+from toex_stream.domain.situations.links import Evidence, Links
 from toex_stream.tools.simulate import SimEvent, Simulation, encode, simulate
 
 VICTIM_ROLES = {"victim"}
@@ -78,7 +84,45 @@ def must_be_critical(event: SimEvent) -> bool:
     return bool(value.get("subject_is_child")) or value.get("urgency") == "immediate_risk"
 
 
-def measure(simulation: Simulation, events: list[SimEvent], records: list[Record]) -> dict[str, Any]:
+def situations_of(records: list[Record]) -> Links:
+    """The situations the linking step finds in a replay's records (issue 16; not yet what alerts carry)."""
+    links = Links()
+    for record in records:
+        observation = record["observation"]
+        if observation is None:
+            continue
+        nominal_of = {m["mention_id"]: m["nominal_id"] for m in record["matches"] if m["nominal_id"]}
+        members, identifiers = [], []
+        for mention in observation["mentions"]:
+            nominal = nominal_of.get(mention["mention_id"])
+            if nominal is None:
+                continue
+            members.append((nominal, mention["role"]))
+            identifiers += [(nominal, f"p:{phone}") for phone in mention["phones"]]
+            identifiers += [(nominal, f"e:{email}") for email in mention["emails"]]
+        at = dt.datetime.fromisoformat(observation["occurred_at"]).timestamp()
+        event = f"{record['event']['topic']}:{record['event']['key']}"
+        links.observe(Evidence(event, at, tuple(members), tuple(identifiers)))
+    return links
+
+
+def as_situation_alerts(alerts: list[dict[str, Any]], links: Links) -> list[dict[str, Any]]:
+    """The alerts as one per situation per region would be: each names its situation's members and events."""
+    situation_of = {n: s for s in links.situations() for n in s.members}
+    merged: dict[tuple[str, str], dict[str, Any]] = {}
+    for alert in alerts:
+        found = [situation_of[n] for n in sorted(alert["nominals"]) if n in situation_of]
+        key = (found[0].situation_id if found else min(alert["nominals"]), alert["region"])
+        into = merged.setdefault(key, {"alert_id": "|".join(key), "region": alert["region"], "events": set(),
+                                       "nominals": set(), "critical_person": False})
+        into["nominals"] |= set(found[0].members) if found else alert["nominals"]
+        into["events"] |= set(found[0].events) if found else alert["events"]
+        into["critical_person"] |= alert["critical_person"]
+    return list(merged.values())
+
+
+def measure(simulation: Simulation, events: list[SimEvent], records: list[Record],
+            situations: bool = False) -> dict[str, Any]:
     by_key = {f"{e.topic}:{e.key}": e for e in events}
     person_of = {f"{e.topic}:{e.key}#{i}": p for e in events for i, p in enumerate(e.persons)}
     nominals_of: dict[str, set[str]] = defaultdict(set)  # person -> nominals their mentions resolved to
@@ -100,6 +144,11 @@ def measure(simulation: Simulation, events: list[SimEvent], records: list[Record
         alerts.append({"alert_id": alert_id, "region": alert["region"], "events": events_named,
                        "nominals": nominals_named, "networks": networks,
                        "critical_person": any(must_be_critical(by_key[k]) for k in events_named if k in by_key)})
+    if situations:
+        alerts = as_situation_alerts(alerts, situations_of(records))
+        for alert in alerts:
+            alert["networks"] = {by_key[k].network for k in alert["events"] if k in by_key and by_key[k].network}
+            alert["critical_person"] |= any(must_be_critical(by_key[k]) for k in alert["events"] if k in by_key)
     named = set().union(*(a["nominals"] for a in alerts)) if alerts else set()
     carried = set().union(*(a["events"] for a in alerts)) if alerts else set()
 
@@ -166,15 +215,18 @@ def main() -> None:
     parser.add_argument("--seeds", default="1,2,3", help="comma-separated seeds")
     args = parser.parse_args()
     started = time.perf_counter()
-    runs = []
+    runs, linked = [], []
     for seed in (int(s) for s in args.seeds.split(",")):
         simulation = simulate(args.scenario, args.events, seed)
         events = list(simulation.events())
         print(f"[alert_quality] seed {seed}: {len(events)} events", file=sys.stderr)
-        runs.append({"seed": seed, **measure(simulation, events, replay_stream(simulation, events))})
+        records = replay_stream(simulation, events)
+        runs.append({"seed": seed, **measure(simulation, events, records)})
+        linked.append({"seed": seed, **measure(simulation, events, records, situations=True)})
     print(json.dumps({"benchmark": "alert_quality", "scenario": args.scenario, "events": args.events,
-                      "summary": summary(runs), "runs": runs, "seconds": round(time.perf_counter() - started, 1)},
-                     indent=1))
+                      "summary": summary(runs), "runs": runs,
+                      "situations_what_if": {"summary": summary(linked), "runs": linked},
+                      "seconds": round(time.perf_counter() - started, 1)}, indent=1))
 
 
 if __name__ == "__main__":

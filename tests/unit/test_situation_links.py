@@ -108,3 +108,21 @@ def test_the_state_survives_a_round_trip_through_json() -> None:
     again = Links.from_json(json.loads(json.dumps(links.to_json())))
     assert again.situations() == links.situations()
     assert again.to_json() == links.to_json()
+
+
+def test_women_advertised_on_the_same_controller_numbers_are_linked_though_a_dozen_share_each() -> None:
+    phones = [f"+44774000010{n}" for n in range(4)]
+    rng = random.Random(2)
+    links = Links()
+    for n in range(120):
+        woman = f"N-woman{n % 12}"
+        shown = rng.sample(phones, 1)
+        links.observe(Evidence(f"toex.adverts:board:{n}", n * DAY / 3, ((woman, "unknown"),),
+                               tuple((woman, f"p:{p}") for p in shown)))
+    [situation] = links.situations()
+    assert len(situation.members) == 12
+    # One number alone, shown by as many strangers, would not have linked them.
+    alone = Links()
+    for n in range(12):
+        alone.observe(advert(n, n, f"N-guest{n}", "+447740000999"))
+    assert alone.situations() == []

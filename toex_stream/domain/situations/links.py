@@ -2,20 +2,24 @@
 
 Nominals are linked when one event names them together (a suspect and the
 victims in one referral or intelligence report) or when they show the same
-identifier (a phone, an email, an address, a photograph's hash). A shared value
-links only as strongly as it is rare among the nominals that showed it: a
-hotel switchboard or the address of a large building that many unrelated
-nominals share links no one (:func:`identifier_weight`), not even the first
-few who showed it before it was seen to be common. Every link keeps the
-events that are its evidence and fades with stream time (half its strength
-every :data:`HALF_LIFE_DAYS`); a link too faint to count is forgotten.
+identifier (a phone, an email, an address, a photograph's hash). Whether a
+shared value links depends on who shares it (:meth:`Links.is_common`): two
+people on one mobile are linked; a value shown by several people who are
+otherwise nothing to each other (a hotel switchboard, the address of a large
+building) links none of them, not even the first few who showed it; and one
+shown by people who are otherwise linked (a controller's numbers on the
+adverts of the women he runs, each advertised on two or three of them) links
+them all. In the same way a nominal named with many people who are nothing to
+each other (:meth:`Links.is_hub`) chains none of them together.
 
-A situation is a connected group of nominals over the links that count. Its
-id is made from its oldest member (the nominal first seen, then the lowest
-id), and when two situations merge the older one's id lives on: the other is
-reported as merged into it. Everything here is a function of the evidence and
-its event times, never of the wall clock, and the groups and ids do not depend
-on the order the evidence arrives in, so a replay finds the same situations.
+Links fade with stream time: being named together halves in strength every
+:data:`HALF_LIFE_DAYS`, and an identifier counts only while it was shown in the
+last :data:`WINDOW_DAYS`. A situation is a connected group of nominals over
+the links that count. Its id is made from its oldest member (the nominal first
+seen, then the lowest id); when two situations merge, the other one's id is
+reported as merged into the surviving one. Nothing here reads the wall clock,
+and the groups and ids do not depend on the order the evidence arrives in, so
+a replay finds the same situations.
 
 >>> links = Links()
 >>> _ = links.observe(Evidence("toex.referrals:p:R-1", 0.0, (("N-boss", "suspect"), ("N-w1", "potential_victim"))))
@@ -27,33 +31,49 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 DAY = 86_400.0
 HALF_LIFE_DAYS = 30.0
-# A link whose strength has faded below this counts for nothing and is forgotten.
+WINDOW_DAYS = 90.0
+# Named together: a link counts while its strength (1 per event, fading) is at least this.
 MIN_STRENGTH = 0.2
-# An identifier more nominals than this have shown links none of them (a switchboard, a big building).
-MAX_HOLDERS = 5
+# Named with more partners than this who are nothing to each other, a nominal links none of them.
+HUB_PARTNERS = 5
+# Holders of an identifier, or partners of a nominal, are related when at least this share of them is
+# linked to another of them some other way.
+RELATED_SHARE = 0.5
+# An identifier more nominals than this showed in the window is common whoever they are (not read through).
+MAX_HOLDERS_READ = 200
+# Events kept as a shared identifier's evidence, per nominal.
+EVIDENCE_KEPT = 10
 # Roles as an event names them, and what they make of a member of a situation.
 CONTROLLER, VICTIM, UNKNOWN = "suspected controller", "possible victim", "unknown"
 _ROLE_OF_MENTION = {"suspect": CONTROLLER, "potential_victim": VICTIM}
+_KIND_NAMES = {"p": "shared phone", "e": "shared email", "a": "shared address", "i": "shared photograph"}
 
 
-def identifier_weight(holders: int) -> float:
-    """How strongly an identifier ``holders`` nominals have shown links two of them.
+def identifier_weight(identifier: str, holders: int) -> float:
+    """What one identifier ``holders`` nominals have shown adds to the link between two of them.
 
-    Two holders: fully (1.0); each more holder halves it; past
-    :data:`MAX_HOLDERS`, not at all (it says nothing about any one of them).
+    1/(holders - 1): a value two share links them fully, one a switchboard's
+    dozen guests share adds a twelfth; half that for a UK landline (a
+    business's number as often as a person's).
 
-    >>> [identifier_weight(k) for k in (1, 2, 3, 5, 6, 40)]
-    [0.0, 1.0, 0.5, 0.25, 0.0, 0.0]
+    >>> [round(identifier_weight("p:+447700900123", k), 3) for k in (1, 2, 3, 8)]
+    [0.0, 1.0, 0.5, 0.143]
+    >>> identifier_weight("p:+441214960100", 2)
+    0.5
     """
-    if holders < 2 or holders > MAX_HOLDERS:
+    if holders < 2:
         return 0.0
-    return 1.0 / (holders - 1)
+    weight = 1.0 / (holders - 1)
+    if identifier.startswith("p:+44") and not identifier.startswith("p:+447"):
+        weight /= 2
+    return weight
 
 
 @dataclass(frozen=True)
@@ -72,14 +92,12 @@ class Evidence:
 
 
 @dataclass
-class Link:
-    """Two nominals linked: how strongly as of ``seen``, and the events that are its evidence."""
+class Named:
+    """Two nominals named together: how strongly as of ``seen``, and the events that named them."""
 
     strength: float
-    seen: float  # the latest evidence's event time
+    seen: float
     events: set[str] = field(default_factory=set)
-    kinds: set[str] = field(default_factory=set)  # "named together", "shared phone", ...
-    via: set[str] = field(default_factory=set)  # the identifiers it rests on
 
     def strength_at(self, now: float) -> float:
         return float(self.strength * 0.5 ** (max(0.0, now - self.seen) / (HALF_LIFE_DAYS * DAY)))
@@ -96,118 +114,180 @@ class Situation:
     first_seen: float
 
 
-_KIND_NAMES = {"p": "shared phone", "e": "shared email", "a": "shared address", "i": "shared photograph"}
-
-
 class Links:
-    """The link graph and what is known of each nominal in it; JSON-able through :meth:`to_json`."""
+    """The evidence of links and what is known of each nominal; JSON-able through :meth:`to_json`."""
 
     def __init__(self) -> None:
         self.now = 0.0
-        self.links: dict[tuple[str, str], Link] = {}
+        self.named: dict[tuple[str, str], Named] = {}
+        self.partners: dict[str, set[str]] = {}  # nominal -> nominals it was named with
         self.first_seen: dict[str, float] = {}
         self.roles: dict[str, dict[str, int]] = {}  # nominal -> role -> times named so
-        self.events: dict[str, list[tuple[float, str]]] = {}  # nominal -> (event time, event)
-        self.holders: dict[str, set[str]] = {}  # identifier -> nominals that showed it
-        self.names: dict[str, str] = {}  # situation id -> the id it was merged into (merged ones only)
+        self.events: dict[str, dict[str, float]] = {}  # nominal -> event -> event time
+        # identifier -> nominal -> (last shown, the events it was shown in, latest EVIDENCE_KEPT)
+        self.shown: dict[str, dict[str, tuple[float, list[str]]]] = {}
+        self.identifiers: dict[str, set[str]] = {}  # nominal -> identifiers it showed
+        # What is_hub and is_common found since the last evidence (both read only the state).
+        self._hubs: dict[str, bool] = {}
+        self._common: dict[str, bool] = {}
 
     # -- evidence ----------------------------------------------------------------------------
 
     def observe(self, evidence: Evidence) -> list[tuple[str, str]]:
         """Add one event's evidence; the (merged, surviving) situation ids of any merge it caused."""
-        before = {s.situation_id: set(s.members) for s in self.situations()}
+        touched = {n for n, _ in evidence.members} | {n for n, _ in evidence.identifiers}
+        touched |= {h for _, i in evidence.identifiers for h in self.shown.get(i, {})}
+        before = {s.situation_id: set(s.members) for s in self._around(touched)}
+        self._hubs, self._common = {}, {}
         self.now = max(self.now, evidence.at)
-        named = sorted({nominal for nominal, _ in evidence.members})
         for nominal, role in evidence.members:
-            self.first_seen[nominal] = min(self.first_seen.get(nominal, evidence.at), evidence.at)
+            self._seen(nominal, evidence)
             counts = self.roles.setdefault(nominal, {})
             counts[role] = counts.get(role, 0) + 1
-            seen = self.events.setdefault(nominal, [])
-            if (evidence.at, evidence.event) not in seen:
-                seen.append((evidence.at, evidence.event))
-                seen.sort()
+        named = sorted({nominal for nominal, _ in evidence.members})
         for i, a in enumerate(named):
             for b in named[i + 1:]:
-                self._link(a, b, 1.0, evidence, "named together")
+                self._name_together(a, b, evidence)
         for nominal, identifier in evidence.identifiers:
-            holders = self.holders.setdefault(identifier, set())
-            holders.add(nominal)
-            if len(holders) > MAX_HOLDERS:
-                self._unlink_generic(identifier)
-                continue
-            weight = identifier_weight(len(holders))
-            kind = _KIND_NAMES.get(identifier.split(":", 1)[0], "shared identifier")
-            for other in sorted(holders - {nominal}):
-                self._link(nominal, other, weight, evidence, kind, identifier)
-        self._forget_faint()
-        return self._merges(before)
+            self._seen(nominal, evidence)
+            at, events = self.shown.setdefault(identifier, {}).get(nominal, (evidence.at, []))
+            if evidence.event not in events:
+                events = sorted([*events, evidence.event])[-EVIDENCE_KEPT:]
+            self.shown[identifier][nominal] = (max(at, evidence.at), events)
+            self.identifiers.setdefault(nominal, set()).add(identifier)
+        return self._merges(before, self._around(touched))
 
-    def _unlink_generic(self, identifier: str) -> None:
-        """An identifier too many nominals show links none of them: the links that rested on it alone go,
-        even those made while few had shown it."""
-        for key in [k for k, link in self.links.items() if identifier in link.via]:
-            link = self.links[key]
-            link.via.discard(identifier)
-            if not link.via and "named together" not in link.kinds:
-                del self.links[key]
+    def _seen(self, nominal: str, evidence: Evidence) -> None:
+        self.first_seen[nominal] = min(self.first_seen.get(nominal, evidence.at), evidence.at)
+        self.events.setdefault(nominal, {})[evidence.event] = evidence.at
 
-    def _link(self, a: str, b: str, weight: float, evidence: Evidence, kind: str, via: str | None = None) -> None:
-        if weight <= 0.0 or a == b:
-            return
-        key = (a, b) if a < b else (b, a)
-        link = self.links.get(key)
+    def _name_together(self, a: str, b: str, evidence: Evidence) -> None:
+        link = self.named.get((a, b))
         if link is None:
-            link = self.links[key] = Link(0.0, evidence.at)
-        # Evidence adds to what is left of the link at its own time (a late event adds to the link as it was).
+            link = self.named[(a, b)] = Named(0.0, evidence.at)
+            self.partners.setdefault(a, set()).add(b)
+            self.partners.setdefault(b, set()).add(a)
+        # Evidence adds to what is left of the link at the later of the two times (a late event, faded).
         at = max(link.seen, evidence.at)
-        link.strength = min(4.0, link.strength_at(at) + weight * 0.5 ** ((at - evidence.at) / (HALF_LIFE_DAYS * DAY)))
-        link.seen = at
+        faded = 0.5 ** ((at - evidence.at) / (HALF_LIFE_DAYS * DAY))
+        link.strength, link.seen = min(4.0, link.strength_at(at) + faded), at
         link.events.add(evidence.event)
-        link.kinds.add(kind)
-        if via is not None:
-            link.via.add(via)
 
-    def _forget_faint(self) -> None:
-        for key in [k for k, link in self.links.items() if link.strength_at(self.now) < MIN_STRENGTH]:
-            del self.links[key]
+    # -- what counts as a link, now ---------------------------------------------------------------
+
+    def _holders(self, identifier: str) -> dict[str, tuple[float, list[str]]]:
+        """The nominals that showed ``identifier`` in the window."""
+        since = self.now - WINDOW_DAYS * DAY
+        return {n: shown for n, shown in self.shown.get(identifier, {}).items() if shown[0] >= since}
+
+    def shared(self, a: str, b: str) -> list[tuple[str, float, list[str]]]:
+        """The identifiers ``a`` and ``b`` both showed in the window: (identifier, weight, events)."""
+        out = []
+        for identifier in sorted(self.identifiers.get(a, set()) & self.identifiers.get(b, set())):
+            holders = self._holders(identifier)
+            if a in holders and b in holders:
+                events = sorted(set(holders[a][1]) | set(holders[b][1]))
+                out.append((identifier, identifier_weight(identifier, len(holders)), events))
+        return out
+
+    def _partners_now(self, nominal: str) -> set[str]:
+        return {other for other in self.partners.get(nominal, set())
+                if self.named[min(nominal, other), max(nominal, other)].strength_at(self.now) >= MIN_STRENGTH}
+
+    def _related(self, group: set[str], besides: str | None = None, identifier: str | None = None) -> float:
+        """The share of ``group`` linked to another of its members other than through ``besides`` (a nominal
+        they were all named with) or ``identifier`` (one they all showed): by being named together, or by
+        another identifier they share."""
+        if len(group) < 2:
+            return 1.0
+        related = 0
+        for member in group:
+            others = group - {member}
+            partners = self._partners_now(member) - ({besides} if besides else set())
+            ids = self.identifiers.get(member, set()) - ({identifier} if identifier else set())
+            if partners & others or any(ids & self.identifiers.get(other, set()) for other in others):
+                related += 1
+        return related / len(group)
+
+    def is_hub(self, nominal: str) -> bool:
+        """Named with more than :data:`HUB_PARTNERS` people who are nothing to each other: someone many
+        unrelated events name (a support worker, a common name matched wrongly), whose links would chain
+        strangers into one situation. A controller named with the workers of several shops is no hub: each
+        worker was named with the others of the shop."""
+        if nominal not in self._hubs:
+            partners = self._partners_now(nominal)
+            self._hubs[nominal] = (len(partners) > HUB_PARTNERS
+                                   and self._related(partners, besides=nominal) < RELATED_SHARE)
+        return self._hubs[nominal]
+
+    def is_common(self, identifier: str) -> bool:
+        """Shown by more than two nominals who are nothing to each other (a switchboard, a large building's
+        address), it links none of them; shown by people who are otherwise linked (a controller's numbers
+        on his women's adverts), it links them all."""
+        if identifier not in self._common:
+            holders = set(self._holders(identifier))
+            self._common[identifier] = len(holders) > 2 and (
+                len(holders) > MAX_HOLDERS_READ or self._related(holders, identifier=identifier) < RELATED_SHARE)
+        return self._common[identifier]
+
+    def neighbours(self, nominal: str) -> set[str]:
+        """The nominals linked to ``nominal`` by a link that counts now."""
+        out = set() if self.is_hub(nominal) else {p for p in self._partners_now(nominal) if not self.is_hub(p)}
+        for identifier in self.identifiers.get(nominal, set()):
+            holders = self._holders(identifier)
+            if nominal in holders and not self.is_common(identifier):
+                out |= holders.keys()
+        out.discard(nominal)
+        return out
 
     # -- situations ----------------------------------------------------------------------------
 
     def situations(self) -> list[Situation]:
         """Every connected group of two or more nominals, by id; a nominal linked to no one is in none."""
-        parent: dict[str, str] = {}
-
-        def find(x: str) -> str:
-            while parent.get(x, x) != x:
-                parent[x] = parent.get(parent[x], parent[x])
-                x = parent[x]
-            return x
-
-        for a, b in sorted(self.links):
-            ra, rb = find(a), find(b)
-            if ra != rb:
-                parent[max(ra, rb)] = min(ra, rb)
-        groups: dict[str, list[str]] = {}
-        for nominal in sorted({n for pair in self.links for n in pair}):
-            groups.setdefault(find(nominal), []).append(nominal)
-        return sorted((self._situation(members) for members in groups.values()), key=lambda s: s.situation_id)
+        return self._around(set(self.first_seen))
 
     def situation_of(self, nominal: str) -> Situation | None:
-        return next((s for s in self.situations() if nominal in s.members), None)
+        found = self._around({nominal})
+        return found[0] if found else None
+
+    def _around(self, nominals: set[str]) -> list[Situation]:
+        """The situations the given nominals are in (each once), by id."""
+        done: set[str] = set()
+        found = []
+        for start in sorted(nominals):
+            if start in done:
+                continue
+            group, queue = {start}, deque([start])
+            while queue:
+                for other in self.neighbours(queue.popleft()):
+                    if other not in group:
+                        group.add(other)
+                        queue.append(other)
+            done |= group
+            if len(group) > 1:
+                found.append(self._situation(sorted(group)))
+        return sorted(found, key=lambda s: s.situation_id)
 
     def _situation(self, members: list[str]) -> Situation:
         oldest = min(members, key=lambda n: (self.first_seen.get(n, math.inf), n))
         in_group = set(members)
-        links = tuple(
-            (a, b, tuple(sorted(link.kinds)), tuple(sorted(link.events)))
-            for (a, b), link in sorted(self.links.items()) if a in in_group
-        )
-        events = sorted({e for n in members for e in self.events.get(n, [])})
+        links = []
+        for a in members:
+            for b in sorted(self.neighbours(a) & in_group):
+                if a < b:
+                    link = self.named.get((a, b))
+                    kinds = {"named together"} if link is not None else set()
+                    events = set(link.events) if link is not None else set()
+                    for identifier, _weight, shown in self.shared(a, b):
+                        kinds.add(_KIND_NAMES.get(identifier.split(":", 1)[0], "shared identifier"))
+                        events |= set(shown)
+                    links.append((a, b, tuple(sorted(kinds)), tuple(sorted(events))))
+        named = sorted({(at, event) for n in members for event, at in self.events.get(n, {}).items()})
         return Situation(
             situation_id=situation_id(oldest),
             members={n: self.role(n) for n in members},
-            events=tuple(event for _, event in events),
-            links=links,
+            events=tuple(event for _, event in named),
+            links=tuple(links),
             first_seen=self.first_seen.get(oldest, 0.0),
         )
 
@@ -216,14 +296,12 @@ class Links:
         made = {_ROLE_OF_MENTION.get(role, UNKNOWN) for role in self.roles.get(nominal, {})} - {UNKNOWN}
         return made.pop() if len(made) == 1 else UNKNOWN
 
-    def _merges(self, before: dict[str, set[str]]) -> list[tuple[str, str]]:
+    @staticmethod
+    def _merges(before: dict[str, set[str]], after: list[Situation]) -> list[tuple[str, str]]:
         merged = []
-        for situation in self.situations():
-            absorbed = sorted(sid for sid, members in before.items()
-                              if sid != situation.situation_id and members <= set(situation.members))
-            merged += [(sid, situation.situation_id) for sid in absorbed]
-        for old, new in merged:
-            self.names[old] = new
+        for situation in after:
+            merged += [(sid, situation.situation_id) for sid, members in sorted(before.items())
+                       if sid != situation.situation_id and members <= set(situation.members)]
         return merged
 
     # -- persistence -------------------------------------------------------------------------
@@ -231,26 +309,30 @@ class Links:
     def to_json(self) -> dict[str, Any]:
         return {
             "now": self.now,
-            "links": [[a, b, link.strength, link.seen, sorted(link.events), sorted(link.kinds), sorted(link.via)]
-                      for (a, b), link in sorted(self.links.items())],
+            "named": [[a, b, link.strength, link.seen, sorted(link.events)]
+                      for (a, b), link in sorted(self.named.items())],
             "first_seen": dict(sorted(self.first_seen.items())),
             "roles": {n: dict(sorted(r.items())) for n, r in sorted(self.roles.items())},
-            "events": {n: [list(e) for e in es] for n, es in sorted(self.events.items())},
-            "holders": {i: sorted(h) for i, h in sorted(self.holders.items())},
-            "names": dict(sorted(self.names.items())),
+            "events": {n: dict(sorted(es.items())) for n, es in sorted(self.events.items())},
+            "shown": {i: {n: [at, events] for n, (at, events) in sorted(h.items())}
+                      for i, h in sorted(self.shown.items())},
         }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Links:
         links = cls()
         links.now = float(data["now"])
-        for a, b, strength, seen, events, kinds, via in data["links"]:
-            links.links[(a, b)] = Link(strength, seen, set(events), set(kinds), set(via))
+        for a, b, strength, seen, events in data["named"]:
+            links.named[(a, b)] = Named(strength, seen, set(events))
+            links.partners.setdefault(a, set()).add(b)
+            links.partners.setdefault(b, set()).add(a)
         links.first_seen = dict(data["first_seen"])
         links.roles = {n: dict(r) for n, r in data["roles"].items()}
-        links.events = {n: [(t, e) for t, e in es] for n, es in data["events"].items()}
-        links.holders = {i: set(h) for i, h in data["holders"].items()}
-        links.names = dict(data["names"])
+        links.events = {n: dict(es) for n, es in data["events"].items()}
+        for identifier, holders in data["shown"].items():
+            links.shown[identifier] = {n: (at, list(events)) for n, (at, events) in holders.items()}
+            for nominal in holders:
+                links.identifiers.setdefault(nominal, set()).add(identifier)
         return links
 
 
