@@ -6,8 +6,8 @@ are written as patterns for the day the document is asked for, so a client
 that follows the document is never refused for a reason it does not state.
 
 >>> doc = openapi_document()
->>> doc["openapi"], sorted(doc["paths"])
-('3.1.0', ['/healthz', '/v1/referrals', '/v1/referrals/{referral_id}'])
+>>> doc["openapi"], sorted(doc["paths"])[:3], sorted(doc["paths"])[3]
+('3.1.0', ['/healthz', '/v1/referrals', '/v1/referrals/{referral_id}'], '/v1/referrals/{referral_id}/amendments')
 >>> "partner_id" in doc["components"]["schemas"]["ReferralSubmission"]["required"]
 False
 >>> import re; day = re.compile(birth_date_pattern(dt.date(2026, 3, 9)))
