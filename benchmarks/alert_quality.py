@@ -39,7 +39,7 @@ import json
 import statistics
 import sys
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -114,7 +114,7 @@ def as_situation_alerts(alerts: list[dict[str, Any]], links: Links) -> list[dict
         found = [situation_of[n] for n in sorted(alert["nominals"]) if n in situation_of]
         key = (found[0].situation_id if found else min(alert["nominals"]), alert["region"])
         into = merged.setdefault(key, {"alert_id": "|".join(key), "region": alert["region"], "events": set(),
-                                       "nominals": set(), "critical_person": False})
+                                       "nominals": set(), "critical_person": False, "threat": alert["threat"]})
         into["nominals"] |= set(found[0].members) if found else alert["nominals"]
         into["events"] |= set(found[0].events) if found else alert["events"]
         into["critical_person"] |= alert["critical_person"]
@@ -134,14 +134,16 @@ def measure(simulation: Simulation, events: list[SimEvent], records: list[Record
                 nominals_of[person].add(match["nominal_id"])
         event_key = f"{record['event']['topic']}:{record['event']['key']}"
         for alert in record["alerts"]:
-            latest[alert["alert_id"]] = alert | {"_event": event_key}
+            first = latest.get(alert["alert_id"], {}).get("_threat", alert["threat"])
+            latest[alert["alert_id"]] = alert | {"_event": event_key, "_threat": first}
 
     alerts = []
     for alert_id, alert in latest.items():
         events_named = {f"{r['topic']}:{r['key']}" for r in alert.get("event_refs", [])} or {alert["_event"]}
         nominals_named = set(alert.get("nominal_ids") or [alert["nominal_id"]])
         networks = {by_key[k].network for k in events_named if k in by_key and by_key[k].network}
-        alerts.append({"alert_id": alert_id, "region": alert["region"], "events": events_named,
+        alerts.append({"alert_id": alert_id, "region": alert["region"], "threat": alert["_threat"],
+                       "events": events_named,
                        "nominals": nominals_named, "networks": networks,
                        "critical_person": any(must_be_critical(by_key[k]) for k in events_named if k in by_key)})
     if situations:
@@ -178,6 +180,8 @@ def measure(simulation: Simulation, events: list[SimEvent], records: list[Record
         "networks": networks,
         "alert_precision": round(right / len(alerts), 4) if alerts else None,
         "background_alerts": len(background_alerts),
+        # Which threat profile raised them (a situation's: its first alert's).
+        "background_alerts_by_threat": dict(sorted(Counter(a.get("threat", "?") for a in background_alerts).items())),
         "background_alerts_per_1000": round(1000 * len(background_alerts) / background_events, 2)
         if background_events else None,
         "mean_events_per_alert": round(statistics.fmean(len(a["events"]) for a in alerts), 2) if alerts else None,
