@@ -52,7 +52,8 @@ from toex_stream.domain.alerting.routes_file import load_routes
 from toex_stream.domain.matching.index import Matcher
 from toex_stream.domain.scoring.profiles import load_profiles
 from toex_stream.domain.scoring.scorer import Scorer
-from toex_stream.domain.situations.links import Evidence, Links
+from toex_stream.domain.situations.evidence import evidence_of
+from toex_stream.domain.situations.links import Links
 from toex_stream.tools.simulate import SimEvent, Simulation, encode, simulate
 
 VICTIM_ROLES = {"victim"}
@@ -88,21 +89,11 @@ def situations_of(records: list[Record]) -> Links:
     """The situations the linking step finds in a replay's records (issue 16; not yet what alerts carry)."""
     links = Links()
     for record in records:
-        observation = record["observation"]
-        if observation is None:
+        if record["observation"] is None:
             continue
+        observation = contract.Observation.model_validate_json(json.dumps(record["observation"]))
         nominal_of = {m["mention_id"]: m["nominal_id"] for m in record["matches"] if m["nominal_id"]}
-        members, identifiers = [], []
-        for mention in observation["mentions"]:
-            nominal = nominal_of.get(mention["mention_id"])
-            if nominal is None:
-                continue
-            members.append((nominal, mention["role"]))
-            identifiers += [(nominal, f"p:{phone}") for phone in mention["phones"]]
-            identifiers += [(nominal, f"e:{email}") for email in mention["emails"]]
-        at = dt.datetime.fromisoformat(observation["occurred_at"]).timestamp()
-        event = f"{record['event']['topic']}:{record['event']['key']}"
-        links.observe(Evidence(event, at, tuple(members), tuple(identifiers)))
+        links.observe(evidence_of(observation, nominal_of))
     return links
 
 
