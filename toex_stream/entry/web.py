@@ -70,6 +70,16 @@ def _error(status: int, message: str, loc: str = "", headers: dict[str, str] | N
     return Stop(errors_response([Problem(loc, message)], status, headers))
 
 
+def status_location(receipt: Receipt) -> str:
+    """Where a receipt's status is read. Every character of the id is quoted, a slash included (url_for
+    would leave it, and the status would not be found)."""
+    return f"/v1/referrals/{quote(receipt.referral_id, safe='')}"
+
+
+def no_such_referral() -> Stop:
+    return _error(404, "your organisation has sent no referral with this id", loc="referral_id")
+
+
 def guarded(handler: Callable[[Intake, web.Request], Awaitable[web.StreamResponse]]) -> Handler:
     """Wrap a handler: early stops, refusals and failing dependencies become their status codes."""
 
@@ -141,10 +151,8 @@ async def post_referral(intake: Intake, request: web.Request) -> web.StreamRespo
     require_type(request, JSON_TYPES)
     body = parse_json_body(await read_body(request, request.config_dict[MAX_BODY_KEY]))
     receipt, published = await intake.submit(partner, body)
-    # Every character quoted, a slash included (url_for would leave it, and the status would not be found).
-    location = f"/v1/referrals/{quote(receipt.referral_id, safe='')}"
     return receipt_response(await intake.answer(receipt), status=202 if published else 200,
-                            headers={"Location": str(location)})
+                            headers={"Location": status_location(receipt)})
 
 
 @guarded
@@ -155,12 +163,11 @@ async def post_amendment(intake: Intake, request: web.Request) -> web.StreamResp
     require_type(request, JSON_TYPES)
     referral_id = request.match_info["referral_id"]
     if not usable_referral_id(referral_id):
-        raise _error(404, "your organisation has sent no referral with this id", loc="referral_id")
+        raise no_such_referral()
     body = parse_json_body(await read_body(request, request.config_dict[MAX_BODY_KEY]))
     receipt, published = await intake.amend(partner, referral_id, body)
-    location = f"/v1/referrals/{quote(receipt.referral_id, safe='')}"
     return receipt_response(await intake.answer(receipt), status=202 if published else 200,
-                            headers={"Location": location})
+                            headers={"Location": status_location(receipt)})
 
 
 @guarded
@@ -170,7 +177,7 @@ async def get_referral(intake: Intake, request: web.Request) -> web.StreamRespon
     referral_id = request.match_info["referral_id"]
     receipt = await intake.status(partner, referral_id) if usable_referral_id(referral_id) else None
     if receipt is None:
-        raise _error(404, "your organisation has sent no referral with this id", loc="referral_id")
+        raise no_such_referral()
     return receipt_response(await intake.answer(receipt))
 
 

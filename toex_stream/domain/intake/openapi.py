@@ -97,6 +97,9 @@ def _document(today: dt.date) -> dict[str, Any]:
     location = {"Location": {"required": True, "schema": {"type": "string"},
                              "description": "Where to ask for the referral's status."}}
     receipt = {"content": _json("Receipt"), "headers": location}
+    referral_id = {"name": "referral_id", "in": "path", "required": True,
+                   "schema": {"type": "string", "minLength": 1, "maxLength": REFERRAL_ID_MAX,
+                              "pattern": REFERRAL_ID_PATTERN}}
     status_link = {"links": {"referralStatus": {
         "operationId": "referralStatus", "parameters": {"referral_id": "$response.body#/referral_id"},
         "description": "The status of the referral just sent.",
@@ -130,9 +133,7 @@ def _document(today: dt.date) -> dict[str, Any]:
             }},
             "/v1/referrals/{referral_id}": {"get": {
                 "operationId": "referralStatus",
-                "parameters": [{"name": "referral_id", "in": "path", "required": True,
-                                "schema": {"type": "string", "minLength": 1, "maxLength": REFERRAL_ID_MAX,
-                                           "pattern": REFERRAL_ID_PATTERN}}],
+                "parameters": [referral_id],
                 "responses": {
                     "200": {"description": "Its status: no intelligence, only how far it has got.",
                             "content": _json("Receipt")},
@@ -145,9 +146,7 @@ def _document(today: dt.date) -> dict[str, Any]:
                 "description": "Correct a referral already received: the whole corrected referral and why. "
                                "It is published as the referral's next revision, which replaces the earlier "
                                "one's evidence; the correction and its reason are kept in the audit log.",
-                "parameters": [{"name": "referral_id", "in": "path", "required": True,
-                                "schema": {"type": "string", "minLength": 1, "maxLength": REFERRAL_ID_MAX,
-                                           "pattern": REFERRAL_ID_PATTERN}}],
+                "parameters": [referral_id],
                 "requestBody": {"required": True, "content": _json("Amendment")},
                 "responses": {
                     "202": {"description": "Amended: Kafka has the corrected referral.", **receipt},

@@ -25,10 +25,11 @@ needs no consent.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from toex_stream.domain.contract import Referral
 from toex_stream.domain.intake.api import (
@@ -37,6 +38,8 @@ from toex_stream.domain.intake.api import (
     AmendmentSubmission,
     ReferralSubmission,
 )
+
+M = TypeVar("M", bound=BaseModel)
 
 __all__ = ["IDENTIFYING_FIELDS", "ROLES_UNDER_CONSENT", "Problem", "Refused", "nrm_problems", "problems_from",
            "validate_submission", "parse_json_body"]
@@ -119,14 +122,8 @@ def validate_submission(body: dict[str, Any], partner_id: str) -> Referral:
     if isinstance(claimed, str) and claimed != partner_id:
         raise Refused([Problem("partner_id", "this token belongs to another partner; leave partner_id out or "
                                              "send your own")], status=403)
-    try:
-        # Through JSON, so that form input and API bodies are parsed the same way (dates from strings).
-        # The submission model is the one the OpenAPI document is generated from.
-        submission = ReferralSubmission.model_validate_json(json.dumps(body))
-    except ValidationError as exc:
-        raise Refused(problems_from(exc) + _nrm_problems(body)) from None
-    except (ValueError, RecursionError):  # nesting past Python's stack, from a form or a caller's dict
-        raise Refused([Problem("", "the body is nested too deeply to be a referral")]) from None
+    # The submission model is the one the OpenAPI document is generated from.
+    submission = _parsed(ReferralSubmission, body, "a referral", also=_nrm_problems)
     referral = Referral.model_validate({**submission.model_dump(), "partner_id": partner_id})
     problems = nrm_problems(referral)
     if problems:
@@ -138,12 +135,21 @@ def validate_amendment(body: dict[str, Any]) -> AmendmentSubmission:
     """The amendment ``body`` describes (a reason and the whole corrected referral), or :class:`Refused`."""
     if not isinstance(body, dict):
         raise Refused([Problem("", "an amendment must be a JSON object")])
+    return _parsed(AmendmentSubmission, body, "an amendment")
+
+
+def _parsed(model: type[M], body: dict[str, Any], what: str,
+            also: Callable[[dict[str, Any]], list[Problem]] = lambda _body: []) -> M:
+    """``body`` as ``model``, or :class:`Refused` with every reason (and ``also``'s, when it is invalid).
+
+    Through JSON, so that form input and API bodies are parsed the same way (dates from strings).
+    """
     try:
-        return AmendmentSubmission.model_validate_json(json.dumps(body))
+        return model.model_validate_json(json.dumps(body))
     except ValidationError as exc:
-        raise Refused(problems_from(exc)) from None
-    except (ValueError, RecursionError):
-        raise Refused([Problem("", "the body is nested too deeply to be an amendment")]) from None
+        raise Refused(problems_from(exc) + also(body)) from None
+    except (ValueError, RecursionError):  # nesting past Python's stack, from a form or a caller's dict
+        raise Refused([Problem("", f"the body is nested too deeply to be {what}")]) from None
 
 
 def _not_json(constant: str) -> Any:
