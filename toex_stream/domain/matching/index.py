@@ -216,11 +216,13 @@ class Matcher:
         comparison is the cost); the many unlikely ones count as they are.
         """
         prior = self.model.prior_weight()
+        # The same person as best: the pair's log-odds reach the match threshold's.
+        same = math.log2(self.match_threshold / (1 - self.match_threshold)) - prior
         rivals = []
         for total, candidate in totals:
             if candidate is best:
                 continue
-            if prior + total >= -RIVAL_BITS and self.score(best, candidate)[0] >= self.match_threshold:
+            if prior + total >= -RIVAL_BITS and self.model.total_weight(*compare(best, candidate)) >= same:
                 continue
             rivals.append(total)
         return rivals

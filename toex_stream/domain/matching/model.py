@@ -427,21 +427,14 @@ class FellegiSunter:
             out.append(FieldWeight(name, comparison.levels[level].label, weight, adjusted))
         return out
 
-    @property
-    def prior(self) -> float:
-        """The prior probability that a mention is a given nominal rather than no one known: λ/N.
-
-        λ, the match rate, is the share of mentions that are someone in the index
-        (held below :data:`MATCH_RATE_CAP`, so that no mention is taken for
-        certain to be someone known), spread evenly over the N nominals.
-        """
-        return min(self._match_rate, MATCH_RATE_CAP) / max(self.population, 1)
-
     def prior_weight(self) -> float:
         """The prior log-odds, in bits, that a mention is a given nominal against its being no one known.
 
         log2((λ/N) / (1 − λ)): the odds of the hypothesis "this nominal" against
         "no nominal", which the candidates compete for (see :meth:`alternatives_weight`).
+        λ, the match rate, is the share of mentions that are someone in the index,
+        held below :data:`MATCH_RATE_CAP` so that no mention is taken for certain
+        to be someone known; spread evenly over the N nominals, it is λ/N each.
         """
         rate = min(self._match_rate, MATCH_RATE_CAP)
         return math.log2(rate / max(self.population, 1) / (1 - rate))
