@@ -409,8 +409,9 @@ def test_the_readme_example_is_an_acceptable_duty_to_notify_referral() -> None:
 
 
 def test_the_pipeline_marks_a_receipt_processed_and_matched_only_for_a_known_nominal(tmp_path) -> None:
-    from toex_stream.application.referral_outcome import record_referral_outcome, revision_of
+    from toex_stream.application.referral_outcome import record_referral_outcome
     from toex_stream.domain.contract import EventRef, MatchResult, Observation
+    from toex_stream.domain.enrich import revision_of
 
     store = intake_store(tmp_path)
     store.add_partner("P", partner_id="p1")

@@ -13,13 +13,7 @@ from collections.abc import Sequence
 
 from toex_stream.adapters.sql.intake_store import IntakeStore
 from toex_stream.domain.contract import TOPIC_REFERRALS, MatchResult, Observation
-
-
-def revision_of(observation: Observation) -> int:
-    """Which revision of its referral an observation saw: 0, or n from its id's '@r<n>' (an amendment)."""
-    base = f"{observation.event_ref.topic}:{observation.event_ref.key}"
-    suffix = observation.observation_id.removeprefix(base)
-    return int(suffix[2:]) if suffix.startswith("@r") and suffix[2:].isdigit() else 0
+from toex_stream.domain.enrich import revision_of
 
 
 def record_referral_outcome(store: IntakeStore, observation: Observation, results: list[MatchResult]) -> bool:

@@ -193,11 +193,26 @@ def _facts(event: InputEvent, places: list[Place]) -> EventFacts:
                       threat_tags=list(event.threat_tags), towns=towns)
 
 
+# An amended referral's observation id: its event's with "@r<revision>" (new mention ids too, so that
+# the amendment is not taken for a redelivery of the referral).
+REVISION_MARK = "@r"
+
+
+def revision_of(observation: Observation) -> int:
+    """Which revision of its referral an observation saw: 0, or n from its id's '@r<n>' (an amendment).
+
+    Read past the event's own ref, since a referral_id may itself hold "@r".
+    """
+    suffix = observation.observation_id.removeprefix(f"{observation.event_ref.topic}:{observation.event_ref.key}")
+    number = suffix.removeprefix(REVISION_MARK)
+    return int(number) if suffix.startswith(REVISION_MARK) and number.isdigit() else 0
+
+
 def observe(event: InputEvent, *, topic: str, key: str, partition: int, offset: int) -> Observation:
     """The Observation of a valid input event: its person mentions and its places."""
     ref = f"{topic}:{key}"
     if isinstance(event, Referral) and event.revision:
-        ref += f"@r{event.revision}"  # an amendment: new mention ids, so that it is not taken for a redelivery
+        ref += f"{REVISION_MARK}{event.revision}"
     if isinstance(event, Advert):
         names = extract_working_names(event.title, event.body)
         mention = Mention(
