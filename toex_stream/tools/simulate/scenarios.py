@@ -203,6 +203,28 @@ def _advert(
     }
 
 
+def _labour_referral(
+    rng: random.Random, prefix: str, partner: str, when: dt.datetime, subjects: list[dict[str, Any]],
+    place: dict[str, Any], narrative: str, *, child: bool = False,
+) -> tuple[str, dict[str, Any]]:
+    """An outreach charity's labour-exploitation referral, with consent: its key and value."""
+    referral = {
+        "schema_version": 1,
+        "referral_id": f"{prefix}-{rng.randrange(10**6):06d}",
+        "partner_id": partner,
+        "submitted_at": _iso(when),
+        "exploitation_types": ["labour"],
+        "subjects": subjects,
+        "locations": [place],
+        "narrative": narrative,
+        "language": "en",
+        "urgency": "standard",
+        "consent_to_share": True,
+        "subject_is_child": child,
+    }
+    return f"{partner}:{referral['referral_id']}", referral
+
+
 def _split(total: int, fixed: int, name: str) -> int:
     if total < fixed + 10:
         raise ValueError(f"scenario {name} needs --events of at least {fixed + 10}")
@@ -409,22 +431,10 @@ def booker(seed: int, events: int) -> Scenario:
         for w in referred
     ]
     subjects.append(_person_json(rng, leader, "suspect", when.date(), phones=leader.phones[:1], variation=0.7))
-    referral = {
-        "schema_version": 1,
-        "referral_id": f"REF-{rng.randrange(10**6):06d}",
-        "partner_id": "anchor-house-trust",
-        "submitted_at": _iso(when),
-        "exploitation_types": ["labour"],
-        "subjects": subjects,
-        "locations": [house],
-        "narrative": text.labour_narrative(rng, town.name, n_workers),
-        "language": "en",
-        "urgency": "standard",
-        "consent_to_share": True,
-        "subject_is_child": False,
-    }
+    key, referral = _labour_referral(rng, "REF", "anchor-house-trust", when, subjects, house,
+                                     text.labour_narrative(rng, town.name, n_workers))
     generated.append(
-        SimEvent(TOPIC_REFERRALS, f"anchor-house-trust:{referral['referral_id']}", referral, when,
+        SimEvent(TOPIC_REFERRALS, key, referral, when,
                  [w.person_id for w in referred] + [leader.person_id], "booker", "safeguarded", rng.randint(3, 14))
     )
 
@@ -525,22 +535,11 @@ def nailbar(seed: int, events: int) -> Scenario:
         subjects = [_person_json(rng, w, "potential_victim", when.date(), phones=[], address=shop, variation=0.5)
                     for w in staff]
         subjects.append(_person_json(rng, owner, "suspect", when.date(), phones=owner.phones[:1], variation=0.6))
-        referral = {
-            "schema_version": 1,
-            "referral_id": f"NB-REF-{rng.randrange(10**6):06d}",
-            "partner_id": "nail-salon-outreach",
-            "submitted_at": _iso(when),
-            "exploitation_types": ["labour"],
-            "subjects": subjects,
-            "locations": [shop],
-            "narrative": text.nail_bar_narrative(rng, town.name, len(staff)),
-            "language": "en",
-            "urgency": "standard",
-            "consent_to_share": True,
-            "subject_is_child": any(w is workers[0] for w in staff),
-        }
-        generated.append(SimEvent(TOPIC_REFERRALS, f"nail-salon-outreach:{referral['referral_id']}", referral,
-                                  when, [w.person_id for w in staff] + [owner.person_id], "nailbar", "safeguarded",
+        key, referral = _labour_referral(rng, "NB-REF", "nail-salon-outreach", when, subjects, shop,
+                                         text.nail_bar_narrative(rng, town.name, len(staff)),
+                                         child=any(w is workers[0] for w in staff))
+        generated.append(SimEvent(TOPIC_REFERRALS, key, referral, when,
+                                  [w.person_id for w in staff] + [owner.person_id], "nailbar", "safeguarded",
                                   rng.randint(3, 14)))
 
     # Intelligence from the two forces: the controllers, and workers seen at a licensing visit.
