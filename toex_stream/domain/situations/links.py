@@ -32,7 +32,6 @@ from __future__ import annotations
 import hashlib
 import math
 from collections import deque
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,26 +53,6 @@ EVIDENCE_KEPT = 10
 CONTROLLER, VICTIM, UNKNOWN = "suspected controller", "possible victim", "unknown"
 _ROLE_OF_MENTION = {"suspect": CONTROLLER, "potential_victim": VICTIM}
 _KIND_NAMES = {"p": "shared phone", "e": "shared email", "a": "shared address", "i": "shared photograph"}
-
-
-def identifier_weight(identifier: str, holders: int) -> float:
-    """What one identifier ``holders`` nominals have shown adds to the link between two of them.
-
-    1/(holders - 1): a value two share links them fully, one a switchboard's
-    dozen guests share adds a twelfth; half that for a UK landline (a
-    business's number as often as a person's).
-
-    >>> [round(identifier_weight("p:+447700900123", k), 3) for k in (1, 2, 3, 8)]
-    [0.0, 1.0, 0.5, 0.143]
-    >>> identifier_weight("p:+441214960100", 2)
-    0.5
-    """
-    if holders < 2:
-        return 0.0
-    weight = 1.0 / (holders - 1)
-    if identifier.startswith("p:+44") and not identifier.startswith("p:+447"):
-        weight /= 2
-    return weight
 
 
 @dataclass(frozen=True)
@@ -180,14 +159,14 @@ class Links:
         since = self.now - WINDOW_DAYS * DAY
         return {n: shown for n, shown in self.shown.get(identifier, {}).items() if shown[0] >= since}
 
-    def shared(self, a: str, b: str) -> list[tuple[str, float, list[str]]]:
-        """The identifiers ``a`` and ``b`` both showed in the window: (identifier, weight, events)."""
+    def shared(self, a: str, b: str) -> list[tuple[str, list[str]]]:
+        """The identifiers ``a`` and ``b`` both showed in the window, each with the events it was shown in."""
         out = []
         for identifier in sorted(self.identifiers.get(a, set()) & self.identifiers.get(b, set())):
             holders = self._holders(identifier)
             if a in holders and b in holders:
                 events = sorted(set(holders[a][1]) | set(holders[b][1]))
-                out.append((identifier, identifier_weight(identifier, len(holders)), events))
+                out.append((identifier, events))
         return out
 
     def _partners_now(self, nominal: str) -> set[str]:
@@ -278,7 +257,7 @@ class Links:
                     link = self.named.get((a, b))
                     kinds = {"named together"} if link is not None else set()
                     events = set(link.events) if link is not None else set()
-                    for identifier, _weight, shown in self.shared(a, b):
+                    for identifier, shown in self.shared(a, b):
                         kinds.add(_KIND_NAMES.get(identifier.split(":", 1)[0], "shared identifier"))
                         events |= set(shown)
                     links.append((a, b, tuple(sorted(kinds)), tuple(sorted(events))))
@@ -344,6 +323,3 @@ def situation_id(oldest_member: str) -> str:
     """
     return "sit-" + hashlib.sha256(oldest_member.encode()).hexdigest()[:16]
 
-
-def members_named(situations: Iterable[Situation]) -> set[str]:
-    return {n for s in situations for n in s.members}
