@@ -288,17 +288,19 @@ class Outbox:
                 select(OutboxRow.id, latest.label("latest"), OutboxRow.not_before)
                 .where(OutboxRow.kind == "update", OutboxRow.delivered_at.is_(None))
             ).all()
-            replaced = [(item_id, newest, due) for item_id, newest, due in stale
-                        if newest is not None and newest > item_id]
-            earliest: dict[int, dt.datetime] = {}
-            for item_id, newest, due in replaced:
-                session.execute(update(OutboxRow).where(OutboxRow.id == item_id, OutboxRow.delivered_at.is_(None))
+            replaced: dict[int, list[tuple[int, dt.datetime]]] = {}  # the latest -> the updates it replaces
+            for item_id, newest, due in stale:
+                if newest is not None and newest > item_id:
+                    replaced.setdefault(newest, []).append((item_id, due))
+            for newest, older in replaced.items():
+                session.execute(update(OutboxRow).where(OutboxRow.id.in_([item_id for item_id, _ in older]),
+                                                        OutboxRow.delivered_at.is_(None))
                                 .values(delivered_at=now, superseded_by=newest))
-                earliest[newest] = min(earliest.get(newest, due), due)
-            for newest, due in earliest.items():  # the latest goes when the earliest it replaces would have
-                session.execute(update(OutboxRow).where(OutboxRow.id == newest, OutboxRow.not_before > due)
-                                .values(not_before=due))
-        return len(replaced)
+                # The latest goes when the earliest it replaces would have.
+                earliest = min(due for _, due in older)
+                session.execute(update(OutboxRow).where(OutboxRow.id == newest, OutboxRow.not_before > earliest)
+                                .values(not_before=earliest))
+        return sum(len(older) for older in replaced.values())
 
     def due(self, now: dt.datetime, limit: int = 100, per_receiver: int | None = None) -> list[OutboxItem]:
         """Items to send now, by priority, then oldest first: per (alert, receiver) only the earliest undelivered one.
@@ -322,13 +324,13 @@ class Outbox:
             .exists()
         )
         ready = (OutboxRow.delivered_at.is_(None), OutboxRow.not_before <= now, ~blocked)
-        query = select(OutboxRow).where(*ready).order_by(OutboxRow.priority, OutboxRow.id).limit(limit)
+        query = select(OutboxRow).where(*ready)
         if per_receiver is not None:
             ranked = (select(OutboxRow.id, func.row_number().over(
                 partition_by=OutboxRow.receiver, order_by=(OutboxRow.priority, OutboxRow.id)).label("rank"))
                 .where(*ready).subquery())
-            query = (select(OutboxRow).join(ranked, ranked.c.id == OutboxRow.id).where(ranked.c.rank <= per_receiver)
-                     .order_by(OutboxRow.priority, OutboxRow.id).limit(limit))
+            query = select(OutboxRow).join(ranked, ranked.c.id == OutboxRow.id).where(ranked.c.rank <= per_receiver)
+        query = query.order_by(OutboxRow.priority, OutboxRow.id).limit(limit)
         with Session(self._engine) as session:
             rows = list(session.scalars(query))
             posts: dict[tuple[str, str], tuple[str | None, str | None]] = {}
