@@ -129,9 +129,15 @@ def measure(simulation: Simulation, events: list[SimEvent], records: list[Record
             latest[alert["alert_id"]] = alert | {"_event": event_key, "_threat": first}
 
     alerts = []
+    merged_away = 0
     for alert_id, alert in latest.items():
-        events_named = {f"{r['topic']}:{r['key']}" for r in alert.get("event_refs", [])} or {alert["_event"]}
-        nominals_named = set(alert.get("nominal_ids") or [alert["nominal_id"]])
+        whole = alert.get("alert") or {}  # the alert as published (before situations: not in the record)
+        if whole.get("merged_into"):
+            merged_away += 1  # closed as merged into another alert, which names all it named
+            continue
+        events_named = ({f"{r['topic']}:{r['key']}" for r in whole.get("event_refs", alert.get("event_refs", []))}
+                        or {alert["_event"]})
+        nominals_named = set(whole.get("nominal_ids") or alert.get("nominal_ids") or [alert["nominal_id"]])
         networks = {by_key[k].network for k in events_named if k in by_key and by_key[k].network}
         alerts.append({"alert_id": alert_id, "region": alert["region"], "threat": alert["_threat"],
                        "events": events_named,
@@ -168,6 +174,7 @@ def measure(simulation: Simulation, events: list[SimEvent], records: list[Record
     right = sum(1 for a in alerts if a["networks"] or a["critical_person"])
     return {
         "events": len(events), "background_events": background_events, "alerts": len(alerts),
+        "alerts_closed_as_merged": merged_away,
         "networks": networks,
         "alert_precision": round(right / len(alerts), 4) if alerts else None,
         "background_alerts": len(background_alerts),

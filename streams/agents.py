@@ -26,25 +26,29 @@ from streams.followers import follow_nominals, follow_training, load_erased
 from streams.policy import Policy, until_done
 from streams.runtime import consume, heal_stalled_partitions, processing, report_partitions
 from streams.services import Services
+from toex_stream.adapters.kafka_io import read_partition
 from toex_stream.adapters.senders import OutboxSender
 from toex_stream.adapters.sql.intake_store import IntakeStore
 from toex_stream.adapters.sql.silences import Muted
 from toex_stream.application.alert_lifecycle import queue_alert
 from toex_stream.application.referral_outcome import record_referral_outcomes
 from toex_stream.domain import contract, pipeline
-from toex_stream.domain.alerting.decide import NominalGroups
 from toex_stream.domain.alerting.suppression import Silence
 from toex_stream.domain.audit import in_bulk
 from toex_stream.domain.clock import utc_now
 from toex_stream.domain.contract import INPUT_TOPICS, DeadLetterKind
 from toex_stream.domain.pipeline import Effects, Raw
 from toex_stream.domain.scoring.state import State
+from toex_stream.domain.situations.alerts import SituationGroups
+from toex_stream.domain.situations.book import Book
 from toex_stream.ports.store import MatchDecision, Provenance
 
 log = logging.getLogger(__name__)
 
 M = TypeVar("M", bound=pydantic.BaseModel)
-N = TypeVar("N", contract.MatchResult, contract.Score)
+N = TypeVar("N", contract.MatchResult, contract.SituationInput)
+# Read a range of toex.situation-input's one partition: (offset, value) from start up to end (exclusive).
+ReadRange = Callable[[int, int], list[tuple[int, bytes | None]]]
 
 
 # Put a message on a topic; what it returns, once awaited, says the broker has it (None: it has it already).
@@ -65,20 +69,41 @@ class Agents:
     send: Send
     # What is known of each nominal over 30 days (the scorer's state), co-partitioned with toex.matches.
     nominal_state: MutableMapping[str, State]
-    # Each nominal's alert groups (route, group key, threat), co-partitioned with toex.scores.
-    alert_groups: MutableMapping[str, NominalGroups]
-    # The silences the alert step reads, and when: refreshed by prepare() before each batch.
+    # Each situation's alert groups (route, group key), on toex.situation-input's one partition.
+    situation_groups: MutableMapping[str, SituationGroups]
+    # Reads toex.situation-input again, to rebuild the book when this worker takes its partition (None: never).
+    read_situation_input: ReadRange | None = None
+    # The situations' links and latest scores: a fold over toex.situation-input, held in memory.
+    book: Book = field(default_factory=Book)
+    # The silences the situation step reads, and when: refreshed by prepare() before each batch.
     silences: list[Silence] = field(default_factory=list)
     silence_time: dt.datetime | None = None
 
-    async def prepare(self, agent: str) -> None:
-        """Read what a batch of ``agent`` needs from outside before its steps run (the alert's silences, now;
-        the erasure register, once)."""
+    async def prepare(self, agent: str, first: Raw | None = None) -> None:
+        """Read what a batch of ``agent`` needs from outside before its steps run (the situation step's
+        silences, now, and the book up to the batch's first message; the erasure register, once)."""
         if not self.services.erased_loaded:
             await asyncio.to_thread(load_erased, self.services)
-        if agent == "alert":
+        if agent == "situate":
             self.silences = await asyncio.to_thread(self.services.silences.active)
             self.silence_time = utc_now()
+            if first is not None:
+                await asyncio.to_thread(self.catch_up, first.offset)
+
+    def catch_up(self, offset: int) -> None:
+        """Fold into the book what toex.situation-input holds before ``offset`` and this worker has not read
+        (all of it when the worker starts, what another owner did while it had the partition), without
+        deciding again: those messages' alerts were decided when they were first read."""
+        if self.read_situation_input is None or offset <= self.book.next_offset:
+            return
+        started, profiles = self.book.next_offset, self.services.scorer.profiles()
+        for at, value in self.read_situation_input(started, offset):
+            item = _decoded(contract.SituationInput, value)
+            if item is not None:
+                self.book.add(item, profiles)
+            self.book.next_offset = at + 1
+        self.book.next_offset = offset
+        log.info("situations: read toex.situation-input from offset %d to %d again", started, offset)
 
     def enrich(self, message: Raw) -> Effects:
         return self._count_withheld("enrich", pipeline.enrich_step([message], self.services.erased).effects)
@@ -103,34 +128,38 @@ class Agents:
                                                self.services.scorer).effects
         return decoded.effects
 
-    def alert(self, message: Raw) -> Effects:
-        decoded = pipeline.decode_step([message], contract.Score)
-        decoded.effects += pipeline.decide_step(
-            self._not_erased(decoded.outcomes), self.alert_groups, self.services.routes.current(),
+    def situate(self, message: Raw) -> Effects:
+        decoded = pipeline.decode_step([message], contract.SituationInput)
+        decoded.effects += pipeline.situate_step(
+            self._not_erased(decoded.outcomes), self.book, self.situation_groups, self.services.routes.current(),
             self.services.scorer.profiles(), self.silences, silence_time=self.silence_time or utc_now(),
         ).effects
+        self.book.next_offset = max(self.book.next_offset, message.offset + 1)
         return decoded.effects
 
     def erasures(self, message: Raw) -> Effects:
-        """A nominal erased (toex.erasures): its scoring state and alert groups go (this worker owns the
-        partition; the tables' changelogs get tombstones of their own, so standbys and later owners lose them too).
+        """A nominal erased (toex.erasures): its scoring state goes (this worker owns the partition; the
+        table's changelog gets a tombstone of its own, so standbys and later owners lose it too), and the
+        situation step is told, to drop the nominal from its links.
         """
-        if message.key is not None:
-            nominal_id = message.key.decode(errors="replace")
-            for table in (self.nominal_state, self.alert_groups):
-                if nominal_id in table:
-                    del table[nominal_id]
-                    log.info("nominal %s erased: its %s entry deleted", nominal_id,
-                             "scoring state" if table is self.nominal_state else "alert groups")
-        return Effects()
+        if message.key is None:
+            return Effects()
+        nominal_id = message.key.decode(errors="replace")
+        if nominal_id in self.nominal_state:
+            del self.nominal_state[nominal_id]
+            log.info("nominal %s erased: its scoring state deleted", nominal_id)
+        return Effects(sends=[pipeline.Send(contract.TOPIC_SITUATION_INPUT, nominal_id, contract.SituationInput(
+            schema_version=1, kind="erased", nominal_id=nominal_id))])
 
     def _not_erased(self, items: list[N | None]) -> list[N]:
-        """Matches or scores not about an erased nominal (sent before the erasure, still on their topics)."""
+        """Matches or situation inputs not about an erased nominal (sent before the erasure, still on their
+        topics); the erasure itself passes."""
         erased = self.services.erased.nominal_ids
-        return [item for item in items if item is not None and item.nominal_id not in erased]
+        return [item for item in items if item is not None
+                and (item.nominal_id not in erased or getattr(item, "kind", None) == "erased")]
 
     def feedback(self, message: Raw) -> Effects:
-        step = pipeline.feedback_step([message], self.alert_groups, self.nominal_state, self.services.scorer)
+        step = pipeline.feedback_step([message], self.nominal_state, self.services.scorer)
         if not step.effects.dead_letters and not any(step.outcomes):
             log.info("feedback at %s[%d]@%d teaches nothing (no scored state for its nominal)",
                      message.topic, message.partition, message.offset)
@@ -201,6 +230,13 @@ def _present(items: list[M | None]) -> list[M]:
     return [item for item in items if item is not None]
 
 
+def _decoded(model: type[M], value: bytes | None) -> M | None:
+    try:
+        return model.model_validate_json(value or b"")
+    except pydantic.ValidationError:
+        return None  # a dead letter when it was first read
+
+
 def register(app: faust.App, services: Services) -> None:
     """Declare the topics, tables, agents, timers and followers on ``app``."""
     async def send(topic: str, key: bytes | None, value: bytes) -> Awaitable[object]:
@@ -212,7 +248,9 @@ def register(app: faust.App, services: Services) -> None:
     agents = Agents(
         services, send,
         nominal_state=app.Table(topics.NOMINAL_STATE_TABLE, default=dict, partitions=topics.MATCHES.partitions),
-        alert_groups=app.Table(topics.ALERT_GROUPS_TABLE, default=dict, partitions=topics.SCORES.partitions),
+        situation_groups=app.Table(topics.SITUATION_GROUPS_TABLE, default=dict,
+                                   partitions=topics.SITUATION_INPUT.partitions),
+        read_situation_input=functools.partial(read_partition, services.kafka, topics.SITUATION_INPUT.name, 0),
     )
     policy = Policy(app, services.metrics, agents.reject)
 
@@ -224,7 +262,7 @@ def register(app: faust.App, services: Services) -> None:
 
         async def handle(events: list[EventT]) -> list[bool]:
             # A database outage stalls the agent here, as it stalls the effects' rows.
-            await until_done(functools.partial(agents.prepare, name), name, services.metrics)
+            await until_done(functools.partial(agents.prepare, name, events[0].message), name, services.metrics)
             by_message = {id(event.message): event for event in events}
 
             def compute(message: Message) -> Effects:
@@ -244,10 +282,11 @@ def register(app: faust.App, services: Services) -> None:
     # Matching waits until this worker's index holds every nominal.
     agent("match", agents.match, contract.TOPIC_OBSERVATIONS, after=services.nominals_loaded)
     agent("score", agents.score, contract.TOPIC_MATCHES)
-    agent("alert", agents.alert, contract.TOPIC_SCORES)
+    # One partition: this worker, while it owns it, sees every situation whole.
+    agent("situate", agents.situate, topics.SITUATION_INPUT.name)
     agent("feedback", agents.feedback, contract.TOPIC_FEEDBACK)
-    # Keyed by nominal like the matches and scores: the owner of an erasure's partition holds that
-    # nominal's scoring state and alert groups (every worker's index is the nominals follower's).
+    # Keyed by nominal like the matches: the owner of an erasure's partition holds that nominal's scoring
+    # state (every worker's index is the nominals follower's; the situation step is told on its topic).
     agent("erasures", agents.erasures, topics.ERASURES.name)
 
     # One sender at a time holds the outbox lease (a fencing token in the database); on the leader

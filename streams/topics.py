@@ -21,22 +21,23 @@ from toex_stream.adapters.topics import (
     PARTITIONS,
     REFERRALS,
     SCORES,
+    SITUATION_INPUT,
     TRAINING,
     TopicSpec,
 )
 
 __all__ = [
     "ADVERTS", "ALERTS", "ALL", "APP_ID", "CHANGELOGS", "DAY_MS", "DEADLETTER", "ERASURES", "FEEDBACK", "INTEL",
-    "MATCHES", "NOMINALS", "OBSERVATIONS", "PARTITIONS", "REFERRALS", "SCORES", "TRAINING", "TopicSpec", "changelog",
-    "ALERT_GROUPS_TABLE", "NOMINAL_STATE_TABLE",
+    "MATCHES", "NOMINALS", "OBSERVATIONS", "PARTITIONS", "REFERRALS", "SCORES", "SITUATION_INPUT", "TRAINING",
+    "TopicSpec", "changelog", "SITUATION_GROUPS_TABLE", "NOMINAL_STATE_TABLE",
 ]  # fmt: skip
 
 # The Faust app's id: its consumer group, and the prefix of its tables' changelog topics.
 APP_ID = "toex-stream"
 # What is known of each nominal over 30 days, co-partitioned with toex.matches and toex.feedback.
 NOMINAL_STATE_TABLE = "nominal-state"
-# Each nominal's alert groups, co-partitioned with toex.scores.
-ALERT_GROUPS_TABLE = "alert-groups"
+# Each situation's alert groups, on the one partition of toex.situation-input.
+SITUATION_GROUPS_TABLE = "situation-groups"
 
 
 def changelog(table: str) -> str:
@@ -49,5 +50,5 @@ def changelog(table: str) -> str:
 # partitions for minutes, and every table access then fails with PartitionsMismatch.
 CHANGELOGS: list[TopicSpec] = [
     TopicSpec(changelog(NOMINAL_STATE_TABLE), MATCHES.partitions, cleanup_policy="compact"),
-    TopicSpec(changelog(ALERT_GROUPS_TABLE), SCORES.partitions, cleanup_policy="compact"),
+    TopicSpec(changelog(SITUATION_GROUPS_TABLE), SITUATION_INPUT.partitions, cleanup_policy="compact"),
 ]

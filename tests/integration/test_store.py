@@ -76,7 +76,7 @@ def test_migrations_build_an_empty_database_and_are_a_no_op_the_second_time(stor
 
     assert STORE_TABLES <= set(inspect(store_engine).get_table_names())
     with store_engine.connect() as connection:
-        assert connection.scalar(text("SELECT version_num FROM alembic_version")) == "0016"
+        assert connection.scalar(text("SELECT version_num FROM alembic_version")) == "0017"
     assert store.get_nominal("WMP-N-1") == kovacs()
 
 

@@ -50,7 +50,7 @@ class Worker:
             checkpoint_file=tmp_path / "models.ckpt", outbox=self.outbox, routes=RoutesFile.bundled(),
             notifiers={}, silences=self.silences, receipts=self.receipts,
         )
-        self.agents = Agents(self.services, self.send, nominal_state={}, alert_groups={})
+        self.agents = Agents(self.services, self.send, nominal_state={}, situation_groups={})
 
     async def send(self, topic: str, key: bytes | None, value: bytes) -> None:
         self.sent.append((topic, key, value))
@@ -60,7 +60,7 @@ class Worker:
         before = len(self.sent)
 
         async def batch_of_one() -> None:
-            await self.agents.prepare(step)
+            await self.agents.prepare(step, message)
             await self.agents.apply(getattr(self.agents, step)(message))
 
         asyncio.run(batch_of_one())
@@ -146,11 +146,16 @@ def test_score_keeps_the_nominals_state_and_sends_a_score_per_profile(worker: Wo
     assert all(key == nominal_id.encode() for key, _ in on(scored, contract.TOPIC_SCORES))
 
 
-def test_alert_stores_queues_and_publishes_the_alert_replay_decides_the_same(worker: Worker, referral: dict) -> None:
-    event = child(referral)
+def situated(worker: Worker, scored: Sent) -> Sent:
     alerted: Sent = []
-    for message in as_messages(pipeline_to_scores(worker, event), contract.TOPIC_SCORES):
-        alerted += worker.run("alert", message)
+    for message in as_messages(scored, contract.TOPIC_SITUATION_INPUT):
+        alerted += worker.run("situate", message)
+    return alerted
+
+
+def test_situate_stores_queues_and_publishes_the_alert_replay_decides_the_same(worker: Worker, referral: dict) -> None:
+    event = child(referral)
+    alerted = situated(worker, pipeline_to_scores(worker, event))
 
     alerts = [contract.Alert.model_validate_json(value) for _, value in on(alerted, contract.TOPIC_ALERTS)]
     assert alerts and {(a.band, a.region) for a in alerts} == {("critical", "ROCUWM")}
@@ -166,43 +171,48 @@ def test_alert_stores_queues_and_publishes_the_alert_replay_decides_the_same(wor
     record = replayer.replay(InputMessage(contract.TOPIC_REFERRALS, None, json.dumps(event).encode(), 0, 0,
                                           1_793_000_000_000))
     assert sorted(a["alert_id"] for a in record["alerts"]) == sorted(a.alert_id for a in alerts)
+    assert [a["alert"] for a in record["alerts"]] == [a.model_dump(mode="json") for a in alerts]
 
 
 def test_a_silence_mutes_a_high_alert_and_keeps_what_it_muted_but_never_a_child_or_a_critical_one(
         worker: Worker, referral: dict) -> None:
     silence = worker.silences.add({"region": "ROCUWM"}, dt.timedelta(hours=1), created_by="analyst-1")
-    scored = on(pipeline_to_scores(worker, child(referral)), contract.TOPIC_SCORES)
-    loud: Sent = []
-    for message in as_messages([(contract.TOPIC_SCORES, k, v) for k, v in scored], contract.TOPIC_SCORES):
-        loud += worker.run("alert", message)
+    scored = pipeline_to_scores(worker, child(referral))
+    loud = situated(worker, scored)
     assert on(loud, contract.TOPIC_ALERTS), "a child's critical alert reaches its team whatever the silence"
     assert worker.silences.muted(silence.silence_id) == []
 
-    # Another nominal, high and about an adult: the silence mutes it, and keeps what it muted.
-    adult = [contract.Score.model_validate_json(v).model_copy(update={
-        "nominal_id": "N-ADULT-1", "band": "high", "features": {"referral_child": 0.0}}) for _, v in scored]
+    # Another nominal, high and about an adult, seen twice: the silence mutes it, and keeps what it muted.
+    [child_input] = [contract.SituationInput.model_validate_json(v)
+                     for _, v in on(scored, contract.TOPIC_SITUATION_INPUT)]
+    adult = [s.model_copy(update={"nominal_id": "N-ADULT-1", "band": "high", "risk_score": 0.75,
+                                  "features": {"referral_child": 0.0}}) for s in child_input.scores]
+
+    def adult_input(event: str) -> RawMessage:
+        evidence = contract.SituationEvidence(event=event, at=adult[0].occurred_at,
+                                              members=[("N-ADULT-1", "potential_victim")])
+        value = contract.SituationInput(schema_version=1, kind="scored", nominal_id="N-ADULT-1",
+                                        evidence=evidence, scores=adult)
+        return RawMessage(contract.TOPIC_SITUATION_INPUT, b"N-ADULT-1", value.model_dump_json().encode())
+
     queued = len(worker.outbox.items())
-    quiet: Sent = []
-    for score in adult:
-        quiet += worker.run("alert", RawMessage(contract.TOPIC_SCORES, b"N-ADULT-1", score.model_dump_json().encode()))
+    quiet = worker.run("situate", adult_input("toex.referrals:p:A-1")) + worker.run(
+        "situate", adult_input("toex.referrals:p:A-2"))
     assert on(quiet, contract.TOPIC_ALERTS) == []
     assert len(worker.outbox.items()) == queued
     muted = worker.silences.muted(silence.silence_id)
-    assert {(m.nominal_id, m.threat, m.band, m.region) for m in muted} == \
-        {("N-ADULT-1", s.threat, "high", "ROCUWM") for s in adult}
+    assert muted and {(m.nominal_id, m.region) for m in muted} == {("N-ADULT-1", "ROCUWM")}
 
     # Ended early, it mutes no more, and says who ended it.
     assert worker.silences.expire(silence.silence_id, by="supervisor-2")
     [ended] = worker.silences.all()
     assert ended.ended_by == "supervisor-2" and not ended.active(utc_now())
-    again = worker.run("alert", RawMessage(contract.TOPIC_SCORES, b"N-ADULT-1", adult[0].model_dump_json().encode()))
+    again = worker.run("situate", adult_input("toex.referrals:p:A-3"))
     assert on(again, contract.TOPIC_ALERTS)
 
 
 def test_feedback_must_be_keyed_by_its_nominal_and_teaches_from_its_state(worker: Worker, referral: dict) -> None:
-    alerted: Sent = []
-    for message in as_messages(pipeline_to_scores(worker, child(referral)), contract.TOPIC_SCORES):
-        alerted += worker.run("alert", message)
+    alerted = situated(worker, pipeline_to_scores(worker, child(referral)))
     alert = contract.Alert.model_validate_json(on(alerted, contract.TOPIC_ALERTS)[0][1])
     [nominal_id] = alert.nominal_ids
     feedback = contract.Feedback(schema_version=1, alert_id=alert.alert_id, nominal_id=nominal_id,
@@ -215,5 +225,8 @@ def test_feedback_must_be_keyed_by_its_nominal_and_teaches_from_its_state(worker
     taught = worker.run("feedback", RawMessage(contract.TOPIC_FEEDBACK, nominal_id.encode(), value))
     examples = [contract.TrainingExample.model_validate_json(v) for _, v in on(taught, contract.TOPIC_TRAINING)]
     assert examples and {e.nominal_id for e in examples} == {nominal_id} and all(e.label for e in examples)
-    groups = worker.agents.alert_groups[nominal_id]
-    assert all(g["state"]["closed"] for g in groups.values() if g["state"]["alert_id"] == alert.alert_id)
+    # The situation step closes the alert's group: told on its topic, in order with the scores.
+    [closing] = as_messages(taught, contract.TOPIC_SITUATION_INPUT)
+    worker.run("situate", closing)
+    [groups] = worker.agents.situation_groups.values()
+    assert [g["state"]["closed"] for g in groups.values() if g["state"]["alert_id"] == alert.alert_id] == [True]

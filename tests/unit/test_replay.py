@@ -40,8 +40,12 @@ def replay(messages: list[InputMessage], profiles=None, silences=()) -> tuple[di
     return header, records
 
 
-def alert_keys(records: list[dict]) -> set[tuple[str, str, str]]:
-    return {(r["observation"]["observation_id"], a["nominal_id"], a["threat"]) for r in records for a in r["alerts"]}
+def alert_ids(records: list[dict]) -> set[str]:
+    return {a["alert_id"] for r in records for a in r["alerts"]}
+
+
+def latest_alerts(records: list[dict]) -> dict[str, dict]:
+    return {a["alert_id"]: a["alert"] for r in records for a in r["alerts"]}
 
 
 @pytest.fixture(scope="module")
@@ -75,49 +79,55 @@ def test_each_event_record_explains_itself(first):
     assert "failed_at" not in canonical_json(records[0]) and "decided_at" not in canonical_json(records[0])
 
 
-def test_a_lower_threshold_adds_exactly_the_alerts_of_the_scores_it_lifts_into_the_alert_band(messages, first):
+def test_a_lower_threshold_opens_alerts_sooner_or_adds_them_and_the_comparison_blames_the_profile(messages, first):
     header, records = first
     profiles = load_profiles()
     msht = profiles["msht"]
     lowered = msht.model_copy(update={"bands": msht.bands.model_copy(update={"high": 0.4})})
     lower_header, lower = replay(messages, profiles | {"msht": lowered})
 
-    before, after = alert_keys(records), alert_keys(lower)
-    assert before < after, "a superset of the alerts"
-    bands = {(r["observation"]["observation_id"], s["mention_id"], s["threat"]): s["band"]
-             for r in records for s in r["scores"]}
-    lifted = {(r["observation"]["observation_id"], s["nominal_id"], s["threat"])
-              for r in lower for s in r["scores"]
-              if lowered.alerts(s["band"]) and not msht.alerts(bands[(r["observation"]["observation_id"],
-                                                                       s["mention_id"], s["threat"])])}
-    quiet = {(r["observation"]["observation_id"], q["nominal_id"], q["threat"]) for r in lower for q in r["suppressed"]}
-    assert lifted and after - before == lifted - quiet - before
+    before, after = alert_ids(records), alert_ids(lower)
+    assert before <= after, "every alert stays: the same situations give the same ids"
+    final = latest_alerts(lower)
+    for alert_id in after - before:
+        bands = final[alert_id]["bands"]
+        assert "msht" in bands and lowered.alerts(bands["msht"]), "each extra alert is a situation msht now lifts"
+
+    def opened(report: list[dict]) -> dict[str, int]:
+        return {a["alert_id"]: i for i, r in reversed(list(enumerate(report))) for a in r["alerts"]
+                if a["action"] == "open"}
+
+    sooner = {alert_id for alert_id, at in opened(lower).items() if at < opened(records).get(alert_id, len(records))}
+    assert sooner, "the lower threshold opens some situation's alert sooner"
+    assert all(opened(lower)[a] <= at for a, at in opened(records).items()), "and none later"
 
     found = differences(outcomes_of_report([lower_header, *lower]), outcomes_of_report([header, *records]))
-    extra = {(d["event"], d["nominal_id"], d["threat"]) for d in found if d["what"] == "alert"}
+    extra = {d["alert_id"] for d in found if d["what"] == "alert" and d["recorded"] is None}
     assert extra == after - before
+    assert {d["alert_id"] for d in found if d["what"] == "alert"} >= sooner
     assert all(d["causes"] == ["profile"] for d in found), {tuple(d["causes"]) for d in found}
     assert {d["what"] for d in found} == {"score", "alert"}  # the matches are the same
 
 
 def test_a_recorded_silence_mutes_only_the_messages_that_arrived_while_it_lasted(messages, first):
     records = first[1]
-    alerted = [r for r in records if r["alerts"]]
-    middle = dt.datetime.fromisoformat(alerted[len(alerted) // 2]["event"]["timestamp"])
-    silence = Silence("sil-test", {"threat": "missing"}, starts_at=middle, ends_at=middle + dt.timedelta(days=7),
+    # From the first alert that is not critical, a silence on its threat.
+    at, threat = next((r["event"]["timestamp"], a["alert"]["threat"]) for r in records for a in r["alerts"]
+                      if a["band"] != "critical")
+    starts = dt.datetime.fromisoformat(at)
+    silence = Silence("sil-test", {"threat": threat}, starts_at=starts, ends_at=starts + dt.timedelta(days=7),
                       created_by="analyst-1")
     _, silenced = replay(messages, silences=[silence])
 
     for plain, quiet in zip(records, silenced, strict=True):
         arrived = dt.datetime.fromisoformat(plain["event"]["timestamp"])
-        if arrived < middle:
+        if arrived < starts:
             assert quiet["alerts"] == plain["alerts"]
         elif arrived < silence.ends_at:
-            # Only muting: nothing new, nothing but "missing" gone, and never a critical one (nor a child's).
-            assert all(a in plain["alerts"] for a in quiet["alerts"])
-            gone = [a for a in plain["alerts"] if a not in quiet["alerts"]]
-            assert all(a["threat"] == "missing" and a["band"] != "critical" for a in gone)
+            # Muted: nothing of that threat reaches a team unless it is critical (or about a child).
+            assert all(a["band"] == "critical" for a in quiet["alerts"] if a["alert"]["threat"] == threat)
     assert any(q["why"] == "silenced by sil-test" for r in silenced for q in r["suppressed"])
+    assert alert_ids(silenced) != alert_ids(records) or latest_alerts(silenced) != latest_alerts(records)
 
 
 def test_provisional_nominals_published_live_during_the_range_are_not_taken_from_the_topic():

@@ -1,4 +1,4 @@
-"""Alert routing: each region's alerts reach its channel; grouping, repeats, silences and inhibition hold."""
+"""Alert routing: each region's alerts reach its channel; grouping, repeats and silences hold."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from toex_stream.domain import geo
 from toex_stream.domain.alerting.grouping import GroupState, alert_id_for, decide, group_key
 from toex_stream.domain.alerting.routes import RouteMatch, RoutingConfig, RoutingError, labels_of
 from toex_stream.domain.alerting.routes_file import RoutesFile, load_routes
-from toex_stream.domain.alerting.suppression import Silence, inhibited, silenced
+from toex_stream.domain.alerting.suppression import Silence, silenced
 from toex_stream.domain.contract import EventRef, Score
 from toex_stream.domain.errors import ToexError
 
@@ -82,7 +82,7 @@ def test_every_region_has_its_own_channel_and_inherits_the_root_timings(routes: 
         [match] = routes.match(labels(region=region))
         assert match.receiver.channel == f"#toex-{region.lower()}"
         assert (match.group_by, match.group_wait_s, match.group_interval_s, match.repeat_interval_s) == (
-            ("nominal_id",),
+            ("situation_id",),
             30.0,
             300.0,
             4 * 3600.0,
@@ -247,18 +247,6 @@ def test_a_silence_must_match_something_and_say_who_set_it() -> None:
     with pytest.raises(RoutingError, match="at most 7 days"):
         dataclasses.replace(silence(region="ERSOU"), ends_at=START + dt.timedelta(days=7, seconds=1))
     assert dataclasses.replace(silence(region="ERSOU"), ends_at=START + dt.timedelta(days=7)).active(START)
-
-
-# -- inhibition -------------------------------------------------------------------------------------
-
-
-def test_a_critical_alert_suppresses_the_same_nominals_lower_alerts_only(routes: RoutingConfig) -> None:
-    critical = labels("N-1", band="critical")
-    assert inhibited(labels("N-1", band="high"), [critical], routes.inhibit_rules)
-    assert inhibited(labels("N-1", band="medium"), [critical], routes.inhibit_rules)
-    assert not inhibited(labels("N-2", band="high"), [critical], routes.inhibit_rules)
-    assert not inhibited(labels("N-1", threat="cse", band="high"), [critical], routes.inhibit_rules)
-    assert not inhibited(critical, [critical], routes.inhibit_rules)
 
 
 # -- grouping and decisions -------------------------------------------------------------------------

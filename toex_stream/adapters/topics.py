@@ -11,7 +11,7 @@ command line (``toex-stream nominals import``) create the same topics with
 and tables need co-partitioned changelogs. ``streams/topics.py`` re-exports it.
 
 >>> [spec.name for spec in ALL if spec.partitions != PARTITIONS]
-['toex.training', 'toex.deadletter']
+['toex.training', 'toex.deadletter', 'toex.situation-input']
 """
 
 from __future__ import annotations
@@ -92,5 +92,10 @@ TRAINING = TopicSpec(contract.TOPIC_TRAINING, 1, retention="training_examples")
 # on toex.nominals to find the few erased.
 ERASURES = TopicSpec("toex.erasures", PARTITIONS, retention="derived_events")
 
+# Internal: the situation step's input (each match's evidence and scores, analysts' closings, erasures), on one
+# partition so that one worker owns every situation whole and reads it in one order. Its state is a fold over
+# this topic, rebuilt by reading it again: kept for the links' window (derived_events: 90 days).
+SITUATION_INPUT = TopicSpec(contract.TOPIC_SITUATION_INPUT, 1, retention="derived_events")
+
 ALL: list[TopicSpec] = [REFERRALS, ADVERTS, INTEL, NOMINALS, FEEDBACK, OBSERVATIONS, MATCHES, SCORES, TRAINING,
-                        ALERTS, DEADLETTER, ERASURES]
+                        ALERTS, DEADLETTER, ERASURES, SITUATION_INPUT]

@@ -85,9 +85,13 @@ def queue_alert(outbox: AlertQueue, decision: AlertDecision, score: Score, now: 
     change to an alert is versioned.
     """
     outbox.save_alert(decision.alert)
+    if decision.action == "grow":
+        return  # grown without a reason to tell the team again: the record has it, the channel's post waits
     receiver = decision.route.receiver
     wait = max(0.0, (decision.notify_at - score.occurred_at).total_seconds())
-    change = None if decision.action == "open" else f"{decision.action}: band {decision.alert.band}"
+    change = (None if decision.action == "open"
+              else f"merged into {decision.alert.merged_into or 'another alert'}" if decision.alert.merged_into
+              else f"{decision.action}: band {decision.alert.band}")
     payload = render(receiver.kind, decision.alert, change=change,
                      include_personal_data=receiver.include_personal_data)
     outbox.enqueue(

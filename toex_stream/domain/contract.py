@@ -50,6 +50,7 @@ TOPIC_SCORES = "toex.scores"
 TOPIC_TRAINING = "toex.training"
 TOPIC_ALERTS = "toex.alerts"
 TOPIC_DEADLETTER = "toex.deadletter"
+TOPIC_SITUATION_INPUT = "toex.situation-input"  # internal: the situation step's one partition
 INPUT_TOPICS: tuple[str, ...] = (TOPIC_REFERRALS, TOPIC_ADVERTS, TOPIC_INTEL)
 
 # -- reusable field types ------------------------------------------------------
@@ -298,8 +299,27 @@ class Feedback(_TopLevel):
     note: Annotated[str, StringConstraints(max_length=2000)] = ""
 
 
+MemberRole = Literal["suspected_controller", "possible_victim", "unknown"]
+
+
+class AlertMember(_Model):
+    """One nominal of an alert's situation: the role its events give it, and what links it to the others."""
+
+    nominal_id: Id
+    role: MemberRole
+    provisional: bool = Field(default=False, description="An unknown person the stream made a nominal of.")
+    linked_by: list[Annotated[str, StringConstraints(max_length=200)]] = Field(
+        default=[], description="How it is linked: 'named together with N-2 in toex.referrals:p:R-1', "
+                                "'shared phone with N-3' (references, never the value).")
+
+
 class Alert(_TopLevel):
-    """``toex.alerts``: what a regional team is asked to review."""
+    """``toex.alerts``: what a regional team is asked to review.
+
+    An alert is about a situation (round 2): a connected group of linked
+    nominals, one alert per situation per region; ``threat`` and ``band`` are
+    the highest of ``bands``.
+    """
 
     alert_id: Id
     created_at: UtcDatetime
@@ -313,6 +333,13 @@ class Alert(_TopLevel):
     reasons: list[Reason] = []
     model_version: Annotated[str, StringConstraints(min_length=1, max_length=64)]
     status: AlertStatus = "open"
+    situation_id: Id | None = Field(default=None, description="The situation it is about (stable under replay).")
+    threats: list[Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}$")]] = []
+    bands: dict[str, Band] = Field(default={}, description="The band under each threat.")
+    members: list[AlertMember] = []
+    version: int = Field(default=1, ge=1, description="Rises each time the alert grows.")
+    url: Annotated[str, StringConstraints(max_length=500)] | None = None
+    merged_into: Id | None = Field(default=None, description="Closed as merged: the alert that lives on.")
 
 
 class Mention(_Model):
@@ -386,6 +413,16 @@ class MatchWeight(_Model):
     tf_adjusted: bool = False
 
 
+class SituationEvidence(_Model):
+    """What one event says about who is linked: the nominals it names with their roles, and the identifiers
+    each showed, as ``kind:<hash>`` (equal values, equal hashes; the values stay on the event)."""
+
+    event: Annotated[str, StringConstraints(min_length=1, max_length=600)]
+    at: UtcDatetime
+    members: list[tuple[Id, Role]] = []
+    identifiers: list[tuple[Id, Annotated[str, StringConstraints(max_length=40)]]] = []
+
+
 class MatchResult(_TopLevel):
     """``toex.matches``: who one mention is. Key: ``nominal_id`` (the person the evidence accrues to)."""
 
@@ -411,6 +448,8 @@ class MatchResult(_TopLevel):
     phones: list[str] = Field(default=[], description="The mention's phones (E.164), for touring features.")
     nominal_flags: list[str] = Field(default=[], description="Flags of the resolved nominal (ocg_member, ...).")
     linked_nominals: int = Field(default=0, description="Other nominals sharing a phone or email with the mention.")
+    evidence: SituationEvidence | None = Field(
+        default=None, description="Who the mention's event links: every nominal it names, and their identifiers.")
 
 
 class Score(_TopLevel):
@@ -430,6 +469,21 @@ class Score(_TopLevel):
     force_code: ForceCode | None = None
     event_count: int = Field(description="Events linked to the nominal in the last 30 days.")
     features: dict[str, float] = Field(description="The feature values scored (counts and weights, no personal data).")
+
+
+class SituationInput(_TopLevel):
+    """``toex.situation-input`` (internal, one partition): what the situation step reads, in one order.
+
+    ``scored``: a match's evidence and its nominal's scores (from the score
+    step); ``closed``: an analyst closed ``alert_id`` (from the feedback step);
+    ``erased``: the nominal was erased. Key: ``nominal_id``.
+    """
+
+    kind: Literal["scored", "closed", "erased"]
+    nominal_id: Id
+    evidence: SituationEvidence | None = None
+    scores: list[Score] = []
+    alert_id: Id | None = None
 
 
 class TrainingExample(_TopLevel):

@@ -2,13 +2,13 @@
 
 ::
 
-    input event ─▶ enrich ─▶ Observation ─▶ resolve ─▶ MatchResult ─▶ score ─▶ Score ─▶ decide ─▶ Alert
-                   └─▶ DeadLetter            └─▶ provisional Nominal
-    feedback ─▶ TrainingExample (and the alert's group closed)
+    input event ─▶ enrich ─▶ Observation ─▶ resolve ─▶ MatchResult ─▶ score ─▶ Score ─▶ situate ─▶ Alert
+                   └─▶ DeadLetter            └─▶ provisional Nominal      (and SituationInput: the match's
+    feedback ─▶ TrainingExample (and the alert's group closed)              evidence and scores, one partition)
 
 Each step takes a batch of inputs and the state it needs (the matcher and its
-index, the nominals' scoring states, their alert groups: mappings the caller
-owns and the step updates) and returns a :class:`Step`: per input, what came
+index, the nominals' scoring states, the situations' book and alert groups:
+mappings the caller owns and the step updates) and returns a :class:`Step`: per input, what came
 of it, and the :class:`Effects` to apply, the messages to send and the rows to
 write. The worker's agents (``streams/agents.py``) apply the effects to Kafka
 and the database; replay (:mod:`toex_stream.application.replay.core`) to its sandbox. So
@@ -35,13 +35,16 @@ reads the clock: the dead letters' ``failed_at`` is the one wall-clock time
 >>> scored = score_step([r.result for r in resolved.outcomes[0]], {}, Scorer(load_profiles()))
 >>> [s.threat for s in scored.outcomes[0]]
 ['missing', 'msht']
->>> decided = decide_step(scored.outcomes[0], {}, load_routes(), load_profiles())
->>> [d.action for d in decided.effects.alerts]
+>>> inputs = [contract.SituationInput.model_validate_json(s.value) for s in scored.effects.sends
+...           if s.topic == contract.TOPIC_SITUATION_INPUT]
+>>> situated = situate_step(inputs, Book(), {}, load_routes(), load_profiles())
+>>> [d.action for d in situated.effects.alerts]
 []
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
@@ -50,13 +53,7 @@ from typing import Generic, Protocol, TypeVar
 import pydantic
 
 from toex_stream.domain import contract
-from toex_stream.domain.alerting.decide import (
-    AlertDecision,
-    NominalGroups,
-    Suppressed,
-    close_groups,
-    nominal_alert_decisions,
-)
+from toex_stream.domain.alerting.decide import AlertDecision, Suppressed
 from toex_stream.domain.alerting.routes import RoutingConfig
 from toex_stream.domain.alerting.suppression import Silence
 from toex_stream.domain.audit import AuditRecord
@@ -68,6 +65,16 @@ from toex_stream.domain.matching.resolve import Resolution, resolve_observation
 from toex_stream.domain.scoring.profiles import ThreatProfile
 from toex_stream.domain.scoring.scorer import Scorer
 from toex_stream.domain.scoring.state import State, new_state
+from toex_stream.domain.situations.alerts import (
+    SituationGroups,
+    assess,
+    closed_by_analyst,
+    decisions,
+    forget,
+    merged,
+)
+from toex_stream.domain.situations.book import Book
+from toex_stream.domain.situations.evidence import as_contract, evidence_of
 
 T = TypeVar("T")
 M = TypeVar("M", bound=pydantic.BaseModel)
@@ -142,7 +149,7 @@ class Effects:
     referrals: list[tuple[contract.Observation, list[contract.MatchResult]]] = field(default_factory=list)
     sends: list[Send] = field(default_factory=list)
     dead_letters: list[Rejected] = field(default_factory=list)
-    # Alerts a silence or an inhibit rule kept quiet (logged, without personal data).
+    # Alerts a silence kept quiet (logged, without personal data).
     suppressed: list[tuple[contract.Score, Suppressed]] = field(default_factory=list)
     # Entries of the s.62 log: what was collected and combined (references and counts, no personal data).
     audit: list[AuditRecord] = field(default_factory=list)
@@ -238,6 +245,11 @@ def resolve_step(observations: Iterable[contract.Observation], matcher: Matcher,
         observation, withheld = withhold(observation, erased)
         step.effects.withheld += withheld
         resolutions = resolve_observation(observation, matcher)
+        # Who the event links travels with each of its matches, to the situation step.
+        evidence = as_contract(evidence_of(observation, {r.result.mention_id: r.result.nominal_id
+                                                         for r in resolutions}, matcher.index.holders))
+        resolutions = [dataclasses.replace(r, result=r.result.model_copy(update={"evidence": evidence}))
+                       for r in resolutions]
         step.outcomes.append(resolutions)
         for resolution in resolutions:
             result = resolution.result
@@ -259,45 +271,66 @@ def resolve_step(observations: Iterable[contract.Observation], matcher: Matcher,
 
 def score_step(matches: Iterable[contract.MatchResult], states: MutableMapping[str, State],
                scorer: Scorer) -> Step[list[contract.Score]]:
-    """Each match's nominal's scores under every profile that applies (sent on toex.scores); ``states`` updated."""
+    """Each match's nominal's scores under every profile that applies (sent on toex.scores); ``states`` updated.
+
+    The scores go on to the situation step with the match's evidence, on
+    toex.situation-input: one partition, so one owner sees every situation whole.
+    """
     step: Step[list[contract.Score]] = Step([])
     for match in matches:
         scores = scorer.score_nominal(states, match)
         step.outcomes.append(scores)
         step.effects.sends += [Send(contract.TOPIC_SCORES, match.nominal_id, score) for score in scores]
+        step.effects.sends.append(Send(contract.TOPIC_SITUATION_INPUT, match.nominal_id, contract.SituationInput(
+            schema_version=1, kind="scored", nominal_id=match.nominal_id, evidence=match.evidence, scores=scores)))
     return step
 
 
-def decide_step(
-    scores: Iterable[contract.Score],
-    groups: MutableMapping[str, NominalGroups],
+def situate_step(
+    inputs: Iterable[contract.SituationInput],
+    book: Book,
+    groups: MutableMapping[str, SituationGroups],
     routes: RoutingConfig,
     profiles: Mapping[str, ThreatProfile],
     silences: Iterable[Silence] = (),
     silence_time: dt.datetime | None = None,
-) -> Step[tuple[list[AlertDecision], list[Suppressed]]]:
-    """Each score's alert decisions (alerts stored, queued and sent on toex.alerts) and what was kept quiet.
+) -> Step[list[AlertDecision]]:
+    """Each input folded into the book, and the alert decisions of the situation it touched.
 
-    Time is each score's event time; silences, set by people in wall-clock
-    time, are read at ``silence_time`` (the live agent's now, replay's message
-    timestamp), or at the score's event time when None.
+    Alerts are stored, queued (except those that only grew) and sent on
+    toex.alerts. Time is each input's latest score's event time; silences are
+    read at ``silence_time`` (the live agent's now, replay's message timestamp).
     """
     silences = list(silences)
-    step: Step[tuple[list[AlertDecision], list[Suppressed]]] = Step([])
-    for score in scores:
-        decisions, suppressed = nominal_alert_decisions(score, groups, routes, profiles, silences,
-                                                        silence_time=silence_time)
-        step.outcomes.append((decisions, suppressed))
-        step.effects.suppressed += [(score, quiet) for quiet in suppressed]
-        for decision in decisions:
-            step.effects.alerts.append((decision, score))
+    step: Step[list[AlertDecision]] = Step([])
+    for item in inputs:
+        merges = book.add(item, profiles)
+        if item.kind == "closed" and item.alert_id is not None:
+            closed_by_analyst(groups, item.alert_id)
+        if item.kind == "erased":
+            forget(groups, item.nominal_id)
+        if not item.scores:
+            step.outcomes.append([])
+            continue
+        trigger = max(item.scores, key=lambda s: s.occurred_at)
+        now = trigger.occurred_at.timestamp()
+        made: list[AlertDecision] = []
+        assessment = assess(book, item.nominal_id, profiles)
+        if assessment is not None:
+            made, quiet = decisions(assessment, groups, book, routes, profiles, now, trigger.region, silences,
+                                    silence_time if silence_time is not None else trigger.occurred_at)
+            step.effects.suppressed += [(trigger, suppressed) for _, suppressed in quiet]
+            made += merged(merges, groups, {assessment.situation_id: made}, routes, now)
+        step.outcomes.append(made)
+        for decision in made:
+            step.effects.alerts.append((decision, trigger))
             step.effects.sends.append(Send(contract.TOPIC_ALERTS, decision.alert.alert_id, decision.alert))
     return step
 
 
-def feedback_step(raws: Sequence[Raw], groups: MutableMapping[str, NominalGroups],
-                  states: Mapping[str, State], scorer: Scorer) -> Step[list[contract.TrainingExample]]:
-    """Each outcome an analyst recorded: its alert's group closed, and the training examples it teaches.
+def feedback_step(raws: Sequence[Raw], states: Mapping[str, State],
+                  scorer: Scorer) -> Step[list[contract.TrainingExample]]:
+    """Each outcome an analyst recorded: its alert's group closed (by the situation step), and what it teaches.
 
     Feedback must name its nominal and be keyed by it (toex.feedback is
     partitioned like the nominals' states); anything else is a dead letter.
@@ -313,9 +346,9 @@ def feedback_step(raws: Sequence[Raw], groups: MutableMapping[str, NominalGroups
                 raw, "schema", "feedback must name a nominal_id and be keyed by it, to reach its features"))
             step.outcomes.append([])
             continue
-        nominal_groups = dict(groups.get(outcome.nominal_id) or {})
-        if close_groups(nominal_groups, outcome.alert_id):
-            groups[outcome.nominal_id] = nominal_groups  # the next alerting score opens a new episode
+        # The alert's situation's owner closes its group: the next alerting score opens a new episode.
+        step.effects.sends.append(Send(contract.TOPIC_SITUATION_INPUT, outcome.nominal_id, contract.SituationInput(
+            schema_version=1, kind="closed", nominal_id=outcome.nominal_id, alert_id=outcome.alert_id)))
         examples = scorer.training_examples(states.get(outcome.nominal_id) or new_state(), outcome)
         step.outcomes.append(examples)
         step.effects.sends += [Send(contract.TOPIC_TRAINING, e.nominal_id, e) for e in examples]
@@ -323,6 +356,6 @@ def feedback_step(raws: Sequence[Raw], groups: MutableMapping[str, NominalGroups
 
 
 __all__ = [
-    "Effects", "Raw", "RawMessage", "Rejected", "Send", "Step", "decide_step", "decode_step", "enrich_step",
-    "feedback_step", "reject", "resolve_step", "score_step",
+    "Effects", "Raw", "RawMessage", "Rejected", "Send", "Step", "decode_step", "enrich_step",
+    "feedback_step", "reject", "resolve_step", "score_step", "situate_step",
 ]

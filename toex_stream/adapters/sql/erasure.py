@@ -50,6 +50,7 @@ from toex_stream.adapters.sql.silences import SilencedAlertRow
 from toex_stream.adapters.sql.store import SqlAlchemyNominalStore
 from toex_stream.domain import contract
 from toex_stream.domain.erasure import ErasedPeople
+from toex_stream.domain.situations.alerts import without
 from toex_stream.ports.erasure import ErasedRows, ErasureEntry
 
 __all__ = ["Base", "ErasureKeyRow", "ErasureRow", "SqlErasureStore"]
@@ -167,6 +168,8 @@ class SqlErasureStore:
             session.execute(delete(AlertRow).where(AlertRow.alert_id.in_(only_theirs)))
         for row in shared:
             row.nominal_ids = [other for other in row.nominal_ids if other != nominal_id]
+            if row.situation is not None:
+                row.situation = without(row.situation, nominal_id)
             row.updated_at = now
         if shared:
             session.execute(update(OutboxRow).where(

@@ -123,6 +123,9 @@ def _item(row: OutboxRow, thread: tuple[str | None, str | None] = (None, None)) 
     )
 
 
+_SITUATION = {"threats", "bands", "members", "version", "url", "merged_into"}
+
+
 def _alert(row: AlertRow) -> Alert:
     return Alert(
         schema_version=1,
@@ -138,6 +141,8 @@ def _alert(row: AlertRow) -> Alert:
         reasons=[Reason(**reason) for reason in row.reasons],
         model_version=row.model_version,
         status=row.status,
+        situation_id=row.situation_id,
+        **(row.situation or {}),
     )
 
 
@@ -173,6 +178,10 @@ class Outbox:
             row.event_refs = [ref.model_dump() for ref in alert.event_refs]
             row.reasons = [reason.model_dump() for reason in alert.reasons]
             row.model_version = alert.model_version
+            row.situation_id = alert.situation_id
+            row.situation = alert.model_dump(mode="json", include=_SITUATION) if alert.situation_id else None
+            if alert.merged_into is not None:
+                row.status = "closed"  # closed as merged: the other alert lives on
             row.updated_at = now
         return created
 

@@ -44,6 +44,10 @@ class AlertRow(Base):
     status: Mapped[AlertStatus] = mapped_column(String(16), index=True)
     assignee: Mapped[str | None] = mapped_column(String(128))
     outcome: Mapped[str | None] = mapped_column(String(32))
+    # Its situation (None for alerts made before situations): the id, and the rest as the contract has it
+    # (threats, bands, members, version, merged_into).
+    situation_id: Mapped[str | None] = mapped_column(String(128), index=True)
+    situation: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     # Its last change: the retention run deletes alerts unchanged for the alerts' period.
     updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, index=True)
 

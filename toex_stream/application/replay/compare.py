@@ -3,8 +3,9 @@
 The recorded side is what the live system wrote on ``toex.matches``,
 ``toex.scores`` and ``toex.alerts`` for the events replayed, or another
 replay's report. Each side is reduced to :class:`Outcomes`: per mention its
-match decision, per mention and threat its score, per event, nominal and threat
-the alerts (id and band). A difference names its cause where one shows:
+match decision, per mention and threat its score, and per alert its latest
+state (the whole alert: its situation's members, events, threats and bands),
+compared byte for byte. A difference names its cause where one shows:
 
 - ``match``: the mention resolved to another nominal, or with another decision (a score or alert difference);
 - ``nominals``: a match decision differs with the same match model: the nominals known then differed;
@@ -37,7 +38,7 @@ SCORE_TOLERANCE = 1e-6  # scores are rounded to 6 places on both sides
 
 MatchKey = str  # mention id
 ScoreKey = tuple[str, str]  # mention id, threat
-AlertKey = tuple[str, str, str]  # observation id (topic:key), nominal id, threat
+AlertKey = str  # alert id
 
 
 @dataclass
@@ -46,7 +47,7 @@ class Outcomes:
 
     matches: dict[MatchKey, dict[str, Any]] = field(default_factory=dict)
     scores: dict[ScoreKey, dict[str, Any]] = field(default_factory=dict)
-    alerts: dict[AlertKey, set[tuple[str, str]]] = field(default_factory=dict)
+    alerts: dict[AlertKey, dict[str, Any]] = field(default_factory=dict)  # the alert's latest state (JSON)
     events: set[str] = field(default_factory=set)  # observation ids
     config: Record = field(default_factory=dict)
 
@@ -73,8 +74,7 @@ def add_replayed(outcomes: Outcomes, record: Record) -> None:
             "profile_version": score["profile_version"], "nominal_id": score["nominal_id"], "event": event,
         }
     for alert in record["alerts"]:
-        key = (event, alert["nominal_id"], alert["threat"])
-        outcomes.alerts.setdefault(key, set()).add((alert["alert_id"], alert["band"]))
+        outcomes.alerts[alert["alert_id"]] = alert["alert"]  # the records are in order: the last is the latest
 
 
 def outcomes_of_report(records: Iterable[Record], config: Record | None = None) -> Outcomes:
@@ -113,12 +113,11 @@ def live_outcomes(
                 "profile_version": score.profile_version, "nominal_id": score.nominal_id, "event": event,
             })
     for alert in alerts:
-        for ref in alert.event_refs[:1]:
-            event = f"{ref.topic}:{ref.key}"
-            if event in events:
-                for nominal_id in alert.nominal_ids:
-                    outcomes.alerts.setdefault((event, nominal_id, alert.threat), set()).add(
-                        (alert.alert_id, alert.band))
+        if not any(f"{ref.topic}:{ref.key}" in events for ref in alert.event_refs):
+            continue
+        held = outcomes.alerts.get(alert.alert_id)
+        if held is None or alert.version >= held["version"]:
+            outcomes.alerts[alert.alert_id] = alert.model_dump(mode="json")
     return outcomes
 
 
@@ -173,22 +172,23 @@ def differences(replayed: Outcomes, recorded: Outcomes, tolerance: float = SCORE
                           "causes": _or_state(_score_causes(replayed, recorded, key))})
     routes_differ = bool(replayed.config.get("routes_sha256") and recorded.config.get("routes_sha256")
                          and replayed.config["routes_sha256"] != recorded.config["routes_sha256"])
-    for event, nominal, threat in sorted(replayed.alerts.keys() | recorded.alerts.keys()):
-        replay_alerts = replayed.alerts.get((event, nominal, threat), set())
-        recorded_alerts = recorded.alerts.get((event, nominal, threat), set())
-        if replay_alerts == recorded_alerts:
+    for alert_id in sorted(replayed.alerts.keys() | recorded.alerts.keys()):
+        mine, theirs = replayed.alerts.get(alert_id), recorded.alerts.get(alert_id)
+        if mine == theirs:
             continue
+        either = mine or theirs or {}
+        events = {f"{ref['topic']}:{ref['key']}" for side in (mine, theirs) if side for ref in side["event_refs"]}
+        threats = {t for side in (mine, theirs) if side for t in side.get("threats") or [side["threat"]]}
         causes = []
-        if event not in recorded.events or event not in replayed.events:
+        if not events & replayed.events or not events & recorded.events:
             causes = ["not recorded"]
         else:
-            for (mention, score_threat), score in sorted(replayed.scores.items()):
-                if score["event"] == event and score["nominal_id"] == nominal and score_threat == threat:
+            for (mention, threat), score in sorted(replayed.scores.items()):
+                if score["event"] in events and threat in threats:
                     causes += [c for c in _score_causes(replayed, recorded, (mention, threat)) if c not in causes]
             if routes_differ:
                 causes.append("routes")
-        found.append({"kind": "difference", "what": "alert", "event": event, "nominal_id": nominal, "threat": threat,
-                      "replay": [{"alert_id": a, "band": b} for a, b in sorted(replay_alerts - recorded_alerts)],
-                      "recorded": [{"alert_id": a, "band": b} for a, b in sorted(recorded_alerts - replay_alerts)],
-                      "causes": _or_state(causes)})
+        found.append({"kind": "difference", "what": "alert", "alert_id": alert_id,
+                      "situation_id": either.get("situation_id"), "threats": sorted(threats),
+                      "replay": mine, "recorded": theirs, "causes": _or_state(causes)})
     return found

@@ -47,17 +47,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from toex_stream.domain import contract
-from toex_stream.domain.alerting.decide import NominalGroups
 from toex_stream.domain.alerting.routes import RoutingConfig
 from toex_stream.domain.alerting.suppression import Silence
 from toex_stream.domain.erasure import NO_ONE, ErasedPeople
 from toex_stream.domain.matching.index import Matcher
 from toex_stream.domain.matching.records import record_from_nominal
-from toex_stream.domain.pipeline import decide_step, enrich_step, resolve_step, score_step
+from toex_stream.domain.pipeline import enrich_step, resolve_step, score_step, situate_step
 from toex_stream.domain.provisional import PROVISIONAL_FLAG
 from toex_stream.domain.scoring.profiles import ThreatProfile
 from toex_stream.domain.scoring.scorer import Scorer
 from toex_stream.domain.scoring.state import State
+from toex_stream.domain.situations.alerts import SituationGroups
+from toex_stream.domain.situations.book import Book
 
 Record = dict[str, Any]
 
@@ -168,7 +169,8 @@ class Replayer:
         self.silences = list(silences)
         self._profiles: Mapping[str, ThreatProfile] = scorer.profiles()
         self.states: dict[str, State] = {}
-        self.groups: dict[str, NominalGroups] = {}
+        self.book = Book()
+        self.groups: dict[str, SituationGroups] = {}
 
     # -- the nominals the sandbox matches against --
 
@@ -212,15 +214,16 @@ class Replayer:
         scored = score_step([r.result for r in resolutions], self.states, self.scorer)
         scores = [score for per_match in scored.outcomes for score in per_match]
         record["scores"] = [_score(score) for score in scores]
-        decided = decide_step(scores, self.groups, self.routes, self._profiles, self.silences,
-                              silence_time=message.at)
+        inputs = [send.model for send in scored.effects.sends if send.topic == contract.TOPIC_SITUATION_INPUT]
+        decided = situate_step(inputs, self.book, self.groups, self.routes,  # type: ignore[arg-type]
+                               self._profiles, self.silences, silence_time=message.at)
         for decision, score in decided.effects.alerts:
             alert = decision.alert
             record["alerts"].append(_about(score) | {
                 "action": decision.action, "alert_id": alert.alert_id, "band": alert.band,
                 "risk_score": alert.risk_score, "region": alert.region, "force_code": alert.force_code,
                 "route": decision.route.route_path, "receiver": decision.route.receiver.name,
-                "notify_at": iso_ms(decision.notify_at),
+                "notify_at": iso_ms(decision.notify_at), "alert": alert.model_dump(mode="json"),
             })
         for score, quiet in decided.effects.suppressed:
             record["suppressed"].append(_about(score) | {"band": score.band, "route": quiet.route_path,

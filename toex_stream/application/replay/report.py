@@ -35,7 +35,8 @@ CSV_COLUMNS = [
     "timestamp", "topic", "partition", "offset", "key", "observation_id", "source", "occurred_at", "dead_letter",
     "mentions", "decisions", "nominal_ids", "scores", "top_band", "alerts", "suppressed",
 ]
-DIFFERENCE_COLUMNS = ["what", "event", "mention_id", "nominal_id", "threat", "replay", "recorded", "causes"]
+DIFFERENCE_COLUMNS = ["what", "event", "mention_id", "nominal_id", "threat", "alert_id", "situation_id", "replay",
+                      "recorded", "causes"]
 
 
 def _is_format(name: str) -> TypeGuard[Format]:

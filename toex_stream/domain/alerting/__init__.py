@@ -1,1 +1,1 @@
-"""Alert rules: routes and receivers, silences and inhibition, grouping, the alert decision and its messages."""
+"""Alert rules: routes and receivers, silences, grouping, the alert decision and its messages."""

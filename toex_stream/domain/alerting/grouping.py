@@ -23,7 +23,8 @@ from toex_stream.domain.alerting.routes import RouteMatch
 
 __all__ = ["Action", "GroupState", "alert_id_for", "decide", "group_key"]
 
-Action = Literal["open", "update", "repeat", "none"]
+# "grow": a situation's alert grew without a reason to tell its team again (stored and published, not posted).
+Action = Literal["open", "update", "repeat", "grow", "none"]
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Which channel an alert goes to: the routes, their receivers and inhibit rules, and how labels match them.
+"""Which channel an alert goes to: the routes, their receivers, and how labels match them.
 
 Routing follows Prometheus Alertmanager, whose semantics on-call teams already
 know. A tree of routes, read from YAML (``data/routes.yaml`` by default, by
@@ -14,7 +14,7 @@ true``; when no child matches, the parent itself does.
 >>> [(m.route_path, m.receiver.channel, m.group_wait_s) for m in routes.match(labels)]
 [('root/ERSOU', '#toex-ersou', 30.0)]
 
-Everything here is pure. Silences and inhibition are in
+Everything here is pure. Silences are in
 :mod:`toex_stream.domain.alerting.suppression`; grouping and what to send when, in
 :mod:`toex_stream.domain.alerting.grouping`.
 """
@@ -33,7 +33,6 @@ from toex_stream.domain.errors import ToexError
 from toex_stream.domain.yamlfile import yaml_path
 
 __all__ = [
-    "InhibitRule",
     "Receiver",
     "Route",
     "RouteMatch",
@@ -45,8 +44,8 @@ __all__ = [
 
 #: The labels a route can match on.
 RouteLabel = Literal["region", "force_code", "threat", "band"]
-#: Every label an alert carries: the route labels and the nominal (for grouping, inhibition and silences).
-AlertLabel = Literal["region", "force_code", "threat", "band", "nominal_id"]
+#: Every label an alert carries: the route labels, its situation (for grouping) and its leading nominal (silences).
+AlertLabel = Literal["region", "force_code", "threat", "band", "nominal_id", "situation_id"]
 ReceiverKind = Literal["slack", "teams", "log"]
 
 _ROOT = "root"
@@ -166,30 +165,6 @@ class Route(_Config):
     routes: list[Route] = []
 
 
-class InhibitRule(_Config):
-    """An alert matching ``source_*`` suppresses alerts matching ``target_*`` that agree on ``equal``."""
-
-    source_match: Annotated[dict[AlertLabel, str], AfterValidator(_check_values)] = {}
-    source_match_re: dict[AlertLabel, Pattern] = {}
-    target_match: Annotated[dict[AlertLabel, str], AfterValidator(_check_values)] = {}
-    target_match_re: dict[AlertLabel, Pattern] = {}
-    equal: list[AlertLabel] = []
-
-    @model_validator(mode="after")
-    def _has_both_sides(self) -> InhibitRule:
-        if not (self.source_match or self.source_match_re) or not (self.target_match or self.target_match_re):
-            raise ValueError("an inhibit rule needs a source matcher and a target matcher, or it inhibits everything")
-        return self
-
-    def source_matches(self, labels: Mapping[str, str]) -> bool:
-        """Whether an alert with these labels may inhibit others under this rule."""
-        return _matches(self.source_match, self.source_match_re, labels)
-
-    def target_matches(self, labels: Mapping[str, str]) -> bool:
-        """Whether an alert with these labels may be inhibited under this rule."""
-        return _matches(self.target_match, self.target_match_re, labels)
-
-
 _Label = TypeVar("_Label", bound=str)
 
 
@@ -232,17 +207,26 @@ class _Node:
         return found or [self.resolved]
 
 
+def _no_inhibit_rules(rules: list[Any]) -> list[Any]:
+    if rules:
+        raise ValueError("inhibit rules no longer apply: an alert is about a situation and carries all its threats "
+                         "and bands; remove inhibit_rules (or leave it empty)")
+    return rules
+
+
 class RoutingConfig(_Config):
-    """The receivers, the routing tree and the inhibit rules, checked as a whole.
+    """The receivers and the routing tree, checked as a whole.
 
     The root route matches every alert and must set a receiver; it may leave
-    ``group_by`` (default ``[nominal_id]``), ``group_wait`` (30s),
+    ``group_by`` (default ``[situation_id]``), ``group_wait`` (30s),
     ``group_interval`` (5m) and ``repeat_interval`` (4h) to their defaults.
     """
 
     receivers: list[Receiver] = Field(min_length=1)
     route: Route
-    inhibit_rules: list[InhibitRule] = []
+    # Inhibition belonged to per-nominal alerts; an alert about a situation carries every threat and band of
+    # it, so no lower alert of the same people is left to hold back. A file that still sets rules is refused.
+    inhibit_rules: Annotated[list[Any], AfterValidator(_no_inhibit_rules)] = []
 
     # Compiled once when loaded: matching runs for every score.
     _tree: _Node | None = None
@@ -260,7 +244,7 @@ class RoutingConfig(_Config):
             problems.append((("route",), "the root route matches every alert: remove match, match_re and continue"))
         if root.receiver is None:
             problems.append((("route", "receiver"), "the root route needs a receiver (children inherit it)"))
-        defaults = RouteMatch(_ROOT, _UNSET_RECEIVER, ("nominal_id",), 30.0, 300.0, 14_400.0)
+        defaults = RouteMatch(_ROOT, _UNSET_RECEIVER, ("situation_id",), 30.0, 300.0, 14_400.0)
         tree = _compile(root, ("route",), _ROOT, defaults, receivers, problems)
         if problems:
             lines = "\n  ".join(f"{yaml_path(loc)}: {message}" for loc, message in problems)
@@ -340,7 +324,7 @@ def _compile(
 
 
 def labels_of(score: Score) -> dict[str, str]:
-    """The labels a score is routed, grouped, silenced and inhibited by (no personal data)."""
+    """The labels a score is routed, grouped and silenced by (no personal data)."""
     return {
         "region": score.region,
         "force_code": score.force_code or "",

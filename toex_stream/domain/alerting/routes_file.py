@@ -30,7 +30,7 @@ _BUNDLED = ("data", "routes.yaml")
 
 def _parse(text: str, name: str) -> RoutingConfig:
     document, root = read_mapping(
-        text, name, RoutingError, "routes are a YAML mapping of receivers, route and inhibit_rules"
+        text, name, RoutingError, "routes are a YAML mapping of receivers and route"
     )
 
     def where(loc: tuple[int | str, ...], missing: bool = False) -> str:

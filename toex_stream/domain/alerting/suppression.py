@@ -1,12 +1,10 @@
-"""Whether an alert is kept quiet: silences, set by people for a time, and inhibition by a louder alert.
+"""Whether an alert is kept quiet: silences, set by people for a time (never over a critical one or a child).
 
 A :class:`Silence` mutes the alerts whose labels agree with all its matchers
 (``nominal_id``, ``region``, ``threat``), from when it starts until it ends;
-:mod:`toex_stream.adapters.sql.silences` stores them. An inhibit rule, written in
-the routes file (:class:`~toex_stream.domain.alerting.routes.InhibitRule`), lets an
-active alert suppress another: a nominal's critical alert its high one.
+:mod:`toex_stream.adapters.sql.silences` stores them.
 
-Everything here is pure: the caller passes the time, the silences and the active alerts.
+Everything here is pure: the caller passes the time and the silences.
 """
 
 from __future__ import annotations
@@ -16,9 +14,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal, get_args
 
-from toex_stream.domain.alerting.routes import InhibitRule, RoutingError
+from toex_stream.domain.alerting.routes import RoutingError
 
-__all__ = ["MAX_SILENCE", "Silence", "inhibited", "silenced", "unsilenceable"]
+__all__ = ["MAX_SILENCE", "Silence", "silenced", "unsilenceable"]
 
 #: The labels a silence can match on.
 SilenceLabel = Literal["nominal_id", "region", "threat"]
@@ -92,28 +90,3 @@ def silenced(labels: Mapping[str, str], silences: Iterable[Silence], now: dt.dat
         if silence.active(at) and all(labels.get(label) == value for label, value in silence.matchers.items()):
             return silence
     return None
-
-
-def inhibited(labels: Mapping[str, str], active: Iterable[Mapping[str, str]], rules: Iterable[InhibitRule]) -> bool:
-    """Whether an active alert suppresses this one under a rule (e.g. a critical suppresses the nominal's high).
-
-    An alert never inhibits itself, as in Alertmanager.
-
-    >>> rule = InhibitRule(source_match={"band": "critical"}, target_match_re={"band": "low|medium|high"},
-    ...                    equal=["nominal_id", "threat"])
-    >>> critical = {"nominal_id": "N-1", "threat": "msht", "band": "critical"}
-    >>> inhibited({"nominal_id": "N-1", "threat": "msht", "band": "high"}, [critical], [rule])
-    True
-    >>> inhibited({"nominal_id": "N-2", "threat": "msht", "band": "high"}, [critical], [rule])
-    False
-    """
-    active = list(active)
-    for rule in rules:
-        if not rule.target_matches(labels):
-            continue
-        for source in active:
-            if source == labels or not rule.source_matches(source):
-                continue
-            if all(source.get(label, "") == labels.get(label, "") for label in rule.equal):
-                return True
-    return False

@@ -18,19 +18,26 @@ shared by thousands and links no one.
 >>> evidence = evidence_of(observation, {"toex.referrals:p:R-1#0": "N-boss", "toex.referrals:p:R-1#1": "N-w"})
 >>> evidence.members
 (('N-boss', 'suspect'), ('N-w', 'potential_victim'))
->>> evidence.identifiers
-(('N-boss', 'p:+447700900123'), ('N-w', 'a:NN1 2AB|12 mill street'))
+>>> evidence.identifiers == (('N-boss', hashed('p:+447700900123')), ('N-w', hashed('a:NN1 2AB|12 mill street')))
+True
+>>> as_evidence(as_contract(evidence)) == evidence
+True
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
+from typing import Literal
 
 from toex_stream.domain import contract
 from toex_stream.domain.normalise import normalise_postcode
 from toex_stream.domain.situations.links import Evidence
 
+# A value on more nominals' records than this is not read through (a switchboard, a shared inbox).
+MAX_HOLDERS = 10
 _HOUSE = re.compile(r"^\s*(?:flat\s+\w+,?\s*)?\d+[a-z]?\b", re.IGNORECASE)
 
 
@@ -48,8 +55,37 @@ def address_key(address: contract.Address) -> str | None:
     return f"a:{normalise_postcode(address.postcode)}|{street}"
 
 
-def evidence_of(observation: contract.Observation, nominal_of: Mapping[str, str]) -> Evidence:
-    """The event's evidence: ``nominal_of`` maps each resolved mention id to its nominal."""
+def hashed(identifier: str) -> str:
+    """``kind:value`` as ``kind:<16 hex digits>``: what links is equality, not the value.
+
+    >>> hashed("p:+447700900123") == hashed("p:+447700900123"), hashed("p:+447700900123")[:2]
+    (True, 'p:')
+    """
+    kind, _, value = identifier.partition(":")
+    return f"{kind}:{hashlib.sha256(value.encode()).hexdigest()[:16]}"
+
+
+def as_contract(evidence: Evidence) -> contract.SituationEvidence:
+    """The evidence as it travels on a match (``MatchResult.evidence``)."""
+    return contract.SituationEvidence(
+        event=evidence.event, at=dt.datetime.fromtimestamp(evidence.at, dt.timezone.utc),
+        members=list(evidence.members), identifiers=list(evidence.identifiers))  # type: ignore[arg-type]  # roles as read
+
+
+def as_evidence(carried: contract.SituationEvidence) -> Evidence:
+    return Evidence(carried.event, carried.at.timestamp(), tuple(map(tuple, carried.members)),  # type: ignore[arg-type]
+                    tuple(map(tuple, carried.identifiers)))  # type: ignore[arg-type]
+
+
+def evidence_of(observation: contract.Observation, nominal_of: Mapping[str, str],
+                holders: Callable[[Literal["p", "e"], str], Iterable[str]] | None = None) -> Evidence:
+    """The event's evidence: ``nominal_of`` maps each resolved mention id to its nominal.
+
+    ``holders(kind, value)`` (the match index's) names the nominals whose
+    records hold a phone (``p``) or email (``e``): they show it too, as of this
+    event, so an advert's number links the person it resolved to and the known
+    nominal on record with it (up to :data:`MAX_HOLDERS` of them: more is a switchboard).
+    """
     members: list[tuple[str, str]] = []
     identifiers: list[tuple[str, str]] = []
     for mention in observation.mentions:
@@ -57,8 +93,14 @@ def evidence_of(observation: contract.Observation, nominal_of: Mapping[str, str]
         if nominal is None:
             continue
         members.append((nominal, mention.role))
-        identifiers += [(nominal, f"p:{phone}") for phone in mention.phones]
-        identifiers += [(nominal, f"e:{email}") for email in mention.emails]
-        identifiers += [(nominal, key) for key in map(address_key, mention.addresses) if key is not None]
+        kinds: tuple[tuple[Literal["p", "e"], list[str]], ...] = (("p", mention.phones), ("e", mention.emails))
+        for kind, values in kinds:
+            for value in values:
+                key = hashed(f"{kind}:{value}")
+                identifiers.append((nominal, key))
+                on_record = sorted(holders(kind, value)) if holders is not None else []
+                if len(on_record) <= MAX_HOLDERS:
+                    identifiers += [(holder, key) for holder in on_record]
+        identifiers += [(nominal, hashed(key)) for key in map(address_key, mention.addresses) if key is not None]
     event = f"{observation.event_ref.topic}:{observation.event_ref.key}"
     return Evidence(event, observation.occurred_at.timestamp(), tuple(members), tuple(dict.fromkeys(identifiers)))

@@ -120,9 +120,10 @@ class Links:
         self._hubs, self._common = {}, {}
         self.now = max(self.now, evidence.at)
         for nominal, role in evidence.members:
+            if evidence.event not in self.events.get(nominal, {}):  # the same event again adds nothing
+                counts = self.roles.setdefault(nominal, {})
+                counts[role] = counts.get(role, 0) + 1
             self._seen(nominal, evidence)
-            counts = self.roles.setdefault(nominal, {})
-            counts[role] = counts.get(role, 0) + 1
         named = sorted({nominal for nominal, _ in evidence.members})
         for i, a in enumerate(named):
             for b in named[i + 1:]:
@@ -146,11 +147,31 @@ class Links:
             link = self.named[(a, b)] = Named(0.0, evidence.at)
             self.partners.setdefault(a, set()).add(b)
             self.partners.setdefault(b, set()).add(a)
+        elif evidence.event in link.events:
+            return  # read again (a redelivery, or each of the event's mentions carrying it)
         # Evidence adds to what is left of the link at the later of the two times (a late event, faded).
         at = max(link.seen, evidence.at)
         faded = 0.5 ** ((at - evidence.at) / (HALF_LIFE_DAYS * DAY))
         link.strength, link.seen = min(4.0, link.strength_at(at) + faded), at
         link.events.add(evidence.event)
+
+    def forget(self, nominal: str) -> None:
+        """An erased nominal: every link, identifier and event of theirs goes."""
+        for other in self.partners.pop(nominal, set()):
+            self.named.pop((min(nominal, other), max(nominal, other)), None)
+            self.partners.get(other, set()).discard(nominal)
+        for identifier in self.identifiers.pop(nominal, set()):
+            holders = self.shown.get(identifier, {})
+            holders.pop(nominal, None)
+            if not holders:
+                self.shown.pop(identifier, None)
+        for table in (self.first_seen, self.roles, self.events):
+            table.pop(nominal, None)
+        self._hubs, self._common = {}, {}
+
+    def events_of(self, nominal: str) -> dict[str, float]:
+        """The events that named or showed ``nominal``, with their times."""
+        return dict(self.events.get(nominal, {}))
 
     # -- what counts as a link, now ---------------------------------------------------------------
 
