@@ -71,6 +71,8 @@ class Agents:
     nominal_state: MutableMapping[str, State]
     # Each situation's alert groups (route, group key), on toex.situation-input's one partition.
     situation_groups: MutableMapping[str, SituationGroups]
+    # Each member of an alerted situation -> that situation's id (to find merges), on the same partition.
+    situation_members: MutableMapping[str, str]
     # Reads toex.situation-input again, to rebuild the book when this worker takes its partition (None: never).
     read_situation_input: ReadRange | None = None
     # The situations' links and latest scores: a fold over toex.situation-input, held in memory.
@@ -131,7 +133,8 @@ class Agents:
     def situate(self, message: Raw) -> Effects:
         decoded = pipeline.decode_step([message], contract.SituationInput)
         decoded.effects += pipeline.situate_step(
-            self._not_erased(decoded.outcomes), self.book, self.situation_groups, self.services.routes.current(),
+            self._not_erased(decoded.outcomes), self.book, self.situation_groups, self.situation_members,
+            self.services.routes.current(),
             self.services.scorer.profiles(), self.silences, silence_time=self.silence_time or utc_now(),
         ).effects
         self.book.next_offset = max(self.book.next_offset, message.offset + 1)
@@ -250,6 +253,8 @@ def register(app: faust.App, services: Services) -> None:
         nominal_state=app.Table(topics.NOMINAL_STATE_TABLE, default=dict, partitions=topics.MATCHES.partitions),
         situation_groups=app.Table(topics.SITUATION_GROUPS_TABLE, default=dict,
                                    partitions=topics.SITUATION_INPUT.partitions),
+        situation_members=app.Table(topics.SITUATION_MEMBERS_TABLE, default=str,
+                                    partitions=topics.SITUATION_INPUT.partitions),
         read_situation_input=functools.partial(read_partition, services.kafka, topics.SITUATION_INPUT.name, 0),
     )
     policy = Policy(app, services.metrics, agents.reject)

@@ -29,7 +29,7 @@ from toex_stream.adapters.topics import (
 __all__ = [
     "ADVERTS", "ALERTS", "ALL", "APP_ID", "CHANGELOGS", "DAY_MS", "DEADLETTER", "ERASURES", "FEEDBACK", "INTEL",
     "MATCHES", "NOMINALS", "OBSERVATIONS", "PARTITIONS", "REFERRALS", "SCORES", "SITUATION_INPUT", "TRAINING",
-    "TopicSpec", "changelog", "SITUATION_GROUPS_TABLE", "NOMINAL_STATE_TABLE",
+    "TopicSpec", "changelog", "SITUATION_GROUPS_TABLE", "SITUATION_MEMBERS_TABLE", "NOMINAL_STATE_TABLE",
 ]  # fmt: skip
 
 # The Faust app's id: its consumer group, and the prefix of its tables' changelog topics.
@@ -38,6 +38,8 @@ APP_ID = "toex-stream"
 NOMINAL_STATE_TABLE = "nominal-state"
 # Each situation's alert groups, on the one partition of toex.situation-input.
 SITUATION_GROUPS_TABLE = "situation-groups"
+# Each member of an alerted situation -> the situation's id, on the same partition.
+SITUATION_MEMBERS_TABLE = "situation-members"
 
 
 def changelog(table: str) -> str:
@@ -51,4 +53,5 @@ def changelog(table: str) -> str:
 CHANGELOGS: list[TopicSpec] = [
     TopicSpec(changelog(NOMINAL_STATE_TABLE), MATCHES.partitions, cleanup_policy="compact"),
     TopicSpec(changelog(SITUATION_GROUPS_TABLE), SITUATION_INPUT.partitions, cleanup_policy="compact"),
+    TopicSpec(changelog(SITUATION_MEMBERS_TABLE), SITUATION_INPUT.partitions, cleanup_policy="compact"),
 ]

@@ -50,7 +50,8 @@ class Worker:
             checkpoint_file=tmp_path / "models.ckpt", outbox=self.outbox, routes=RoutesFile.bundled(),
             notifiers={}, silences=self.silences, receipts=self.receipts,
         )
-        self.agents = Agents(self.services, self.send, nominal_state={}, situation_groups={})
+        self.agents = Agents(self.services, self.send, nominal_state={}, situation_groups={},
+                             situation_members={})
 
     async def send(self, topic: str, key: bytes | None, value: bytes) -> None:
         self.sent.append((topic, key, value))
@@ -192,7 +193,8 @@ def test_a_silence_mutes_a_high_alert_and_keeps_what_it_muted_but_never_a_child_
         evidence = contract.SituationEvidence(event=event, at=adult[0].occurred_at,
                                               members=[("N-ADULT-1", "potential_victim")])
         value = contract.SituationInput(schema_version=1, kind="scored", nominal_id="N-ADULT-1",
-                                        evidence=evidence, scores=adult)
+                                        evidence=evidence, scores=[s.model_copy(update={"event_ref": contract.EventRef(
+                                            topic="toex.referrals", key=event.split(":", 1)[1])}) for s in adult])
         return RawMessage(contract.TOPIC_SITUATION_INPUT, b"N-ADULT-1", value.model_dump_json().encode())
 
     queued = len(worker.outbox.items())

@@ -38,12 +38,15 @@ class Stream:
 
     def __init__(self, routes, profiles) -> None:
         self.routes, self.profiles = routes, profiles
-        self.book, self.groups = Book(), {}
+        self.book, self.groups, self.members = Book(), {}, {}
 
     def event(self, event: str, people: dict[str, tuple[str, str]], *, minutes: float = 0, postcode: str = "CT1 2AB",
               threats: tuple[str, ...] = ("msht",), silences: list[Silence] = (), features=None,
-              phones: dict[str, str] | None = None):
-        """``people``: nominal -> (role in the event, band of its score); the step's effects."""
+              phones: dict[str, str] | None = None, reverse: bool = False):
+        """``people``: nominal -> (role in the event, band of its score); the step's effects.
+
+        The mentions' inputs come in the people's order, or the other way round with ``reverse`` (the score step
+        takes a event's mentions from their nominals' partitions in no set order)."""
         evidence = contract.SituationEvidence(
             event=event, at=T0 + dt.timedelta(minutes=minutes),
             members=[(n, role) for n, (role, _) in people.items()],
@@ -52,12 +55,13 @@ class Stream:
             schema_version=1, kind="scored", nominal_id=n, evidence=evidence,
             scores=[score(n, band, event, postcode=postcode, minutes=minutes, threat=t, features=features)
                     for t in threats]) for n, (_, band) in people.items()]
-        return situate_step(inputs, self.book, self.groups, self.routes, self.profiles, silences,
+        inputs = inputs[::-1] if reverse else inputs
+        return situate_step(inputs, self.book, self.groups, self.members, self.routes, self.profiles, silences,
                             silence_time=T0 + dt.timedelta(minutes=minutes)).effects
 
     def close(self, alert_id: str) -> None:
         situate_step([contract.SituationInput(schema_version=1, kind="closed", nominal_id="N-any", alert_id=alert_id)],
-                     self.book, self.groups, self.routes, self.profiles)
+                     self.book, self.groups, self.members, self.routes, self.profiles)
 
 
 @pytest.fixture
@@ -163,8 +167,22 @@ def test_a_shared_phone_links_two_people_and_an_erased_one_leaves_the_alert(stre
     assert {m.nominal_id for m in alert.alert.members} == {"N1", "N2"}
     assert any("shared phone with N1" in text for m in alert.alert.members for text in m.linked_by)
     situate_step([contract.SituationInput(schema_version=1, kind="erased", nominal_id="N1")],
-                 stream.book, stream.groups, stream.routes, stream.profiles)
+                 stream.book, stream.groups, stream.members, stream.routes, stream.profiles)
     stored = [g["alert"] for own in stream.groups.values() for g in own.values()]
     assert stored and all("N1" not in a["nominal_ids"] for a in stored)
     assert all("N1" not in text for a in stored for m in a["members"] for text in m["linked_by"])
     assert "N1" not in stream.book.links.first_seen
+
+
+def test_the_order_of_one_events_mentions_does_not_change_the_alert(stream):
+    events = [("toex.intel:I-1", {"N1": ("suspect", "high"), "N2": ("potential_victim", "low")}),
+              ("toex.referrals:p:R-2", {"N2": ("potential_victim", "medium"), "N3": ("suspect", "critical"),
+                                        "N4": ("potential_victim", "low")}),
+              ("toex.intel:I-3", {"N3": ("suspect", "high"), "N5": ("unknown", "high")})]
+    other = Stream(stream.routes, stream.profiles)
+    for minutes, (event, people) in enumerate(events):
+        stream.event(event, people, minutes=minutes * 10)
+        other.event(event, people, minutes=minutes * 10, reverse=True)
+    mine = {k: g["alert"] for own in stream.groups.values() for k, g in own.items()}
+    theirs = {k: g["alert"] for own in other.groups.values() for k, g in own.items()}
+    assert mine and mine == theirs

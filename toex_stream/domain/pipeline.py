@@ -37,7 +37,7 @@ reads the clock: the dead letters' ``failed_at`` is the one wall-clock time
 ['missing', 'msht']
 >>> inputs = [contract.SituationInput.model_validate_json(s.value) for s in scored.effects.sends
 ...           if s.topic == contract.TOPIC_SITUATION_INPUT]
->>> situated = situate_step(inputs, Book(), {}, load_routes(), load_profiles())
+>>> situated = situate_step(inputs, Book(), {}, {}, load_routes(), load_profiles())
 >>> [d.action for d in situated.effects.alerts]
 []
 """
@@ -75,6 +75,7 @@ from toex_stream.domain.situations.alerts import (
 )
 from toex_stream.domain.situations.book import Book
 from toex_stream.domain.situations.evidence import as_contract, evidence_of
+from toex_stream.domain.situations.links import situation_id
 
 T = TypeVar("T")
 M = TypeVar("M", bound=pydantic.BaseModel)
@@ -290,6 +291,7 @@ def situate_step(
     inputs: Iterable[contract.SituationInput],
     book: Book,
     groups: MutableMapping[str, SituationGroups],
+    members: MutableMapping[str, str],
     routes: RoutingConfig,
     profiles: Mapping[str, ThreatProfile],
     silences: Iterable[Silence] = (),
@@ -297,18 +299,22 @@ def situate_step(
 ) -> Step[list[AlertDecision]]:
     """Each input folded into the book, and the alert decisions of the situation it touched.
 
-    Alerts are stored, queued (except those that only grew) and sent on
-    toex.alerts. Time is each input's latest score's event time; silences are
-    read at ``silence_time`` (the live agent's now, replay's message timestamp).
+    ``members`` maps each nominal of an alerted situation to that situation's
+    id: a member now in another situation means its old one merged into it, and
+    the old one's alerts are closed as merged. Alerts are stored, queued (except
+    those that only grew) and sent on toex.alerts. Time is each input's latest
+    score's event time; silences are read at ``silence_time`` (the live agent's
+    now, replay's message timestamp).
     """
     silences = list(silences)
     step: Step[list[AlertDecision]] = Step([])
     for item in inputs:
-        merges = book.add(item, profiles)
+        book.add(item, profiles)
         if item.kind == "closed" and item.alert_id is not None:
             closed_by_analyst(groups, item.alert_id)
         if item.kind == "erased":
             forget(groups, item.nominal_id)
+            members.pop(item.nominal_id, None)
         if not item.scores:
             step.outcomes.append([])
             continue
@@ -317,10 +323,22 @@ def situate_step(
         made: list[AlertDecision] = []
         assessment = assess(book, item.nominal_id, profiles)
         if assessment is not None:
-            made, quiet = decisions(assessment, groups, book, routes, profiles, now, trigger.region, silences,
-                                    silence_time if silence_time is not None else trigger.occurred_at)
+            sid = assessment.situation_id
+            # A member's earlier situation is gone into this one when its oldest member is here (its id is made
+            # from that member); otherwise it split off and lives on.
+            here = {situation_id(m.nominal_id) for m in assessment.members}
+            gone = sorted({members[m.nominal_id] for m in assessment.members
+                           if members.get(m.nominal_id, sid) not in (sid, None) and members[m.nominal_id] in here})
+            event = f"{trigger.event_ref.topic}:{trigger.event_ref.key}"
+            made, quiet = decisions(
+                assessment, groups, book, routes, profiles, now, trigger.region, event, silences,
+                silence_time if silence_time is not None else trigger.occurred_at, merged_from=gone)
             step.effects.suppressed += [(trigger, suppressed) for _, suppressed in quiet]
-            made += merged(merges, groups, {assessment.situation_id: made}, routes, now)
+            made += merged([(old, sid) for old in gone], groups, {sid: made}, routes, now)
+            if groups.get(sid):
+                for member in assessment.members:
+                    if members.get(member.nominal_id) != sid:
+                        members[member.nominal_id] = sid
         step.outcomes.append(made)
         for decision in made:
             step.effects.alerts.append((decision, trigger))

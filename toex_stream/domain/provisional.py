@@ -23,6 +23,11 @@ def provisional_id(mention_id: str) -> str:
     return "prov-" + hashlib.sha256(mention_id.encode()).hexdigest()[:16]
 
 
+def is_provisional_id(nominal_id: str) -> bool:
+    """Whether a nominal id is a provisional nominal's (every one is made by :func:`provisional_id`)."""
+    return nominal_id.startswith("prov-")
+
+
 def is_provisional(nominal: contract.Nominal) -> bool:
     """Whether a nominal was created from an unmatched mention rather than held by a force."""
     return PROVISIONAL_FLAG in nominal.flags

@@ -171,6 +171,7 @@ class Replayer:
         self.states: dict[str, State] = {}
         self.book = Book()
         self.groups: dict[str, SituationGroups] = {}
+        self.members: dict[str, str] = {}
 
     # -- the nominals the sandbox matches against --
 
@@ -215,7 +216,7 @@ class Replayer:
         scores = [score for per_match in scored.outcomes for score in per_match]
         record["scores"] = [_score(score) for score in scores]
         inputs = [send.model for send in scored.effects.sends if send.topic == contract.TOPIC_SITUATION_INPUT]
-        decided = situate_step(inputs, self.book, self.groups, self.routes,  # type: ignore[arg-type]
+        decided = situate_step(inputs, self.book, self.groups, self.members, self.routes,  # type: ignore[arg-type]
                                self._profiles, self.silences, silence_time=message.at)
         for decision, score in decided.effects.alerts:
             alert = decision.alert

@@ -29,7 +29,8 @@ MARKING = "OFFICIAL-SENSITIVE"
 MAX_REASONS = 3
 BAND_COLOUR = {"low": "Default", "medium": "Warning", "high": "Attention", "critical": "Attention"}
 
-__all__ = ["MARKING", "describe", "headline", "log_line", "render", "slack_alert", "slack_update", "teams_alert"]
+__all__ = ["MARKING", "describe", "headline", "log_line", "people", "render", "slack_alert", "slack_update",
+           "teams_alert"]
 
 
 def _top_reasons(alert: Alert) -> list[Reason]:
@@ -51,9 +52,34 @@ def describe(alert: Alert, *, include_personal_data: bool = False, what: str = "
     """What a message about ``alert`` discloses, for the audit log: kinds and counts, never values."""
     parts = ["band", "region", "threat", "risk score",
              f"{len(_top_reasons(alert))} reasons", f"{len(alert.event_refs)} events"]
+    if alert.members:
+        parts.append("people by role (counts)")
     if include_personal_data:
         parts.append(f"{len(alert.nominal_ids)} nominal ids")
     return f"{what}: " + ", ".join(parts)
+
+
+_ROLE_NAMES = {"suspected_controller": "suspected controllers", "possible_victim": "possible victims",
+               "unknown": "role unknown"}
+
+
+def people(alert: Alert) -> str:
+    """How many people the alert's situation holds, by role (counts only).
+
+    >>> import datetime as dt
+    >>> from toex_stream.domain.contract import AlertMember
+    >>> people(Alert(schema_version=1, alert_id="A-1", region="ERSOU", threat="msht", band="high", risk_score=0.5,
+    ...     model_version="m", created_at=dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc),
+    ...     members=[AlertMember(nominal_id="N-1", role="suspected_controller"),
+    ...              AlertMember(nominal_id="N-2", role="possible_victim"),
+    ...              AlertMember(nominal_id="N-3", role="possible_victim")]))
+    '3: 2 possible victims, 1 suspected controllers'
+    """
+    counts: dict[str, int] = {}
+    for member in alert.members:
+        counts[member.role] = counts.get(member.role, 0) + 1
+    parts = [f"{n} {_ROLE_NAMES[role]}" for role, n in sorted(counts.items(), key=lambda item: (-item[1], item[0]))]
+    return f"{len(alert.members)}: " + ", ".join(parts)
 
 
 def _facts(alert: Alert, include_personal_data: bool) -> list[tuple[str, str]]:
@@ -66,8 +92,17 @@ def _facts(alert: Alert, include_personal_data: bool) -> list[tuple[str, str]]:
         ("Status", alert.status),
         ("Reference", alert.alert_id),
     ]
+    if len(alert.bands) > 1:
+        facts.insert(2, ("Threats", ", ".join(f"{t} {b}" for t, b in sorted(alert.bands.items()))))
+    if alert.members:
+        facts.insert(-2, ("People", people(alert)))
+    if alert.merged_into:
+        facts.append(("Merged into", alert.merged_into))
+    if alert.url:
+        facts.append(("Open", alert.url))
     if include_personal_data and alert.nominal_ids:
-        facts.append(("Nominals", ", ".join(alert.nominal_ids)))
+        roles = {m.nominal_id: m.role.replace("_", " ") for m in alert.members}
+        facts.append(("Nominals", ", ".join(f"{n} ({roles[n]})" if n in roles else n for n in alert.nominal_ids)))
     return facts
 
 

@@ -5,8 +5,9 @@ situation of its nominal is assessed (:func:`assess`): under each threat, its
 members' best score, moved by what the network does (possible victims linked to
 a suspected controller, events across several forces, graded intelligence), or
 held down when it is one person in one event linked to no one. The assessment
-gives the alert of the event's region, and of every region where the situation's
-alert is open (:func:`decisions`):
+gives the alert of the event's region (where the situation is active: most of its
+events, or a third of them, :func:`active_in`), and of every region where the
+situation's alert is open (:func:`decisions`):
 the route, silences and grouping of :mod:`toex_stream.domain.alerting` decide
 whether to open it, update it or stay quiet, with the group keyed by the
 situation, so a restart or a replay gives the same alert id. An update is
@@ -34,6 +35,7 @@ from toex_stream.domain.alerting.decide import AlertDecision, Suppressed, alerti
 from toex_stream.domain.alerting.grouping import GroupState, alert_id_for, decide, group_key
 from toex_stream.domain.alerting.routes import RoutingConfig
 from toex_stream.domain.alerting.suppression import Silence, silenced
+from toex_stream.domain.provisional import is_provisional_id
 from toex_stream.domain.scoring.profiles import BAND_ORDER, ThreatProfile, logistic
 from toex_stream.domain.situations.book import Book, Latest
 from toex_stream.domain.situations.links import CONTROLLER, VICTIM, Situation, situation_id
@@ -49,6 +51,8 @@ MAX_FORCES = 3
 INTEL_WEIGHT = 0.3  # graded intelligence about a member, beside others
 LONE_WEIGHT = -1.0  # one person in one event, linked to no one: a fragment, not yet a situation
 MAX_LINKED_BY = 5
+# A region holding at least this share of a situation's scored events has an alert of its own there.
+REGION_SHARE = 1 / 3
 _ROLE = {CONTROLLER: "suspected_controller", VICTIM: "possible_victim"}
 
 
@@ -75,6 +79,25 @@ class Assessment:
         return [m.nominal_id for m in self.members if m.role == "possible_victim"]
 
 
+def active_in(counts: Mapping[str, int], region: str) -> bool:
+    """Whether a situation is active enough in ``region`` for an alert of its own there: the region holds the
+    most of its scored events, or at least :data:`REGION_SHARE` of them. UNKNOWN only when no region is known.
+
+    A network working from one region with an advert elsewhere is that region's alert (listing the other event);
+    one whose shops are in two regions has an alert in each.
+
+    >>> active_in({"YHROCU": 6, "NERSOU": 3}, "NERSOU"), active_in({"EMSOU": 9, "ERSOU": 1}, "ERSOU")
+    (True, False)
+    >>> active_in({"UNKNOWN": 3, "ERSOU": 1}, "UNKNOWN"), active_in({"UNKNOWN": 3}, "UNKNOWN")
+    (False, True)
+    """
+    known = {r: n for r, n in counts.items() if r != "UNKNOWN"}
+    if region == "UNKNOWN" or not known:
+        return region == "UNKNOWN" and not known
+    most = max(known.values())
+    return known.get(region, 0) == most or known.get(region, 0) >= REGION_SHARE * sum(known.values())
+
+
 def _logit(p: float) -> float:
     p = min(max(p, 1e-6), 1 - 1e-6)
     return math.log(p / (1 - p))
@@ -83,7 +106,7 @@ def _logit(p: float) -> float:
 def _members(book: Book, situation: Situation | None, nominal: str) -> list[contract.AlertMember]:
     if situation is None:
         role = _ROLE.get(book.links.role(nominal), "unknown")
-        return [contract.AlertMember(nominal_id=nominal, role=role, provisional=nominal.startswith("PRV-"))]  # type: ignore[arg-type]
+        return [contract.AlertMember(nominal_id=nominal, role=role, provisional=is_provisional_id(nominal))]  # type: ignore[arg-type]
     linked: dict[str, list[str]] = {n: [] for n in situation.members}
     for a, b, kinds, events in situation.links:
         for one, other in ((a, b), (b, a)):
@@ -91,7 +114,7 @@ def _members(book: Book, situation: Situation | None, nominal: str) -> list[cont
                 linked[one].append(f"{', '.join(kinds)} with {other} ({len(events)} events)"[:200])
     order = {"suspected_controller": 0, "possible_victim": 1, "unknown": 2}
     members = [contract.AlertMember(nominal_id=n, role=_ROLE.get(role, "unknown"),  # type: ignore[arg-type]
-                                    provisional=n.startswith("PRV-"), linked_by=linked[n])
+                                    provisional=is_provisional_id(n), linked_by=linked[n])
                for n, role in situation.members.items()]
     return sorted(members, key=lambda m: (order[m.role], m.nominal_id))
 
@@ -146,8 +169,7 @@ def assess(book: Book, nominal: str, profiles: Mapping[str, ThreatProfile]) -> A
     return Assessment(sid, members, events, risks, bands, best, reasons, critical, first)
 
 
-def _alert(assessment: Assessment, region: str, state: GroupState, version: int,
-           merged_into: str | None = None) -> contract.Alert:
+def _alert(assessment: Assessment, region: str, state: GroupState, version: int) -> contract.Alert:
     threat = assessment.threat
     lead, top = assessment.best[threat]
     forces = [s.force_code for _, s in assessment.best.values() if s.region == region and s.force_code]
@@ -159,10 +181,10 @@ def _alert(assessment: Assessment, region: str, state: GroupState, version: int,
         threat=threat, band=assessment.bands[threat], risk_score=assessment.risks[threat],  # type: ignore[arg-type]
         nominal_ids=[m.nominal_id for m in assessment.members], event_refs=events,
         reasons=[*top.reasons, *assessment.reasons], model_version=top.model_version,
-        status="closed" if merged_into else "open",
+        status="open",
         situation_id=assessment.situation_id, threats=sorted(assessment.bands),
         bands=dict(sorted(assessment.bands.items())), members=assessment.members,  # type: ignore[arg-type]
-        version=max(1, version), merged_into=merged_into,
+        version=max(1, version),
     )
 
 
@@ -182,8 +204,10 @@ def decisions(
     profiles: Mapping[str, ThreatProfile],
     now: float,
     region: str,
+    event: str,
     silences: Iterable[Silence] = (),
     silence_time: dt.datetime | float | None = None,
+    merged_from: Iterable[str] = (),
 ) -> tuple[list[AlertDecision], list[tuple[Mapping[str, str], Suppressed]]]:
     """Open, update or grow the situation's alert in ``region`` (the event's) and wherever it is open.
 
@@ -198,8 +222,10 @@ def decisions(
     # The event's region, and every region where the situation's alert is open: an alert opens where an
     # event lands while the situation is alerting, and grows wherever it is open.
     regions = {g["labels"]["region"] for g in own.values() if not g["state"]["closed"]}
-    known = set(book.regions_of(m.nominal_id for m in assessment.members)) - {"UNKNOWN"}
-    if region != "UNKNOWN" or not known:
+    # A situation merged into this one was alerting its regions: their teams keep an alert, this one.
+    regions |= {g["labels"]["region"] for gone in merged_from for g in (groups.get(gone) or {}).values()
+                if not g["state"]["closed"]}
+    if active_in(book.region_counts(assessment.events), region):
         regions.add(region)
     for region in sorted(regions):
         tags = labels(assessment, region)
@@ -217,8 +243,8 @@ def decisions(
                 continue  # merged away: its situation lives on under the older id
             action, new_state, notify_at = decide(state, match, tags, tags["band"], len(assessment.events), now,
                                                   alerting_bands(profile))
-            if new_state is None:
-                continue
+            if new_state is None or new_state.closed:
+                continue  # not alerting, or closed by an analyst and not alerting again
             if state is None or state.closed:
                 new_state = dataclasses.replace(new_state, alert_id=alert_id_for(
                     key, "situation", new_state.episode))
@@ -227,18 +253,33 @@ def decisions(
             rose = state is not None and BAND_ORDER.index(tags["band"]) > BAND_ORDER.index(state.band)
             if action in ("update", "repeat") and not rose and not set(victims) - known_victims:
                 action = "grow" if action == "update" else "none"
-                if action == "grow":
-                    new_state = dataclasses.replace(new_state, last_notified_at=state.last_notified_at if state
-                                                    else new_state.last_notified_at)
-            version = (stored or {}).get("version", 0) + (action != "none")
-            alert = _alert(assessment, region, new_state, version)
+                if state is not None:  # nothing to send: the channel's last notification stands
+                    new_state = dataclasses.replace(new_state, last_notified_at=state.last_notified_at)
+            if action == "update" and not rose and match.receiver.kind == "teams":
+                action = "grow"  # Teams cannot edit a card: a new one only when the band rises
+            alert = _alert(assessment, region, new_state, 1)
+            if action == "none" and stored is not None and _content(stored["alert"]) != _content(alert):
+                action = "grow"  # another member's score moved it: the record shows it as it is
+            # The version rises once per event that changed the alert, whatever order its mentions came in.
+            version = (stored or {}).get("version", 0)
+            if action != "none" and (stored or {}).get("last_event") != event:
+                version += 1
+            alert = alert.model_copy(update={"version": max(1, version)})
             own[key] = {"state": dataclasses.asdict(new_state), "labels": tags, "victims": victims,
-                        "version": version, "alert": alert.model_dump(mode="json")}
+                        "version": version, "last_event": event if action != "none" else (stored or {}).get(
+                            "last_event"), "alert": alert.model_dump(mode="json")}
             if action != "none":
                 out.append(AlertDecision(action, alert, match,
                                          dt.datetime.fromtimestamp(notify_at, dt.timezone.utc)))
     groups[assessment.situation_id] = own
     return out, quiet
+
+
+def _content(alert: contract.Alert | Mapping[str, Any]) -> dict[str, Any]:
+    """What an alert says, without its version."""
+    data = alert.model_dump(mode="json") if isinstance(alert, contract.Alert) else dict(alert)
+    data.pop("version", None)
+    return data
 
 
 def merged(

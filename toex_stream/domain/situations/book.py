@@ -15,7 +15,6 @@ twice changes nothing.
 ...     members=[("N-boss", "suspect"), ("N-w1", "potential_victim")])
 >>> book = Book()
 >>> book.add(contract.SituationInput(schema_version=1, kind="scored", nominal_id="N-w1", evidence=evidence))
-[]
 >>> sorted(book.members_of("N-w1"))
 ['N-boss', 'N-w1']
 """
@@ -29,7 +28,7 @@ from toex_stream.domain import contract
 from toex_stream.domain.alerting.suppression import unsilenceable
 from toex_stream.domain.scoring.profiles import ThreatProfile
 from toex_stream.domain.situations.evidence import as_evidence
-from toex_stream.domain.situations.links import DAY, WINDOW_DAYS, Links, Situation, situation_id
+from toex_stream.domain.situations.links import DAY, WINDOW_DAYS, Links, Situation
 
 
 @dataclass(frozen=True)
@@ -60,32 +59,23 @@ class Book:
         self.links = Links()
         self.scores: dict[str, dict[str, Latest]] = {}
         self.regions: dict[str, dict[str, float]] = {}
+        self.event_regions: dict[str, str] = {}  # event -> the region its place resolved to (scored events)
         self.next_offset = 0  # the live agent's: the next offset of its partition not yet folded in
 
     def add(self, item: contract.SituationInput,
-            profiles: Mapping[str, ThreatProfile] | None = None) -> list[tuple[str, str]]:
-        """Fold one message in; the (merged, surviving) situation ids of any merge its evidence caused.
+            profiles: Mapping[str, ThreatProfile] | None = None) -> None:
+        """Fold one message in.
 
         A score meets a critical rule when its profile's always-critical
         features are set or it is about a child (``profiles`` tells which).
         """
         if item.kind == "erased":
             self.forget(item.nominal_id)
-            return []
+            return
         if item.kind != "scored":
-            return []
-        merges: list[tuple[str, str]] = []
+            return
         if item.evidence is not None:
-            evidence = as_evidence(item.evidence)
-            # A nominal linked to no one has a situation of its own (it may have an alert): joining a
-            # group is a merge too, which the links do not report (they know groups of two or more).
-            alone = sorted({n for n, _ in evidence.members} | {n for n, _ in evidence.identifiers})
-            alone = [n for n in alone if n in self.scores and self.links.situation_of(n) is None]
-            merges = self.links.observe(evidence)
-            for nominal in alone:
-                joined = self.links.situation_of(nominal)
-                if joined is not None and joined.situation_id != situation_id(nominal):
-                    merges.append((situation_id(nominal), joined.situation_id))
+            self.links.observe(as_evidence(item.evidence))
         critical = {s.threat for s in item.scores if unsilenceable(s.band, s.features) == "a child"
                     or (profiles is not None and s.threat in profiles
                         and profiles[s.threat].critical_rules(s.features))}
@@ -94,9 +84,9 @@ class Book:
             known = held.get(score.threat)
             if known is None or score.occurred_at.timestamp() >= known.at:
                 held[score.threat] = _latest(score, score.threat in critical)
+            self.event_regions[f"{score.event_ref.topic}:{score.event_ref.key}"] = score.region
             regions = self.regions.setdefault(score.nominal_id, {})
             regions[score.region] = max(regions.get(score.region, 0.0), score.occurred_at.timestamp())
-        return merges
 
     def forget(self, nominal: str) -> None:
         self.links.forget(nominal)
@@ -110,6 +100,15 @@ class Book:
     def members_of(self, nominal: str) -> list[str]:
         found = self.situation(nominal)
         return sorted(found.members) if found is not None else [nominal]
+
+    def region_counts(self, events: Iterable[str]) -> dict[str, int]:
+        """How many of ``events`` (scored ones) were in each region."""
+        counts: dict[str, int] = {}
+        for event in events:
+            region = self.event_regions.get(event)
+            if region is not None:
+                counts[region] = counts.get(region, 0) + 1
+        return counts
 
     def regions_of(self, members: Iterable[str]) -> list[str]:
         """The regions the members' scored events were in over the window (UNKNOWN only when there is no other)."""
