@@ -18,17 +18,15 @@ belongs to, each member's role):
 - ``alert_precision``: the share of alerts carrying an event of a true network,
   or about a person who must be critical (a child, immediate risk);
 - ``background_alerts_per_1000``: alerts that carry only background events,
-  per thousand background events;
+  per thousand background events; how many of them name a force nominal
+  flagged missing, and the precision if those counted as right;
 - ``mean_events_per_alert``, ``mean_nominals_per_alert``.
 
-What an alert names is what its message carries in its latest state: the
-nominals and events the decision's alert lists (one of each before alerts
-described situations).
-
-``situations_what_if`` gives the same figures for the alerts as they would be
-if each named its whole situation (``toex_stream.domain.situations``: the
-nominals the run's events link, at the end of the run) and there were one per
-situation per region: a measure of the linking before alerts are made of it.
+What an alert names is what it carries in its latest state: its situation's
+members and events (before alerts described situations, one nominal and the
+event of each decision; the script reads both, so it measures an older tree
+too). An alert closed as merged into another is counted apart
+(``alerts_closed_as_merged``): the one it merged into names all it named.
 """
 
 from __future__ import annotations
@@ -52,8 +50,6 @@ from toex_stream.domain.alerting.routes_file import load_routes
 from toex_stream.domain.matching.index import Matcher
 from toex_stream.domain.scoring.profiles import load_profiles
 from toex_stream.domain.scoring.scorer import Scorer
-from toex_stream.domain.situations.evidence import evidence_of
-from toex_stream.domain.situations.links import Links
 from toex_stream.tools.simulate import SimEvent, Simulation, encode, simulate
 
 VICTIM_ROLES = {"victim"}
@@ -85,35 +81,7 @@ def must_be_critical(event: SimEvent) -> bool:
     return bool(value.get("subject_is_child")) or value.get("urgency") == "immediate_risk"
 
 
-def situations_of(records: list[Record]) -> Links:
-    """The situations the linking step finds in a replay's records (issue 16; not yet what alerts carry)."""
-    links = Links()
-    for record in records:
-        if record["observation"] is None:
-            continue
-        observation = contract.Observation.model_validate_json(json.dumps(record["observation"]))
-        nominal_of = {m["mention_id"]: m["nominal_id"] for m in record["matches"] if m["nominal_id"]}
-        links.observe(evidence_of(observation, nominal_of))
-    return links
-
-
-def as_situation_alerts(alerts: list[dict[str, Any]], links: Links) -> list[dict[str, Any]]:
-    """The alerts as one per situation per region would be: each names its situation's members and events."""
-    situation_of = {n: s for s in links.situations() for n in s.members}
-    merged: dict[tuple[str, str], dict[str, Any]] = {}
-    for alert in alerts:
-        found = [situation_of[n] for n in sorted(alert["nominals"]) if n in situation_of]
-        key = (found[0].situation_id if found else min(alert["nominals"]), alert["region"])
-        into = merged.setdefault(key, {"alert_id": "|".join(key), "region": alert["region"], "events": set(),
-                                       "nominals": set(), "critical_person": False, "threat": alert["threat"]})
-        into["nominals"] |= set(found[0].members) if found else alert["nominals"]
-        into["events"] |= set(found[0].events) if found else alert["events"]
-        into["critical_person"] |= alert["critical_person"]
-    return list(merged.values())
-
-
-def measure(simulation: Simulation, events: list[SimEvent], records: list[Record],
-            situations: bool = False) -> dict[str, Any]:
+def measure(simulation: Simulation, events: list[SimEvent], records: list[Record]) -> dict[str, Any]:
     by_key = {f"{e.topic}:{e.key}": e for e in events}
     person_of = {f"{e.topic}:{e.key}#{i}": p for e in events for i, p in enumerate(e.persons)}
     nominals_of: dict[str, set[str]] = defaultdict(set)  # person -> nominals their mentions resolved to
@@ -143,11 +111,11 @@ def measure(simulation: Simulation, events: list[SimEvent], records: list[Record
                        "events": events_named,
                        "nominals": nominals_named, "networks": networks,
                        "critical_person": any(must_be_critical(by_key[k]) for k in events_named if k in by_key)})
-    if situations:
-        alerts = as_situation_alerts(alerts, situations_of(records))
-        for alert in alerts:
-            alert["networks"] = {by_key[k].network for k in alert["events"] if k in by_key and by_key[k].network}
-            alert["critical_person"] |= any(must_be_critical(by_key[k]) for k in alert["events"] if k in by_key)
+    # Force nominals flagged missing: an alert naming one is a missing person found, which the issue's
+    # precision does not count as right (the simulator marks those background events not relevant).
+    missing = {n.record_id for n in simulation.nominals if "missing_person" in n.flags}
+    for alert in alerts:
+        alert["missing_person"] = bool(alert["nominals"] & missing)
     named = set().union(*(a["nominals"] for a in alerts)) if alerts else set()
     carried = set().union(*(a["events"] for a in alerts)) if alerts else set()
 
@@ -182,6 +150,11 @@ def measure(simulation: Simulation, events: list[SimEvent], records: list[Record
         "background_alerts_by_threat": dict(sorted(Counter(a.get("threat", "?") for a in background_alerts).items())),
         "background_alerts_per_1000": round(1000 * len(background_alerts) / background_events, 2)
         if background_events else None,
+        "background_alerts_naming_a_missing_person": sum(a["missing_person"] for a in background_alerts),
+        # Precision if a flagged missing person found counted as right, as a missing-persons team would count it.
+        "alert_precision_with_missing_people_found": round(
+            sum(1 for a in alerts if a["networks"] or a["critical_person"] or a["missing_person"]) / len(alerts), 4)
+        if alerts else None,
         "mean_events_per_alert": round(statistics.fmean(len(a["events"]) for a in alerts), 2) if alerts else None,
         "mean_nominals_per_alert": round(statistics.fmean(len(a["nominals"]) for a in alerts), 2)
         if alerts else None,
@@ -204,7 +177,8 @@ def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
             "least_network_event_share": min((s["network_event_share"] for s in seen
                                               if s["network_event_share"] is not None), default=None),
         }
-    for figure in ("alert_precision", "background_alerts_per_1000", "mean_events_per_alert"):
+    for figure in ("alert_precision", "alert_precision_with_missing_people_found", "background_alerts_per_1000",
+                   "mean_events_per_alert"):
         values = [run[figure] for run in runs if run[figure] is not None]
         out[f"mean_{figure}"] = round(statistics.fmean(values), 4) if values else None
     return out
@@ -217,17 +191,15 @@ def main() -> None:
     parser.add_argument("--seeds", default="1,2,3", help="comma-separated seeds")
     args = parser.parse_args()
     started = time.perf_counter()
-    runs, linked = [], []
+    runs = []
     for seed in (int(s) for s in args.seeds.split(",")):
         simulation = simulate(args.scenario, args.events, seed)
         events = list(simulation.events())
         print(f"[alert_quality] seed {seed}: {len(events)} events", file=sys.stderr)
         records = replay_stream(simulation, events)
         runs.append({"seed": seed, **measure(simulation, events, records)})
-        linked.append({"seed": seed, **measure(simulation, events, records, situations=True)})
     print(json.dumps({"benchmark": "alert_quality", "scenario": args.scenario, "events": args.events,
                       "summary": summary(runs), "runs": runs,
-                      "situations_what_if": {"summary": summary(linked), "runs": linked},
                       "seconds": round(time.perf_counter() - started, 1)}, indent=1))
 
 

@@ -67,7 +67,7 @@ READY_TIMEOUT_S = 180.0
 RESTART_PAUSE_S = 5.0  # before a worker that stopped by itself is started again
 # The topics the worker group consumes: quiescence is its committed offsets at their ends.
 CONSUMED_TOPICS = [*contract.INPUT_TOPICS, contract.TOPIC_OBSERVATIONS, contract.TOPIC_MATCHES,
-                   contract.TOPIC_SCORES, contract.TOPIC_FEEDBACK]
+                   contract.TOPIC_SITUATION_INPUT, contract.TOPIC_FEEDBACK]
 _QUIET = {"log_level": 0}
 
 

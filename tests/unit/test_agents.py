@@ -9,6 +9,7 @@ the worker, and replay decides the same alert.
 from __future__ import annotations
 
 import asyncio
+import copy
 import datetime as dt
 import json
 from pathlib import Path
@@ -232,3 +233,48 @@ def test_feedback_must_be_keyed_by_its_nominal_and_teaches_from_its_state(worker
     worker.run("situate", closing)
     [groups] = worker.agents.situation_groups.values()
     assert [g["state"]["closed"] for g in groups.values() if g["state"]["alert_id"] == alert.alert_id] == [True]
+
+
+def test_a_worker_taking_the_situation_partition_rebuilds_the_book_from_the_topic_and_decides_the_same(
+        worker: Worker, referral: dict, sqlite_engine: Engine, tmp_path: Path) -> None:
+    # Two referrals naming the same suspect with different victims: one situation, grown by the second.
+    suspect = {"role": "suspect", "given_name": "Marius", "family_name": "Lungu", "date_of_birth": "1981-06-14",
+               "phones": ["07700 900777"]}
+    first = referral | {"referral_id": "REF-SIT-1", "subjects": [*referral["subjects"], suspect],
+                        "urgency": "immediate_risk"}
+    second = referral | {"referral_id": "REF-SIT-2", "urgency": "immediate_risk", "subjects": [suspect, {
+        "role": "potential_victim", "given_name": "Ilona", "family_name": "Varga", "date_of_birth": "1999-02-03"}]}
+    topic: list[RawMessage] = []  # toex.situation-input, as the worker's one partition holds it
+    starts = []
+    for event in (first, second):
+        starts.append(len(topic))
+        for _, value in on(pipeline_to_scores(worker, event), contract.TOPIC_SITUATION_INPUT):
+            topic.append(RawMessage(contract.TOPIC_SITUATION_INPUT, None, value, 0, len(topic)))
+    # The second referral's first mention is the last message this worker reads.
+    before, last, topic = topic[:starts[1]], topic[starts[1]], topic[:starts[1] + 1]
+    for message in before:
+        worker.run("situate", message)
+    # The tables as their changelogs hold them before the last message.
+    groups, members = copy.deepcopy(worker.agents.situation_groups), dict(worker.agents.situation_members)
+    decided = worker.run("situate", last)
+
+    # Another worker takes the partition at the last message: it reads the topic up to there, deciding nothing.
+    read: list[tuple[int, int]] = []
+
+    def read_range(start: int, end: int) -> list[tuple[int, bytes | None]]:
+        read.append((start, end))
+        return [(m.offset, m.value) for m in topic[start:end]]
+
+    other = Worker(sqlite_engine, tmp_path / "other")
+    other.agents.read_situation_input = read_range
+    other.agents.situation_groups, other.agents.situation_members = groups, members
+    rebuilt = other.run("situate", last)
+    assert read == [(0, last.offset)]
+    assert other.agents.book.links.to_json() == worker.agents.book.links.to_json()
+    assert other.agents.book.next_offset == worker.agents.book.next_offset == len(topic)
+    alerts = [v for t, _, v in decided if t == contract.TOPIC_ALERTS]
+    assert alerts, "the last message changed the alert"
+    assert [v for t, _, v in rebuilt if t == contract.TOPIC_ALERTS] == alerts, "the same alert, byte for byte"
+    [alert] = {contract.Alert.model_validate_json(v).alert_id: contract.Alert.model_validate_json(v)
+               for v in alerts}.values()
+    assert {m.role for m in alert.members} == {"suspected_controller", "possible_victim"} and len(alert.members) == 3
