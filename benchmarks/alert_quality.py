@@ -93,7 +93,7 @@ def measure(simulation: Simulation, events: list[SimEvent], records: list[Record
                 nominals_of[person].add(match["nominal_id"])
         event_key = f"{record['event']['topic']}:{record['event']['key']}"
         for alert in record["alerts"]:
-            first = latest.get(alert["alert_id"], {}).get("_threat", alert["threat"])
+            first = latest.get(alert["alert_id"], {}).get("_threat", (alert.get("alert") or alert)["threat"])
             latest[alert["alert_id"]] = alert | {"_event": event_key, "_threat": first}
 
     alerts = []

@@ -5,9 +5,9 @@ situation of its nominal is assessed (:func:`assess`): under each threat, its
 members' best score, moved by what the network does (possible victims linked to
 a suspected controller, events across several forces, graded intelligence), or
 held down when it is one person in one event linked to no one. The assessment
-gives the alert of the event's region (where the situation is active: most of its
-events, or a third of them, :func:`active_in`), and of every region where the
-situation's alert is open (:func:`decisions`):
+gives the alert of the event's region (where the situation is active: its first
+alert's, or one with a third of its events, :func:`active_in`), and of every
+region where the situation's alert is open (:func:`decisions`):
 the route, silences and grouping of :mod:`toex_stream.domain.alerting` decide
 whether to open it, update it or stay quiet, with the group keyed by the
 situation, so a restart or a replay gives the same alert id. An update is
@@ -79,23 +79,30 @@ class Assessment:
         return [m.nominal_id for m in self.members if m.role == "possible_victim"]
 
 
-def active_in(counts: Mapping[str, int], region: str) -> bool:
-    """Whether a situation is active enough in ``region`` for an alert of its own there: the region holds the
-    most of its scored events, or at least :data:`REGION_SHARE` of them. UNKNOWN only when no region is known.
+def active_in(counts: Mapping[str, int], region: str, alerted_elsewhere: bool) -> bool:
+    """Whether a situation is active enough in ``region`` for an alert of its own there.
 
-    A network working from one region with an advert elsewhere is that region's alert (listing the other event);
-    one whose shops are in two regions has an alert in each.
+    Its first alert opens where the event that made it alerting was. Another
+    region then needs :data:`REGION_SHARE` of its scored events, and two at
+    least: a network working from one region with an advert elsewhere is that
+    region's alert (listing the other event); one whose shops are in two
+    regions has an alert in each; a person named once in each of many regions
+    is one alert. UNKNOWN only when no region is known.
 
-    >>> active_in({"YHROCU": 6, "NERSOU": 3}, "NERSOU"), active_in({"EMSOU": 9, "ERSOU": 1}, "ERSOU")
+    >>> active_in({"YHROCU": 6, "NERSOU": 3}, "NERSOU", True), active_in({"EMSOU": 9, "ERSOU": 1}, "ERSOU", True)
     (True, False)
-    >>> active_in({"UNKNOWN": 3, "ERSOU": 1}, "UNKNOWN"), active_in({"UNKNOWN": 3}, "UNKNOWN")
+    >>> active_in({"ERSOU": 1, "EMSOU": 1}, "EMSOU", True), active_in({"ERSOU": 1, "EMSOU": 1}, "EMSOU", False)
+    (False, True)
+    >>> active_in({"UNKNOWN": 3, "ERSOU": 1}, "UNKNOWN", False), active_in({"UNKNOWN": 3}, "UNKNOWN", False)
     (False, True)
     """
     known = {r: n for r, n in counts.items() if r != "UNKNOWN"}
     if region == "UNKNOWN" or not known:
         return region == "UNKNOWN" and not known
-    most = max(known.values())
-    return known.get(region, 0) == most or known.get(region, 0) >= REGION_SHARE * sum(known.values())
+    if not alerted_elsewhere:
+        return True
+    here = known.get(region, 0)
+    return here >= 2 and here >= REGION_SHARE * sum(known.values())
 
 
 def _logit(p: float) -> float:
@@ -225,7 +232,7 @@ def decisions(
     # A situation merged into this one was alerting its regions: their teams keep an alert, this one.
     regions |= {g["labels"]["region"] for gone in merged_from for g in (groups.get(gone) or {}).values()
                 if not g["state"]["closed"]}
-    if active_in(book.region_counts(assessment.events), region):
+    if active_in(book.region_counts(assessment.events), region, alerted_elsewhere=bool(regions)):
         regions.add(region)
     for region in sorted(regions):
         tags = labels(assessment, region)
