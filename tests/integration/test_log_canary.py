@@ -52,7 +52,7 @@ def test_no_canary_value_reaches_the_worker_log(kafka, worker, referral, produce
             decided = any(contract.MatchResult.model_validate_json(m.value()).observation_id ==
                           observation.observation_id for m in matches.poll(1.0))
         assert decided, "the canary was never matched"
-    time.sleep(2)  # what the score and alert agents log about it
+    time.sleep(2)  # what the score and situate agents log about it
 
     text = log_file.read_bytes()[start:].decode("utf-8", "replace")
     assert "dead letter" in text, "the worker's lines about these events are in the window searched"

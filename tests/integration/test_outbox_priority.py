@@ -93,3 +93,25 @@ def test_one_busy_channel_does_not_fill_the_batch(outbox: Outbox) -> None:
     assert [item.receiver for item in due].count(RECEIVER) == 3
     assert "A-OTHER" in {item.alert_id for item in due}
     assert len(outbox.due(utc_now(), limit=100)) == 100  # uncapped, the busy channel fills it
+
+
+def test_an_alert_merged_away_before_its_first_post_is_never_posted_and_one_already_posted_is_told(
+        outbox: Outbox) -> None:
+    now = utc_now()
+    outbox.enqueue("A-POSTED", RECEIVER, "post", 0, {"text": "posted"}, now, band="high")
+    channel = Channel()
+    asyncio.run(OutboxSender(outbox, {RECEIVER: channel}).run_once())
+    assert channel.sent == [("post", "A-POSTED", 0)]
+    # A burst: two more alerts queued, then A-GONE and A-POSTED merged into A-LIVES before A-GONE's post went.
+    for alert_id in ("A-GONE", "A-LIVES"):
+        outbox.enqueue(alert_id, RECEIVER, "post", 0, {"text": alert_id}, now, band="high")
+    for alert_id in ("A-GONE", "A-POSTED"):
+        outbox.enqueue(alert_id, RECEIVER, "update", 1, {"text": "merged into A-LIVES", "withdraws_post": True}, now)
+    asyncio.run(OutboxSender(outbox, {RECEIVER: channel}).run_once())
+    assert [m for m in channel.sent if m[1] == "A-GONE"] == [], "never posted: its team gets A-LIVES instead"
+    assert ("update", "A-POSTED", 1) in channel.sent, "the team that saw it is told it merged"
+    assert ("post", "A-LIVES", 0) in channel.sent
+    with Session(outbox.engine) as session:
+        rows = {r.kind: r for r in session.scalars(select(OutboxRow).where(OutboxRow.alert_id == "A-GONE"))}
+    assert rows["post"].superseded_by == rows["update"].id == rows["update"].superseded_by
+    assert outbox.backlog(utc_now()).pending == 0 and outbox.audit_log("A-GONE") == []

@@ -1,6 +1,6 @@
 """The alert lifecycle: acknowledge, assign and close tell each channel the alert went to, in its own form.
 
-An alert is created here as the alert agent creates it (``toex_stream.application.alert_lifecycle.queue_alert``
+An alert is created here as the situate agent creates it (``toex_stream.application.alert_lifecycle.queue_alert``
 with the decisions the routes file gives), in a SQLite outbox. The routes send
 ERSOU alerts to a Teams channel (not cleared for personal data) and to a Slack
 channel cleared to see nominal ids. What an analyst does from the command line

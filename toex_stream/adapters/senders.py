@@ -339,7 +339,7 @@ class TeamsNotifier:
         self._timeout = aiohttp.ClientTimeout(total=timeout)
 
     async def send(self, item: OutboxItem) -> DeliveryResult:
-        body = {key: value for key, value in item.payload.items() if key != "disclosure"}
+        body = {key: value for key, value in item.payload.items() if key not in ("disclosure", "withdraws_post")}
         try:
             async with aiohttp.ClientSession(timeout=self._timeout) as session:
                 async with session.post(self._url.get_secret_value(), json=body) as response:

@@ -1,10 +1,10 @@
 """The alert lifecycle: open an alert, acknowledge, assign and close it, and tell every channel that was sent it.
 
-The alert agent opens (and updates) alerts with :func:`queue_alert`: the alert
+The situate agent opens (and updates) alerts with :func:`queue_alert`: the alert
 stored, and its message queued for the route's receiver in that receiver's
 form. Then one use case for every entry point: ``toex-stream alerts
 ack|assign|close`` calls :class:`AlertLifecycle` (as a dashboard would), so a
-change reaches each channel as the alert agent would have written it. The
+change reaches each channel as the situate agent would have written it. The
 receivers are the ones the alert was actually queued for: the agent stores, per outbox item, the receiver its
 route named and the route's path. Each receiver's settings (its kind, and
 whether it is cleared for personal data) are read from the routes file, as the
@@ -94,6 +94,8 @@ def queue_alert(outbox: AlertQueue, decision: AlertDecision, score: Score, now: 
               else f"{decision.action}: band {decision.alert.band}")
     payload = render(receiver.kind, decision.alert, change=change,
                      include_personal_data=receiver.include_personal_data)
+    if decision.alert.merged_into is not None:
+        payload["withdraws_post"] = True  # not posted yet: then never (the sender withdraws both)
     outbox.enqueue(
         decision.alert.alert_id, receiver.name, "post" if decision.action == "open" else "update",
         int(decision.notify_at.timestamp()), payload, now + dt.timedelta(seconds=wait),

@@ -309,7 +309,26 @@ class Outbox:
                 earliest = min(due for _, due in older)
                 session.execute(update(OutboxRow).where(OutboxRow.id == newest, OutboxRow.not_before > earliest)
                                 .values(not_before=earliest))
-        return sum(len(older) for older in replaced.values())
+        return sum(len(older) for older in replaced.values()) + self._withdraw_unsent(now)
+
+    def _withdraw_unsent(self, now: dt.datetime) -> int:
+        """An alert closed as merged before its first post to a receiver was ever tried is never posted there:
+        its pending post and its closing update (``payload["withdraws_post"]``) are marked done, the update
+        ``superseded_by`` itself, the post by the update. The team gets the alert it merged into instead."""
+        post = aliased(OutboxRow)
+        with Session(self._engine) as session, session.begin():
+            pairs = session.execute(
+                select(OutboxRow.id, OutboxRow.payload, post.id)
+                .join(post, (post.alert_id == OutboxRow.alert_id) & (post.receiver == OutboxRow.receiver))
+                .where(OutboxRow.kind == "update", OutboxRow.delivered_at.is_(None), post.kind == "post",
+                       post.delivered_at.is_(None), post.attempts == 0)
+            ).all()
+            withdrawn = [(closing, posted) for closing, payload, posted in pairs if payload.get("withdraws_post")]
+            for closing, posted in withdrawn:
+                session.execute(update(OutboxRow).where(OutboxRow.id.in_([closing, posted]),
+                                                        OutboxRow.delivered_at.is_(None))
+                                .values(delivered_at=now, superseded_by=closing))
+        return 2 * len(withdrawn)
 
     def due(self, now: dt.datetime, limit: int = 100, per_receiver: int | None = None) -> list[OutboxItem]:
         """Items to send now, by priority, then oldest first: per (alert, receiver) only the earliest undelivered one.

@@ -55,7 +55,7 @@ class AlertRow(Base):
 class OutboxRow(Base):
     """One message to deliver to one receiver: a first post of an alert, or an update of it.
 
-    ``version`` is chosen by the caller (the alert agent and the lifecycle use
+    ``version`` is chosen by the caller (the situate agent and the lifecycle use
     the change's time in epoch seconds): enqueueing the same (alert, receiver,
     kind, version) again is a no-op, so a replay of the alert stream never
     queues a message twice. ``attempts`` is counted up *before* each try, and

@@ -1,4 +1,4 @@
-"""Silences kept in the database: set and ended from the command line, read by the alert agent.
+"""Silences kept in the database: set and ended from the command line, read by the situate agent.
 
 What each silence muted is kept too (``silenced_alerts``: labels only, no
 personal data), so a team can see what it did not hear about.
@@ -79,7 +79,7 @@ def _silence(row: SilenceRow) -> Silence:
 
 
 class Silences:
-    """The silences store; ``active()`` caches for a few seconds, since the alert agent asks per score."""
+    """The silences store; ``active()`` caches for a few seconds, since the situate agent asks per input."""
 
     def __init__(self, engine: Engine, cache_seconds: float = 5.0) -> None:
         self._engine = engine

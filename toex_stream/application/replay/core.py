@@ -19,7 +19,7 @@ replayed (a nominal's history before the range counts only when it is replayed
 as history, see :meth:`Replayer.run`), and the index knows the nominals given
 to :meth:`Replayer.load_nominal` before the range.
 Silences are those recorded, each evaluated at the message's timestamp, when
-the live alert agent would have met it.
+the live situate agent would have met it.
 
 >>> import json
 >>> from toex_stream.domain.alerting.routes_file import load_routes

@@ -7,7 +7,7 @@ score, :func:`decide` says whether to open, update or repeat the group's
 alert, and when the notification may go (the route's ``group_wait``,
 ``group_interval`` and ``repeat_interval``).
 
-Everything here is pure: the alert agent keeps the :class:`GroupState` in a
+Everything here is pure: the situate agent keeps the :class:`GroupState` in a
 table and the clock outside, and :func:`decide` says what to send and when.
 """
 
