@@ -10,7 +10,8 @@ it waits until the workers have caught up and the outbox is empty, and reads
 the outbox and the chat server:
 
 - per channel: first posts and updates sent, updates coalesced into a later
-  one, and each first post's wait from being queued (the outbox row's
+  one, first posts withdrawn (their alert merged into another before they
+  went: never posted), and each first post's wait from being queued (the outbox row's
   ``created_at``) to its delivery, on the wall clock;
 - per channel: the shortest gap between two messages (posts and edits), and
   the most sent in any one second: chat allows one a second per channel.
@@ -52,16 +53,20 @@ def outbox_report(database_url: str) -> dict[str, dict[str, Any]]:
     """Per receiver: first posts and their waits, updates sent and coalesced."""
     engine = build_engine(Settings(database_url=database_url))
     with Session(engine) as session:
-        rows = session.execute(select(OutboxRow.receiver, OutboxRow.kind, OutboxRow.created_at,
+        rows = session.execute(select(OutboxRow.id, OutboxRow.receiver, OutboxRow.kind, OutboxRow.created_at,
                                       OutboxRow.delivered_at, OutboxRow.superseded_by, OutboxRow.priority)).all()
     engine.dispose()
     channels: dict[str, dict[str, Any]] = defaultdict(lambda: {"first_posts": 0, "critical_first_posts": 0,
                                                                "updates_sent": 0, "updates_coalesced": 0,
-                                                               "waits": [], "undelivered": 0})
-    for receiver, kind, created, delivered, superseded_by, priority in rows:
+                                                               "posts_withdrawn": 0, "waits": [], "undelivered": 0})
+    for row_id, receiver, kind, created, delivered, superseded_by, priority in rows:
         channel = channels[receiver]
         if delivered is None:
             channel["undelivered"] += 1
+        elif kind == "post" and superseded_by is not None:
+            channel["posts_withdrawn"] += 1  # merged away before it went: never posted
+        elif superseded_by == row_id:
+            pass  # the closing update that withdrew a post: never sent either
         elif kind == "post":
             channel["first_posts"] += 1
             channel["critical_first_posts"] += priority == 0
