@@ -27,6 +27,11 @@ agent scores it), a Score for that mention. An event with no mentions is done
 at its Observation. Redelivered matches (at-least-once) score nothing; a clean
 run has none.
 
+``situations_caught_up_s``: from the first produce until the worker group's
+committed offset on toex.situation-input (the situate agent's one partition)
+reached that topic's end as it stood when the burst was done: alerts decided
+on every score (committed offsets: up to a commit interval late).
+
 Once the burst is done, a plain confluent-kafka consumer reads the same events
 (exactly the burst's offset ranges on the input topics, values touched, not
 decoded): ``plain_consumer_events_per_s``, and ``ratio`` = events_per_s over
@@ -401,6 +406,24 @@ def input_ends(bootstrap: str) -> dict[tuple[str, int], int]:
         consumer.close()
 
 
+def situations_caught_up(bootstrap: str, since: float, timeout: float) -> float | None:
+    """Seconds from ``since`` (monotonic) until the group's committed offset on toex.situation-input reaches its
+    end as it stood when called: the situate agent has decided on every score sent so far (None: not in time)."""
+    partition = TopicPartition(contract.TOPIC_SITUATION_INPUT, 0)
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": APP_ID, "enable.auto.commit": False, **QUIET})
+    try:
+        end = consumer.get_watermark_offsets(partition, timeout=30)[1]
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            [committed] = consumer.committed([partition], timeout=30)
+            if committed.offset >= end:
+                return time.monotonic() - since
+            time.sleep(0.2)
+        return None
+    finally:
+        consumer.close()
+
+
 def plain_read(bootstrap: str, start: dict[tuple[str, int], int], end: dict[tuple[str, int], int]) -> tuple[int, float]:
     """Read the messages between ``start`` and ``end`` with a plain consumer; (messages, seconds)."""
     wanted = {tp: end[tp] - start[tp] for tp in end if end[tp] > start[tp]}
@@ -511,6 +534,11 @@ def run(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
                        "events_per_s": round(rate, 1), "cpu_s": round(cpu, 1),
                        "cpu_s_per_event": round(cpu / max(1, done), 5)})
         progress(f"burst: {done}/{len(burst)} done in {elapsed:.1f} s ({rate:.1f} events/s)")
+        # Scores are done; the situate agent (one partition) decides alerts on them, on the same workers.
+        situated = situations_caught_up(bootstrap, first, args.timeout)
+        report["situations_caught_up_s"] = round(situated, 1) if situated is not None else None
+        progress(f"situations: every score of the burst decided on {situated or float('nan'):.1f} s after the "
+                 "first produce (committed offsets, so up to a commit interval late)")
 
         after = input_ends(bootstrap)
         read, read_s = plain_read(bootstrap, before, after)
