@@ -115,3 +115,23 @@ def test_an_alert_merged_away_before_its_first_post_is_never_posted_and_one_alre
         rows = {r.kind: r for r in session.scalars(select(OutboxRow).where(OutboxRow.alert_id == "A-GONE"))}
     assert rows["post"].superseded_by == rows["update"].id == rows["update"].superseded_by
     assert outbox.backlog(utc_now()).pending == 0 and outbox.audit_log("A-GONE") == []
+
+
+def test_a_quiet_edit_never_swallows_an_update_that_tells_the_team(outbox: Outbox) -> None:
+    now = utc_now()
+    outbox.enqueue("A-1", RECEIVER, "post", 0, {"text": "posted"}, now, band="high")
+    channel = Channel()
+    asyncio.run(OutboxSender(outbox, {RECEIVER: channel}).run_once())
+    # While the channel is busy: the band rises (a reply), then the situation grows twice (quiet edits).
+    outbox.enqueue("A-1", RECEIVER, "update", 2, {"text": "v2", "reply": {"text": "band critical"}}, now)
+    outbox.enqueue("A-1", RECEIVER, "update", 3, {"text": "v3", "quiet": True}, now)
+    outbox.enqueue("A-1", RECEIVER, "update", 4, {"text": "v4", "quiet": True}, now)
+    asyncio.run(OutboxSender(outbox, {RECEIVER: channel}).run_once())
+    assert channel.sent[1:] == [("update", "A-1", 2), ("update", "A-1", 4)], "the reply goes; one edit after it"
+    # Two that tell, then a quiet one: the later that tells replaces the earlier; the edit follows it.
+    for version, payload in ((5, {"text": "v5", "reply": {"text": "new victim"}}),
+                             (6, {"text": "v6", "reply": {"text": "band critical"}}),
+                             (7, {"text": "v7", "quiet": True})):
+        outbox.enqueue("A-1", RECEIVER, "update", version, payload, now)
+    asyncio.run(OutboxSender(outbox, {RECEIVER: channel}).run_once())
+    assert channel.sent[3:] == [("update", "A-1", 6), ("update", "A-1", 7)]

@@ -306,3 +306,25 @@ def test_a_receiver_gone_from_the_routes_is_reported_and_the_others_told(alert, 
 def test_an_unknown_alert_is_refused_with_how_to_find_one(outbox, lifecycle):
     with pytest.raises(ToexError, match="no alert 'ALERT-NONE'.*alerts list"):
         lifecycle.acknowledge("ALERT-NONE", by="analyst-7")
+
+
+def test_a_grown_alert_is_edited_quietly_on_slack_and_not_sent_to_teams_a_risen_band_tells_both(
+        alert: Alert, outbox: Outbox, routes_file: Path) -> None:
+    labels = {"region": "ERSOU", "force_code": "kent", "threat": "msht", "band": "high", "nominal_id": NOMINAL}
+    matches = load_routes(routes_file).match(labels)
+    score = SimpleNamespace(occurred_at=AT)
+    grown = alert.model_copy(update={"version": 2, "situation_id": "sit-1", "event_refs": [*alert.event_refs, EventRef(
+        topic="toex.intel", key="I-9")]})
+    for match in matches:
+        queue_alert(outbox, AlertDecision("grow", grown, match, AT + dt.timedelta(minutes=5)), score, now=AT)
+    assert updates(outbox, TEAMS) == [], "Teams cannot edit a card: nothing until the band rises"
+    [edit] = updates(outbox, CLEARED)
+    assert edit.payload["quiet"] and "reply" not in edit.payload and edit.version == 2, "an edit, no reply"
+    assert outbox.get_alert(ALERT_ID) == grown, "the record has the grown alert"
+
+    risen = grown.model_copy(update={"version": 3, "band": "critical"})
+    for match in matches:
+        queue_alert(outbox, AlertDecision("update", risen, match, AT + dt.timedelta(minutes=6)), score, now=AT)
+    assert [u.version for u in updates(outbox, TEAMS)] == [3]
+    told = updates(outbox, CLEARED)[-1]
+    assert told.version == 3 and told.payload["reply"]["text"].endswith("update: band critical")

@@ -81,13 +81,17 @@ def queue_alert(outbox: AlertQueue, decision: AlertDecision, score: Score, now: 
     """Store the alert a decision opened or changed, and queue its message for the route's receiver.
 
     The decision's time is event time; delivery waits the same delay from
-    ``now``. The version is the decision's event time in seconds, as every
-    change to an alert is versioned.
+    ``now``. A first post's version is its event time in seconds; an update's
+    is the alert's own ``version`` (it rises once per event that changed the
+    situation), so every change is queued once, and the same change decided
+    again (a redelivery, a replay) is not queued twice. A grown alert is
+    edited in place on Slack (no reply, so no one is notified) and not sent
+    elsewhere.
     """
     outbox.save_alert(decision.alert)
-    if decision.action == "grow":
-        return  # grown without a reason to tell the team again: the record has it, the channel's post waits
     receiver = decision.route.receiver
+    if decision.action == "grow" and receiver.kind != "slack":
+        return  # grown without a reason to tell the team again, and no card to edit: the record has it
     wait = max(0.0, (decision.notify_at - score.occurred_at).total_seconds())
     change = (None if decision.action == "open"
               else f"merged into {decision.alert.merged_into or 'another alert'}" if decision.alert.merged_into
@@ -96,9 +100,15 @@ def queue_alert(outbox: AlertQueue, decision: AlertDecision, score: Score, now: 
                      include_personal_data=receiver.include_personal_data)
     if decision.alert.merged_into is not None:
         payload["withdraws_post"] = True  # not posted yet: then never (the sender withdraws both)
+    if decision.action == "grow":
+        # Slack: the card edited in place, without the thread reply that would notify the channel.
+        payload.pop("reply", None)
+        payload["quiet"] = True
+    first = decision.action == "open"
     outbox.enqueue(
-        decision.alert.alert_id, receiver.name, "post" if decision.action == "open" else "update",
-        int(decision.notify_at.timestamp()), payload, now + dt.timedelta(seconds=wait),
+        decision.alert.alert_id, receiver.name, "post" if first else "update",
+        int(decision.notify_at.timestamp()) if first else decision.alert.version, payload,
+        now + dt.timedelta(seconds=wait),
         route=decision.route.route_path, band=decision.alert.band,
     )
 

@@ -281,26 +281,34 @@ class Outbox:
 
     def coalesce_updates(self, now: dt.datetime) -> int:
         """Mark every pending update that a later pending update of the same alert to the same receiver
-        replaces as done (``superseded_by`` the latest); how many were.
+        replaces as done (``superseded_by`` the later one); how many were.
 
         An update carries the alert's whole state, so only the latest need go:
         after a burst, a channel gets one message per alert, not one per change.
-        The sender calls it under its lease, so no update is superseded while it
-        is being sent.
+        A quiet update (``payload["quiet"]``: the card edited in place, no reply
+        that notifies) replaces only quiet ones: a pending update that tells the
+        team something (a band risen, a new possible victim) is kept, replaced
+        by a later one that tells too. The sender calls it under its lease, so
+        no update is superseded while it is being sent.
         """
-        later = aliased(OutboxRow)
-        latest = (select(func.max(later.id)).where(
-            later.alert_id == OutboxRow.alert_id, later.receiver == OutboxRow.receiver, later.kind == "update",
-            later.delivered_at.is_(None)).scalar_subquery())
         with Session(self._engine) as session, session.begin():
-            stale = session.execute(
-                select(OutboxRow.id, latest.label("latest"), OutboxRow.not_before)
-                .where(OutboxRow.kind == "update", OutboxRow.delivered_at.is_(None))
+            pending = session.execute(
+                select(OutboxRow.id, OutboxRow.alert_id, OutboxRow.receiver, OutboxRow.not_before,
+                       OutboxRow.payload)
+                .where(OutboxRow.kind == "update", OutboxRow.delivered_at.is_(None)).order_by(OutboxRow.id)
             ).all()
-            replaced: dict[int, list[tuple[int, dt.datetime]]] = {}  # the latest -> the updates it replaces
-            for item_id, newest, due in stale:
-                if newest is not None and newest > item_id:
-                    replaced.setdefault(newest, []).append((item_id, due))
+            by_thread: dict[tuple[str, str], list[tuple[int, dt.datetime, bool]]] = {}
+            for item_id, alert_id, receiver, due, payload in pending:
+                by_thread.setdefault((alert_id, receiver), []).append((item_id, due, bool(payload.get("quiet"))))
+            replaced: dict[int, list[tuple[int, dt.datetime]]] = {}  # the replacing one -> the updates it replaces
+            for updates in by_thread.values():
+                latest = updates[-1][0]
+                telling = [item_id for item_id, _, quiet in updates if not quiet]
+                for item_id, due, quiet in updates[:-1]:
+                    # A quiet one goes under the latest; one that tells, under the latest that tells.
+                    by = latest if quiet or not updates[-1][2] else telling[-1]
+                    if by != item_id:
+                        replaced.setdefault(by, []).append((item_id, due))
             for newest, older in replaced.items():
                 session.execute(update(OutboxRow).where(OutboxRow.id.in_([item_id for item_id, _ in older]),
                                                         OutboxRow.delivered_at.is_(None))
