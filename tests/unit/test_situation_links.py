@@ -126,3 +126,18 @@ def test_women_advertised_on_the_same_controller_numbers_are_linked_though_a_doz
     for n in range(12):
         alone.observe(advert(n, n, f"N-guest{n}", "+447740000999"))
     assert alone.situations() == []
+
+
+def test_pruning_forgets_only_what_no_longer_counts_and_the_situations_stay_the_same() -> None:
+    links = Links()
+    links.observe(Evidence("toex.intel:I-1", 0.0, (("N-a", "suspect"), ("N-b", "unknown"))))
+    links.observe(Evidence("toex.adverts:board:1", 1 * DAY, (("N-c", "unknown"),), (("N-c", "p:1"),)))
+    links.observe(Evidence("toex.intel:I-2", 150 * DAY, (("N-d", "suspect"), ("N-e", "potential_victim"))))
+    links.observe(Evidence("toex.adverts:board:2", 151 * DAY, (("N-f", "unknown"),), (("N-f", "p:2"),)))
+    links.observe(Evidence("toex.adverts:board:3", 152 * DAY, (("N-g", "unknown"),), (("N-g", "p:2"),)))
+    before = [(s.situation_id, sorted(s.members)) for s in links.situations()]
+    gone = links.prune(links.now - 90 * DAY)
+    assert gone == {"toex.intel:I-1", "toex.adverts:board:1"}
+    assert not {"N-a", "N-b", "N-c"} & set(links.first_seen), "people with nothing left in the window go"
+    assert [(s.situation_id, sorted(s.members)) for s in links.situations()] == before
+    assert sorted(map(sorted, (s.members for s in links.situations()))) == [["N-d", "N-e"], ["N-f", "N-g"]]

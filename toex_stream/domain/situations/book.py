@@ -61,6 +61,7 @@ class Book:
         self.regions: dict[str, dict[str, float]] = {}
         self.event_regions: dict[str, str] = {}  # event -> the region its place resolved to (scored events)
         self.next_offset = 0  # the live agent's: the next offset of its partition not yet folded in
+        self.pruned_day = 0  # the stream-time day of the last pruning
 
     def add(self, item: contract.SituationInput,
             profiles: Mapping[str, ThreatProfile] | None = None) -> None:
@@ -76,6 +77,7 @@ class Book:
             return
         if item.evidence is not None:
             self.links.observe(as_evidence(item.evidence))
+            self._prune_daily()
         critical = {s.threat for s in item.scores if unsilenceable(s.band, s.features) == "a child"
                     or (profiles is not None and s.threat in profiles
                         and profiles[s.threat].critical_rules(s.features))}
@@ -87,6 +89,21 @@ class Book:
             self.event_regions[f"{score.event_ref.topic}:{score.event_ref.key}"] = score.region
             regions = self.regions.setdefault(score.nominal_id, {})
             regions[score.region] = max(regions.get(score.region, 0.0), score.occurred_at.timestamp())
+
+    def _prune_daily(self) -> None:
+        """Once a day of stream time, forget what fell out of the window (a worker runs for months): at the
+        same points of the same input, so a replay prunes as the live step did."""
+        day = int(self.links.now // DAY)
+        if day <= self.pruned_day:
+            return
+        self.pruned_day = day
+        since = self.links.now - WINDOW_DAYS * DAY
+        for event in self.links.prune(since):
+            self.event_regions.pop(event, None)
+        for nominal in [n for n in self.scores if n not in self.links.first_seen]:
+            if all(latest.at < since for latest in self.scores[nominal].values()):
+                del self.scores[nominal]
+                self.regions.pop(nominal, None)
 
     def forget(self, nominal: str) -> None:
         self.links.forget(nominal)

@@ -169,6 +169,35 @@ class Links:
             table.pop(nominal, None)
         self._hubs, self._common = {}, {}
 
+    def prune(self, before: float) -> set[str]:
+        """Forget what no longer counts at any later time: events and shown identifiers older than
+        ``before`` (the window's start), and links named together that have faded below what counts with no
+        event since. A nominal left with nothing goes too. The events forgotten are returned."""
+        gone: set[str] = set()
+        for nominal, events in list(self.events.items()):
+            old = {event for event, at in events.items() if at < before}
+            if old:
+                gone |= old
+                self.events[nominal] = {e: at for e, at in events.items() if e not in old}
+        for identifier, holders in list(self.shown.items()):
+            for nominal in [n for n, (at, _) in holders.items() if at < before]:
+                del holders[nominal]
+                self.identifiers.get(nominal, set()).discard(identifier)
+            if not holders:
+                del self.shown[identifier]
+        for (a, b), link in list(self.named.items()):
+            if link.seen < before and link.strength_at(self.now) < MIN_STRENGTH:
+                del self.named[(a, b)]
+                self.partners.get(a, set()).discard(b)
+                self.partners.get(b, set()).discard(a)
+        for nominal in list(self.first_seen):
+            if not self.events.get(nominal) and not self.partners.get(nominal) and not self.identifiers.get(nominal):
+                for table in (self.first_seen, self.roles, self.events, self.partners, self.identifiers):
+                    table.pop(nominal, None)
+        self._hubs, self._common = {}, {}
+        # Events still named by another nominal stay known.
+        return {event for event in gone if not any(event in events for events in self.events.values())}
+
     def events_of(self, nominal: str) -> dict[str, float]:
         """The events that named or showed ``nominal``, with their times."""
         return dict(self.events.get(nominal, {}))
