@@ -301,8 +301,8 @@ def situate_step(
 
     ``members`` maps each nominal of an alerted situation to that situation's
     id: a member now in another situation means its old one merged into it, and
-    the old one's alerts are closed as merged. Alerts are stored, queued (except
-    those that only grew) and sent on toex.alerts. Time is each input's latest
+    the old one's alerts are closed as merged. Alerts are stored, queued (one
+    that only grew as a quiet edit, on Slack only) and sent on toex.alerts. Time is each input's latest
     score's event time; silences are read at ``silence_time`` (the live agent's
     now, replay's message timestamp).
     """
