@@ -25,6 +25,7 @@ from toex_stream.adapters.settings import Settings
 from toex_stream.adapters.sql.store import SqlAlchemyNominalStore, build_engine, migrate
 from toex_stream.application.nominal_import import import_nominals
 from toex_stream.domain import contract
+from toex_stream.domain.alerting.messages import people
 from toex_stream.tools.simulate import KafkaSink, run, simulate, write_nominals
 
 QUIET_SECONDS = 15.0  # after the last event, how long without news before the summary
@@ -65,12 +66,15 @@ def _view(watch: Watch, sent: int, total: int) -> Group:
     counts = (f"sent {sent}/{total} events · observed {len(watch.observations)} · "
               f"matched {watch.decisions['match']}, possible {watch.decisions['possible_match']}, "
               f"new {watch.decisions['new']} · alerts {len(watch.alerts)}")
-    table = Table(title="Alerts as they arrive (newest first)")
-    for column in ("alert", "band", "region", "threat", "score", "why"):
+    table = Table(title="Alerts about situations, as they grow (newest first)")
+    for column in ("alert", "band", "region", "threats", "people", "events", "why"):
         table.add_column(column, no_wrap=column == "alert")
     for alert in sorted(watch.alerts.values(), key=lambda a: a.created_at, reverse=True)[:12]:
-        table.add_row(alert.alert_id, alert.band, alert.region, alert.threat, f"{alert.risk_score:.2f}",
-                      escape(alert.reasons[0].text) if alert.reasons else "")
+        why = f"merged into {alert.merged_into}" if alert.merged_into else (
+            escape(alert.reasons[0].text) if alert.reasons else "")
+        table.add_row(alert.alert_id, alert.band, alert.region, ", ".join(alert.threats or [alert.threat]),
+                      people(alert) if alert.members else str(len(alert.nominal_ids)), str(len(alert.event_refs)),
+                      why)
     return Group(counts, table)
 
 
