@@ -186,3 +186,15 @@ def test_the_order_of_one_events_mentions_does_not_change_the_alert(stream):
     mine = {k: g["alert"] for own in stream.groups.values() for k, g in own.items()}
     theirs = {k: g["alert"] for own in other.groups.values() for k, g in own.items()}
     assert mine and mine == theirs
+
+
+def test_a_critical_situation_pages_at_once_and_a_change_before_a_post_goes_follows_it(stream):
+    [(child, _)] = stream.event("toex.referrals:p:R-1", {"N-c": ("potential_victim", "high")},
+                                features={"referral_child": 1.0}).alerts
+    assert child.action == "open" and child.notify_at == T0, "no group wait for a child"
+    [(high, _)] = stream.event("toex.intel:I-1", {"N1": ("suspect", "high"), "N2": ("unknown", "high")},
+                               minutes=1).alerts
+    assert high.notify_at == T0 + dt.timedelta(minutes=1, seconds=30), "the route's group wait"
+    [(change, _)] = stream.event("toex.intel:I-2", {"N1": ("suspect", "high"), "N3": ("potential_victim", "low")},
+                                 minutes=1.2).alerts
+    assert change.action == "update" and change.alert.alert_id == high.alert.alert_id

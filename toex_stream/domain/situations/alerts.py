@@ -255,6 +255,14 @@ def decisions(
             if state is None or state.closed:
                 new_state = dataclasses.replace(new_state, alert_id=alert_id_for(
                     key, "situation", new_state.episode))
+                if assessment.critical or tags["band"] == "critical":
+                    # A critical situation pages at once: no group wait.
+                    notify_at = now
+                    new_state = dataclasses.replace(new_state, last_notified_at=now)
+            elif action == "open":
+                # Changed while its first post waits: the post is queued (once: its version is its time), so
+                # the change follows it as an update.
+                action = "update"
             victims = assessment.victims()
             known_victims = set(stored.get("victims", [])) if stored else set()
             rose = state is not None and BAND_ORDER.index(tags["band"]) > BAND_ORDER.index(state.band)
