@@ -611,6 +611,9 @@ def count_alerts(rig: Rig) -> dict[str, Any]:
         stored = set(session.scalars(select(AlertRow.alert_id).where(AlertRow.updated_at >= since)))
         queued = session.execute(select(OutboxRow.alert_id, OutboxRow.receiver, OutboxRow.delivered_at)
                                  .where(OutboxRow.kind == "post", OutboxRow.created_at >= since)).all()
+        # Posts withdrawn: their alert merged into another before they were ever tried (never posted, rightly).
+        withdrawn = set(session.scalars(select(OutboxRow.alert_id).where(
+            OutboxRow.kind == "post", OutboxRow.created_at >= since, OutboxRow.superseded_by.is_not(None))))
     engine.dispose()
     receivers = {r.name: r for r in load_routes(rig.routes_file).receivers}
     wanted: dict[str, set[str]] = defaultdict(set)  # alert -> the channels its post should be in
@@ -628,12 +631,13 @@ def count_alerts(rig: Rig) -> dict[str, Any]:
     alerts = on_topic | stored | queued_ids
     # An alert never queued has reached no channel: it counts as not posted, whatever its route.
     not_for_chat = {a for a in queued_ids if a not in wanted}
-    for_chat = alerts - not_for_chat
+    for_chat = alerts - not_for_chat - withdrawn
     posted = {a for a in for_chat if wanted.get(a) and all(posts[(a, c)] for c in wanted[a])}
     return {
         "alerts": len(alerts),
         "alerts_posted": len(posted),
         "alerts_not_posted": len(for_chat - posted),
+        "alerts_withdrawn": len(withdrawn),  # merged away before their post was tried
         "alerts_still_queued": len((for_chat - posted) & still_queued),  # late, kept in the outbox
         "alerts_not_queued": len(alerts - queued_ids),
         "alerts_not_for_chat": len(not_for_chat),

@@ -38,7 +38,8 @@ def test_a_worker_killed_and_chat_failing_lose_nothing_and_post_nothing_twice(tm
     assert [e["cause"] for e in report["worker_exits"]] == ["sigkill by the harness"], shown
     assert report["observed"] == len(events) and report["lost_observations"] == 0, shown
     assert report["decided"] == report["mentions"] and report["lost_decisions"] == 0, shown
-    assert report["alerts"] > 0 and report["alerts_posted"] == report["alerts"], shown
+    assert report["alerts"] > 0 and report["alerts_posted"] + report["alerts_withdrawn"] == report["alerts"], shown
+    assert report["alerts_posted"] > 0, shown
     _kill, chat = report["faults"]
     assert chat["failed_calls"], f"the chat API's failures hit no call, so they tested nothing:\n{shown}"
     assert chat["recovered_in_s"] is not None, shown
