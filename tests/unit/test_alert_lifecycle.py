@@ -328,3 +328,15 @@ def test_a_grown_alert_is_edited_quietly_on_slack_and_not_sent_to_teams_a_risen_
     assert [u.version for u in updates(outbox, TEAMS)] == [3]
     told = updates(outbox, CLEARED)[-1]
     assert told.version == 3 and told.payload["reply"]["text"].endswith("update: band critical")
+
+
+def test_a_late_event_never_holds_its_update_back_longer_than_the_routes_interval(
+        alert: Alert, outbox: Outbox, routes_file: Path) -> None:
+    labels = {"region": "ERSOU", "force_code": "kent", "threat": "msht", "band": "high", "nominal_id": NOMINAL}
+    [cleared] = [m for m in load_routes(routes_file).match(labels) if m.receiver.name == CLEARED]
+    # An event recorded five days before the alert's last notification, arriving now.
+    late = SimpleNamespace(occurred_at=AT - dt.timedelta(days=5))
+    risen = alert.model_copy(update={"version": 2, "band": "critical"})
+    queue_alert(outbox, AlertDecision("update", risen, cleared, AT + dt.timedelta(seconds=30)), late, now=AT)
+    [update] = updates(outbox, CLEARED)
+    assert update.not_before <= AT + dt.timedelta(seconds=cleared.group_interval_s)

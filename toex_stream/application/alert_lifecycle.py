@@ -92,7 +92,11 @@ def queue_alert(outbox: AlertQueue, decision: AlertDecision, score: Score, now: 
     receiver = decision.route.receiver
     if decision.action == "grow" and receiver.kind != "slack":
         return  # grown without a reason to tell the team again, and no card to edit: the record has it
+    first = decision.action == "open"
     wait = max(0.0, (decision.notify_at - score.occurred_at).total_seconds())
+    # Events arrive out of event-time order: a late one's wait would run to the last notification, days ahead.
+    # The wait is the route's timing, never more.
+    wait = min(wait, decision.route.group_wait_s if first else decision.route.group_interval_s)
     change = (None if decision.action == "open"
               else f"merged into {decision.alert.merged_into or 'another alert'}" if decision.alert.merged_into
               else f"{decision.action}: band {decision.alert.band}")
@@ -104,7 +108,6 @@ def queue_alert(outbox: AlertQueue, decision: AlertDecision, score: Score, now: 
         # Slack: the card edited in place, without the thread reply that would notify the channel.
         payload.pop("reply", None)
         payload["quiet"] = True
-    first = decision.action == "open"
     outbox.enqueue(
         decision.alert.alert_id, receiver.name, "post" if first else "update",
         int(decision.notify_at.timestamp()) if first else decision.alert.version, payload,
