@@ -26,12 +26,13 @@ from streams.followers import follow_nominals, follow_training, load_erased
 from streams.policy import Policy, until_done
 from streams.runtime import consume, heal_stalled_partitions, processing, report_partitions
 from streams.services import Services
-from toex_stream.adapters.kafka_io import read_partition
+from toex_stream.adapters.kafka_access import KafkaAccess
 from toex_stream.adapters.senders import OutboxSender
 from toex_stream.adapters.sql.intake_store import IntakeStore
 from toex_stream.adapters.sql.silences import Muted
 from toex_stream.application.alert_lifecycle import queue_alert
 from toex_stream.application.referral_outcome import record_referral_outcomes
+from toex_stream.application.replay.kafka import END_OF_TIME, PartitionRange, RangeReader
 from toex_stream.domain import contract, pipeline
 from toex_stream.domain.alerting.suppression import Silence
 from toex_stream.domain.audit import in_bulk
@@ -100,7 +101,8 @@ class Agents:
             return
         started, profiles = self.book.next_offset, self.services.scorer.profiles()
         for at, value in self.read_situation_input(started, offset):
-            item = _decoded(contract.SituationInput, value)
+            [item] = pipeline.decode_step([pipeline.RawMessage(topics.SITUATION_INPUT.name, None, value, 0, at)],
+                                          contract.SituationInput).outcomes  # None: a dead letter when first read
             if item is not None:
                 self.book.add(item, profiles)
             self.book.next_offset = at + 1
@@ -233,11 +235,11 @@ def _present(items: list[M | None]) -> list[M]:
     return [item for item in items if item is not None]
 
 
-def _decoded(model: type[M], value: bytes | None) -> M | None:
-    try:
-        return model.model_validate_json(value or b"")
-    except pydantic.ValidationError:
-        return None  # a dead letter when it was first read
+def read_situation_input(kafka: KafkaAccess, start: int, end: int) -> list[tuple[int, bytes | None]]:
+    """The (offset, value) of toex.situation-input's messages from ``start`` up to ``end`` (exclusive)."""
+    with RangeReader(kafka) as reader:
+        wanted = PartitionRange(topics.SITUATION_INPUT.name, 0, start, end)
+        return [(message.offset, message.value) for message in reader.read([wanted], None, END_OF_TIME)]
 
 
 def register(app: faust.App, services: Services) -> None:
@@ -255,7 +257,7 @@ def register(app: faust.App, services: Services) -> None:
                                    partitions=topics.SITUATION_INPUT.partitions),
         situation_members=app.Table(topics.SITUATION_MEMBERS_TABLE, default=str,
                                     partitions=topics.SITUATION_INPUT.partitions),
-        read_situation_input=functools.partial(read_partition, services.kafka, topics.SITUATION_INPUT.name, 0),
+        read_situation_input=functools.partial(read_situation_input, services.kafka),
     )
     policy = Policy(app, services.metrics, agents.reject)
 

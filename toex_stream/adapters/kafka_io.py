@@ -275,40 +275,6 @@ class TopicReader:
         self.close()
 
 
-def read_partition(kafka: KafkaTarget, topic: str, partition: int, start: int, end: int,
-                   timeout: float = 60.0) -> list[tuple[int, bytes | None]]:
-    """The (offset, value) of every message of ``topic[partition]`` from ``start`` up to ``end`` (exclusive).
-
-    Outside any consumer group; offsets the broker no longer holds (deleted by
-    retention) are skipped. Raises :class:`KafkaUnavailable` if ``end`` is not reached within ``timeout``.
-    """
-    if start >= end:
-        return []
-    access = kafka_access(kafka)
-    consumer = Consumer({**access.confluent_config(), "group.id": f"toex-reader-{uuid.uuid4()}",
-                         "enable.auto.commit": False, "auto.offset.reset": "earliest", **_QUIET})
-    out: list[tuple[int, bytes | None]] = []
-    try:
-        consumer.assign([TopicPartition(topic, partition, start)])
-        deadline = time.monotonic() + timeout
-        while True:
-            for message in consumer.consume(num_messages=1000, timeout=0.5):
-                error = message.error()
-                if error is not None:
-                    if error.name() == "_PARTITION_EOF":
-                        continue
-                    raise KafkaUnavailable(f"reading {topic}[{partition}]: {error}")
-                offset = message.offset()
-                if offset is not None and offset < end:
-                    out.append((offset, message.value()))
-                if offset is not None and offset >= end - 1:
-                    return out
-            if time.monotonic() > deadline:
-                raise KafkaUnavailable(f"{topic}[{partition}] not read up to offset {end} in {timeout:.0f} s")
-    finally:
-        consumer.close()
-
-
 class NominalPublisher:
     """Produces nominals onto the compacted ``toex.nominals``; ``flush`` raises if the broker refused any."""
 

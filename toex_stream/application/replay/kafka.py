@@ -58,6 +58,10 @@ def to_ms(at: dt.datetime) -> int:
     return int(at.timestamp() * 1000)
 
 
+# A range's end that every message is before: read() with it as ``end`` filters nothing by time.
+END_OF_TIME = dt.datetime(9999, 1, 1, tzinfo=dt.timezone.utc)
+
+
 @dataclass(frozen=True)
 class PartitionRange:
     topic: str

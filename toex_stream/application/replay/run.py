@@ -36,7 +36,7 @@ from toex_stream.application.replay.core import (
     profiles_and_routes,
     replay_order,
 )
-from toex_stream.application.replay.kafka import RangeReader
+from toex_stream.application.replay.kafka import END_OF_TIME, RangeReader
 from toex_stream.application.replay.report import ReportSink, read_report
 from toex_stream.application.replay.sandbox import (
     needs_training_topic,
@@ -54,7 +54,6 @@ from toex_stream.domain.scoring.profiles import load_profiles
 
 # Wherever something is counted: (what, how many in all) -> a callable given how many more are done.
 Progress = Callable[[str, int], Callable[[int], None]]
-_END_OF_TIME = dt.datetime(9999, 1, 1, tzinfo=dt.timezone.utc)
 OUTPUT_TOPICS = (contract.TOPIC_MATCHES, contract.TOPIC_SCORES, contract.TOPIC_ALERTS)
 
 
@@ -113,7 +112,7 @@ def _live_side(reader: RangeReader, settings: Settings, request: ReplayRequest, 
     for topic in OUTPUT_TOPICS:
         model = contract.TOPIC_MODELS[topic]
         decoded[topic] = [model.model_validate_json(m.value) for m in
-                          _read_all(reader, topic, request.start, _END_OF_TIME, progress) if m.value]
+                          _read_all(reader, topic, request.start, END_OF_TIME, progress) if m.value]
     live_config = profiles_and_routes(load_profiles(settings.profiles_dir), load_routes(settings.routes_file))
     return live_outcomes(decoded[contract.TOPIC_MATCHES], decoded[contract.TOPIC_SCORES],
                          decoded[contract.TOPIC_ALERTS], events, live_config)
@@ -157,7 +156,7 @@ def _replay(settings: Settings, request: ReplayRequest, engine: Engine | None, s
         reader.check_topics(wanted)
         # A null value fails validation, as it does in the worker (streams/agents.py learn_from).
         training = (contract.TrainingExample.model_validate_json(m.value or b"") for m in
-                    _read_all(reader, contract.TOPIC_TRAINING, None, _END_OF_TIME, progress)) \
+                    _read_all(reader, contract.TOPIC_TRAINING, None, END_OF_TIME, progress)) \
             if needs_training_topic(request.model) else ()
         scorer = replay_scorer(profiles, request.model, settings.data_dir, training)
         matcher, estimate_u = replay_matcher(settings.data_dir)

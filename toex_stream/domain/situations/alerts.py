@@ -40,7 +40,8 @@ from toex_stream.domain.scoring.profiles import BAND_ORDER, ThreatProfile, logis
 from toex_stream.domain.situations.book import Book, Latest
 from toex_stream.domain.situations.links import CONTROLLER, VICTIM, Situation, situation_id
 
-# A situation's groups: group key -> {"state": GroupState as a dict, "labels": ..., "victims": [...]}.
+# A situation's groups: group key -> {"state": GroupState as a dict, "labels": ..., "last_event": the event that
+# last changed its alert, "alert": the alert as last published (its members, version, ...), "merged_into": ...}.
 SituationGroups = dict[str, dict[str, Any]]
 
 # Log-odds the network adds to its best member's score (explained in the alert's reasons).
@@ -264,7 +265,8 @@ def decisions(
                 # the change follows it as an update.
                 action = "update"
             victims = assessment.victims()
-            known_victims = set(stored.get("victims", [])) if stored else set()
+            known_victims = {m["nominal_id"] for m in stored["alert"]["members"]
+                             if m["role"] == "possible_victim"} if stored else set()
             rose = state is not None and BAND_ORDER.index(tags["band"]) > BAND_ORDER.index(state.band)
             if action in ("update", "repeat") and not rose and not set(victims) - known_victims:
                 action = "grow" if action == "update" else "none"
@@ -276,13 +278,13 @@ def decisions(
             if action == "none" and stored is not None and _content(stored["alert"]) != _content(alert):
                 action = "grow"  # another member's score moved it: the record shows it as it is
             # The version rises once per event that changed the alert, whatever order its mentions came in.
-            version = (stored or {}).get("version", 0)
+            version = stored["alert"]["version"] if stored else 0
             if action != "none" and (stored or {}).get("last_event") != event:
                 version += 1
             alert = alert.model_copy(update={"version": max(1, version)})
-            own[key] = {"state": dataclasses.asdict(new_state), "labels": tags, "victims": victims,
-                        "version": version, "last_event": event if action != "none" else (stored or {}).get(
-                            "last_event"), "alert": alert.model_dump(mode="json")}
+            own[key] = {"state": dataclasses.asdict(new_state), "labels": tags,
+                        "last_event": event if action != "none" else (stored or {}).get("last_event"),
+                        "alert": alert.model_dump(mode="json")}
             if action != "none":
                 out.append(AlertDecision(action, alert, match,
                                          dt.datetime.fromtimestamp(notify_at, dt.timezone.utc)))
@@ -314,16 +316,15 @@ def merged(
         own = dict(groups.get(gone) or {})
         for key, group in sorted(own.items()):
             state = group["state"]
-            if state["closed"] or "alert" not in group:
+            if state["closed"]:
                 continue
             route = key.split("{", 1)[0]
             match = next((m for m in routes.match(group["labels"]) if m.route_path == route), None)
             target = next((d.alert.alert_id for d in survivors.get(into, []) if d.route.route_path == route), None)
-            version = group.get("version", 1) + 1
-            alert = contract.Alert.model_validate(group["alert"] | {"status": "closed", "version": version},
-                                                  strict=False)
-            alert = alert.model_copy(update={"merged_into": target})
-            own[key] = group | {"state": state | {"closed": True, "last_changed_at": now}, "version": version,
+            version = group["alert"]["version"] + 1
+            alert = contract.Alert.model_validate(
+                group["alert"] | {"status": "closed", "version": version, "merged_into": target}, strict=False)
+            own[key] = group | {"state": state | {"closed": True, "last_changed_at": now},
                                 "merged_into": target or into, "alert": alert.model_dump(mode="json")}
             if match is not None:
                 out.append(AlertDecision("update", alert, match, dt.datetime.fromtimestamp(now, dt.timezone.utc)))
@@ -362,6 +363,5 @@ def without(alert: Mapping[str, Any], nominal: str) -> dict[str, Any]:
 def forget(groups: MutableMapping[str, SituationGroups], nominal: str) -> None:
     """An erased nominal out of every situation's stored alerts (their groups stay: ids, episodes)."""
     for sid, own in list(groups.items()):
-        if any(nominal in g.get("alert", {}).get("nominal_ids", []) for g in own.values()):
-            groups[sid] = {key: g | {"alert": without(g["alert"], nominal)} if "alert" in g else g
-                           for key, g in own.items()}
+        if any(nominal in g["alert"]["nominal_ids"] for g in own.values()):
+            groups[sid] = {key: g | {"alert": without(g["alert"], nominal)} for key, g in own.items()}

@@ -15,7 +15,7 @@ twice changes nothing.
 ...     members=[("N-boss", "suspect"), ("N-w1", "potential_victim")])
 >>> book = Book()
 >>> book.add(contract.SituationInput(schema_version=1, kind="scored", nominal_id="N-w1", evidence=evidence))
->>> sorted(book.members_of("N-w1"))
+>>> sorted(book.situation("N-w1").members)
 ['N-boss', 'N-w1']
 """
 
@@ -53,12 +53,11 @@ def _latest(score: contract.Score, critical: bool) -> Latest:
 
 
 class Book:
-    """Links, each nominal's latest score per threat, and the regions (and when) its scored events were in."""
+    """Links, each nominal's latest score per threat, and the region each scored event was in."""
 
     def __init__(self) -> None:
         self.links = Links()
         self.scores: dict[str, dict[str, Latest]] = {}
-        self.regions: dict[str, dict[str, float]] = {}
         self.event_regions: dict[str, str] = {}  # event -> the region its place resolved to (scored events)
         self.next_offset = 0  # the live agent's: the next offset of its partition not yet folded in
         self.pruned_day = 0  # the stream-time day of the last pruning
@@ -87,8 +86,6 @@ class Book:
             if known is None or score.occurred_at.timestamp() >= known.at:
                 held[score.threat] = _latest(score, score.threat in critical)
             self.event_regions[f"{score.event_ref.topic}:{score.event_ref.key}"] = score.region
-            regions = self.regions.setdefault(score.nominal_id, {})
-            regions[score.region] = max(regions.get(score.region, 0.0), score.occurred_at.timestamp())
 
     def _prune_daily(self) -> None:
         """Once a day of stream time, forget what fell out of the window (a worker runs for months): at the
@@ -103,20 +100,14 @@ class Book:
         for nominal in [n for n in self.scores if n not in self.links.first_seen]:
             if all(latest.at < since for latest in self.scores[nominal].values()):
                 del self.scores[nominal]
-                self.regions.pop(nominal, None)
 
     def forget(self, nominal: str) -> None:
         self.links.forget(nominal)
         self.scores.pop(nominal, None)
-        self.regions.pop(nominal, None)
 
     def situation(self, nominal: str) -> Situation | None:
         """The situation ``nominal`` is in; None when it is linked to no one."""
         return self.links.situation_of(nominal)
-
-    def members_of(self, nominal: str) -> list[str]:
-        found = self.situation(nominal)
-        return sorted(found.members) if found is not None else [nominal]
 
     def region_counts(self, events: Iterable[str]) -> dict[str, int]:
         """How many of ``events`` (scored ones) were in each region."""
@@ -126,10 +117,3 @@ class Book:
             if region is not None:
                 counts[region] = counts.get(region, 0) + 1
         return counts
-
-    def regions_of(self, members: Iterable[str]) -> list[str]:
-        """The regions the members' scored events were in over the window (UNKNOWN only when there is no other)."""
-        since = self.links.now - WINDOW_DAYS * DAY
-        found = {region for n in members for region, at in self.regions.get(n, {}).items() if at >= since}
-        known = found - {"UNKNOWN"}
-        return sorted(known or found)
