@@ -141,3 +141,51 @@ def test_pruning_forgets_only_what_no_longer_counts_and_the_situations_stay_the_
     assert not {"N-a", "N-b", "N-c"} & set(links.first_seen), "people with nothing left in the window go"
     assert [(s.situation_id, sorted(s.members)) for s in links.situations()] == before
     assert sorted(map(sorted, (s.members for s in links.situations()))) == [["N-d", "N-e"], ["N-f", "N-g"]]
+
+
+def test_adverts_on_a_number_a_force_holds_link_their_posters_to_its_holder_whatever_name_they_sign() -> None:
+    # A gang leader's number is on his force record; his job adverts are signed with a different name each
+    # time, so each advert is taken for a person of its own who shows that number and nothing else.
+    links = Links()
+    for n in range(4):
+        poster = f"prov-{n}"
+        links.observe(Evidence(f"toex.adverts:jobs:{n}", n * DAY, ((poster, "unknown"),),
+                               ((poster, "p:leader"), ("N-leader", "p:leader")), (("N-leader", "p:leader"),)))
+    links.observe(Evidence("toex.intel:NOR-1", 5 * DAY, (("N-leader", "suspect"),),
+                           (("N-leader", "p:leader"), ("N-leader", "p:second")), (("N-leader", "p:leader"),)))
+    [situation] = links.situations()
+    assert set(situation.members) == {"N-leader", "prov-0", "prov-1", "prov-2", "prov-3"}
+    # Without the record, four strangers and a known man on one number are a switchboard: no one is linked.
+    unrecorded = Links()
+    for n in range(4):
+        unrecorded.observe(Evidence(f"toex.adverts:jobs:{n}", n * DAY, ((f"prov-{n}", "unknown"),),
+                                    ((f"prov-{n}", "p:leader"), ("N-leader", "p:leader"))))
+    unrecorded.observe(Evidence("toex.intel:NOR-1", 5 * DAY, (("N-leader", "suspect"),),
+                                (("N-leader", "p:leader"), ("N-leader", "p:second"))))
+    assert unrecorded.situations() == []
+    # On the record, a number women with numbers of their own share (a hotel's) still links none of them.
+    hotel = Links()
+    for n in range(4):
+        woman = f"N-guest{n}"
+        hotel.observe(Evidence(f"toex.adverts:b:{n}", n * DAY, ((woman, "unknown"),),
+                               ((woman, "p:hotel"), (woman, f"p:own{n}"), ("N-clerk", "p:hotel")),
+                               (("N-clerk", "p:hotel"),)))
+    assert hotel.situations() == []
+
+
+def test_a_place_an_event_names_links_its_people_to_those_seen_there_elsewhere_and_not_through_a_hub() -> None:
+    # Intelligence saw the leader's son at the house where a referral's workers live.
+    links = Links()
+    links.observe(Evidence("toex.referrals:p:R-1", 1 * DAY, (("N-leader", "suspect"), ("W-1", "potential_victim")),
+                           (("W-1", "a:house"),)))
+    links.observe(Evidence("toex.intel:LEI-1", 3 * DAY, (("N-son", "suspect"),), (("N-son", "a:house"),)))
+    [situation] = links.situations()
+    assert set(situation.members) == {"N-leader", "W-1", "N-son"}
+    # A man named beside many strangers, each at their own address, is a hub: the addresses those events
+    # name (each shown by him and one stranger, in that one event) chain none of them to him.
+    hub = Links()
+    for n in range(8):
+        stranger = f"N-s{n}"
+        hub.observe(Evidence(f"toex.referrals:p:R-{n}", n * DAY, (("N-hub", "suspect"), (stranger, "potential_victim")),
+                             (("N-hub", f"a:{n}"), (stranger, f"a:{n}"))))
+    assert hub.situations() == []

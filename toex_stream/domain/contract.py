@@ -421,6 +421,9 @@ class SituationEvidence(_Model):
     at: UtcDatetime
     members: list[tuple[Id, Role]] = []
     identifiers: list[tuple[Id, Annotated[str, StringConstraints(max_length=40)]]] = []
+    on_record: list[tuple[Id, Annotated[str, StringConstraints(max_length=40)]]] = Field(
+        default=[], description="Which of those identifiers a nominal shows because a force holds it on their "
+                                "record (not because an event showed it).")
 
 
 class MatchResult(_TopLevel):

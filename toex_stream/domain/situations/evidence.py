@@ -22,6 +22,12 @@ shared by thousands and links no one.
 True
 >>> as_evidence(as_contract(evidence)) == evidence
 True
+
+A precise place the event names (where intelligence saw its subject) is shown by the people it names:
+
+>>> seen = observation.model_copy(update={"places": [contract.Place(text="4 Mill Street", postcode="NN1 2AB")]})
+>>> ('N-boss', hashed('a:NN1 2AB|4 mill street')) in evidence_of(seen, {"toex.referrals:p:R-1#0": "N-boss"}).identifiers
+True
 """
 
 from __future__ import annotations
@@ -69,12 +75,13 @@ def as_contract(evidence: Evidence) -> contract.SituationEvidence:
     """The evidence as it travels on a match (``MatchResult.evidence``)."""
     return contract.SituationEvidence(
         event=evidence.event, at=dt.datetime.fromtimestamp(evidence.at, dt.timezone.utc),
-        members=list(evidence.members), identifiers=list(evidence.identifiers))  # type: ignore[arg-type]  # roles as read
+        members=list(evidence.members), identifiers=list(evidence.identifiers),  # type: ignore[arg-type]  # roles as read
+        on_record=list(evidence.on_record))
 
 
 def as_evidence(carried: contract.SituationEvidence) -> Evidence:
     return Evidence(carried.event, carried.at.timestamp(), tuple(map(tuple, carried.members)),  # type: ignore[arg-type]
-                    tuple(map(tuple, carried.identifiers)))  # type: ignore[arg-type]
+                    tuple(map(tuple, carried.identifiers)), tuple(map(tuple, carried.on_record)))  # type: ignore[arg-type]
 
 
 def evidence_of(observation: contract.Observation, nominal_of: Mapping[str, str],
@@ -83,11 +90,17 @@ def evidence_of(observation: contract.Observation, nominal_of: Mapping[str, str]
 
     ``holders(kind, value)`` (the match index's) names the nominals whose
     records hold a phone (``p``) or email (``e``): they show it too, as of this
-    event, so an advert's number links the person it resolved to and the known
-    nominal on record with it (up to :data:`MAX_HOLDERS` of them: more is a switchboard).
+    event (``on_record``), so an advert's number links the person it resolved to
+    and the known nominal on record with it (up to :data:`MAX_HOLDERS` of them:
+    more is a switchboard).
+
+    A precise address among the event's places (where an intelligence report
+    saw its subject, the house a referral is about) is shown by every person
+    the event names: it links them to others who live or were seen there.
     """
     members: list[tuple[str, str]] = []
     identifiers: list[tuple[str, str]] = []
+    on_record: list[tuple[str, str]] = []
     for mention in observation.mentions:
         nominal = nominal_of.get(mention.mention_id)
         if nominal is None:
@@ -98,9 +111,14 @@ def evidence_of(observation: contract.Observation, nominal_of: Mapping[str, str]
             for value in values:
                 key = hashed(f"{kind}:{value}")
                 identifiers.append((nominal, key))
-                on_record = sorted(holders(kind, value)) if holders is not None else []
-                if len(on_record) <= MAX_HOLDERS:
-                    identifiers += [(holder, key) for holder in on_record]
+                recorded = sorted(holders(kind, value)) if holders is not None else []
+                if len(recorded) <= MAX_HOLDERS:
+                    identifiers += [(holder, key) for holder in recorded]
+                    on_record += [(holder, key) for holder in recorded]
         identifiers += [(nominal, hashed(key)) for key in map(address_key, mention.addresses) if key is not None]
+    places = [key for key in (address_key(contract.Address(text=p.text, postcode=p.postcode))
+                              for p in observation.places) if key is not None]
+    identifiers += [(nominal, hashed(key)) for nominal, _ in members for key in places]
     event = f"{observation.event_ref.topic}:{observation.event_ref.key}"
-    return Evidence(event, observation.occurred_at.timestamp(), tuple(members), tuple(dict.fromkeys(identifiers)))
+    return Evidence(event, observation.occurred_at.timestamp(), tuple(members), tuple(dict.fromkeys(identifiers)),
+                    tuple(dict.fromkeys(on_record)))

@@ -9,8 +9,12 @@ otherwise nothing to each other (a hotel switchboard, the address of a large
 building) links none of them, not even the first few who showed it; and one
 shown by people who are otherwise linked (a controller's numbers on the
 adverts of the women he runs, each advertised on two or three of them) links
-them all. In the same way a nominal named with many people who are nothing to
-each other (:meth:`Links.is_hub`) chains none of them together.
+them all; a number a force holds on a nominal's record links the adverts'
+posters who show it and nothing else to that nominal, whatever name they sign.
+In the same way a nominal named with many people who are nothing to each other
+(:meth:`Links.is_hub`) chains none of them together, and an identifier two
+nominals showed only in the one event that named them both (its place) adds
+nothing to that event's link.
 
 Links fade with stream time: being named together halves in strength every
 :data:`HALF_LIFE_DAYS`, and an identifier counts only while it was shown in the
@@ -61,13 +65,16 @@ class Evidence:
 
     ``members`` are the nominals it names, with the role each was named in;
     ``identifiers`` the (nominal, identifier) pairs it showed, an identifier as
-    ``kind:value`` (``p:+447700900123``, ``e:...``, ``a:...``, ``i:<hash>``).
+    ``kind:value`` (``p:+447700900123``, ``e:...``, ``a:...``, ``i:<hash>``);
+    ``on_record`` which of those pairs are a nominal's because a force holds
+    the identifier on their record.
     """
 
     event: str
     at: float  # event time, epoch seconds
     members: tuple[tuple[str, str], ...]
     identifiers: tuple[tuple[str, str], ...] = ()
+    on_record: tuple[tuple[str, str], ...] = ()  # of those, shown because a force holds them on the record
 
 
 @dataclass
@@ -106,6 +113,7 @@ class Links:
         # identifier -> nominal -> (last shown, the events it was shown in, latest EVIDENCE_KEPT)
         self.shown: dict[str, dict[str, tuple[float, list[str]]]] = {}
         self.identifiers: dict[str, set[str]] = {}  # nominal -> identifiers it showed
+        self.on_record: dict[str, set[str]] = {}  # identifier -> nominals a force holds it for
         # What is_hub and is_common found since the last evidence (both read only the state).
         self._hubs: dict[str, bool] = {}
         self._common: dict[str, bool] = {}
@@ -135,6 +143,8 @@ class Links:
                 events = sorted([*events, evidence.event])[-EVIDENCE_KEPT:]
             self.shown[identifier][nominal] = (max(at, evidence.at), events)
             self.identifiers.setdefault(nominal, set()).add(identifier)
+        for nominal, identifier in evidence.on_record:
+            self.on_record.setdefault(identifier, set()).add(nominal)
         return self._merges(before, self._around(touched))
 
     def _seen(self, nominal: str, evidence: Evidence) -> None:
@@ -163,8 +173,10 @@ class Links:
         for identifier in self.identifiers.pop(nominal, set()):
             holders = self.shown.get(identifier, {})
             holders.pop(nominal, None)
+            self.on_record.get(identifier, set()).discard(nominal)
             if not holders:
                 self.shown.pop(identifier, None)
+                self.on_record.pop(identifier, None)
         for table in (self.first_seen, self.roles, self.events):
             table.pop(nominal, None)
         self._hubs, self._common = {}, {}
@@ -183,8 +195,10 @@ class Links:
             for nominal in [n for n, (at, _) in holders.items() if at < before]:
                 del holders[nominal]
                 self.identifiers.get(nominal, set()).discard(identifier)
+                self.on_record.get(identifier, set()).discard(nominal)
             if not holders:
                 del self.shown[identifier]
+                self.on_record.pop(identifier, None)
         for (a, b), link in list(self.named.items()):
             if link.seen < before and link.strength_at(self.now) < MIN_STRENGTH:
                 del self.named[(a, b)]
@@ -252,11 +266,20 @@ class Links:
     def is_common(self, identifier: str) -> bool:
         """Shown by more than two nominals who are nothing to each other (a switchboard, a large building's
         address), it links none of them; shown by people who are otherwise linked (a controller's numbers
-        on his women's adverts), it links them all."""
+        on his women's adverts), it links them all.
+
+        A number a force holds on a nominal's record is that nominal's: those who showed it and nothing else
+        (adverts on it signed with other names, each taken for a person of its own) are no evidence of
+        strangers sharing it, so they are not counted as such; people with identifiers of their own still are.
+        """
         if identifier not in self._common:
             holders = set(self._holders(identifier))
-            self._common[identifier] = len(holders) > 2 and (
-                len(holders) > MAX_HOLDERS_READ or self._related(holders, identifier=identifier) < RELATED_SHARE)
+            judged = holders
+            if self.on_record.get(identifier, set()) & holders:
+                judged = {h for h in holders if self.identifiers.get(h, set()) != {identifier}
+                          or self._partners_now(h)}
+            self._common[identifier] = len(judged) > 2 and (
+                len(holders) > MAX_HOLDERS_READ or self._related(judged, identifier=identifier) < RELATED_SHARE)
         return self._common[identifier]
 
     def neighbours(self, nominal: str) -> set[str]:
@@ -264,8 +287,15 @@ class Links:
         out = set() if self.is_hub(nominal) else {p for p in self._partners_now(nominal) if not self.is_hub(p)}
         for identifier in self.identifiers.get(nominal, set()):
             holders = self._holders(identifier)
-            if nominal in holders and not self.is_common(identifier):
-                out |= holders.keys()
+            mine = holders.get(nominal)
+            if mine is None or self.is_common(identifier):
+                continue
+            recorded = self.on_record.get(identifier, set())
+            for other, (_, events) in holders.items():
+                # Shown by both in one event and in no other (the place of a report naming them both): that
+                # event named them together, which is a link of its own kind, and says no more than that.
+                if nominal in recorded or other in recorded or len(set(mine[1]) | set(events)) > 1:
+                    out.add(other)
         out.discard(nominal)
         return out
 
@@ -345,6 +375,7 @@ class Links:
             "events": {n: dict(sorted(es.items())) for n, es in sorted(self.events.items())},
             "shown": {i: {n: [at, events] for n, (at, events) in sorted(h.items())}
                       for i, h in sorted(self.shown.items())},
+            "on_record": {i: sorted(n) for i, n in sorted(self.on_record.items()) if n},
         }
 
     @classmethod
@@ -362,6 +393,7 @@ class Links:
             links.shown[identifier] = {n: (at, list(events)) for n, (at, events) in holders.items()}
             for nominal in holders:
                 links.identifiers.setdefault(nominal, set()).add(identifier)
+        links.on_record = {i: set(n) for i, n in data.get("on_record", {}).items()}
         return links
 
 
