@@ -114,9 +114,11 @@ class Links:
         self.shown: dict[str, dict[str, tuple[float, list[str]]]] = {}
         self.identifiers: dict[str, set[str]] = {}  # nominal -> identifiers it showed
         self.on_record: dict[str, set[str]] = {}  # identifier -> nominals a force holds it for
-        # What is_hub and is_common found since the last evidence (both read only the state).
+        # What is_hub, is_common, _holders and neighbours found since the state last changed (they only read it).
         self._hubs: dict[str, bool] = {}
         self._common: dict[str, bool] = {}
+        self._held: dict[str, dict[str, tuple[float, list[str]]]] = {}
+        self._neighbours: dict[str, set[str]] = {}
 
     # -- evidence ----------------------------------------------------------------------------
 
@@ -124,8 +126,8 @@ class Links:
         """Add one event's evidence; the (merged, surviving) situation ids of any merge it caused."""
         touched = {n for n, _ in evidence.members} | {n for n, _ in evidence.identifiers}
         touched |= {h for _, i in evidence.identifiers for h in self.shown.get(i, {})}
-        before = {s.situation_id: set(s.members) for s in self._around(touched)}
-        self._hubs, self._common = {}, {}
+        before = dict(self._groups(touched))
+        self._changed()
         self.now = max(self.now, evidence.at)
         for nominal, role in evidence.members:
             if evidence.event not in self.events.get(nominal, {}):  # the same event again adds nothing
@@ -145,7 +147,10 @@ class Links:
             self.identifiers.setdefault(nominal, set()).add(identifier)
         for nominal, identifier in evidence.on_record:
             self.on_record.setdefault(identifier, set()).add(nominal)
-        return self._merges(before, self._around(touched))
+        return self._merges(before, self._groups(touched))
+
+    def _changed(self) -> None:
+        self._hubs, self._common, self._held, self._neighbours = {}, {}, {}, {}
 
     def _seen(self, nominal: str, evidence: Evidence) -> None:
         self.first_seen[nominal] = min(self.first_seen.get(nominal, evidence.at), evidence.at)
@@ -179,7 +184,7 @@ class Links:
                 self.on_record.pop(identifier, None)
         for table in (self.first_seen, self.roles, self.events):
             table.pop(nominal, None)
-        self._hubs, self._common = {}, {}
+        self._changed()
 
     def prune(self, before: float) -> set[str]:
         """Forget what no longer counts at any later time: events and shown identifiers older than
@@ -208,7 +213,7 @@ class Links:
             if not self.events.get(nominal) and not self.partners.get(nominal) and not self.identifiers.get(nominal):
                 for table in (self.first_seen, self.roles, self.events, self.partners, self.identifiers):
                     table.pop(nominal, None)
-        self._hubs, self._common = {}, {}
+        self._changed()
         # Events still named by another nominal stay known.
         return {event for event in gone if not any(event in events for events in self.events.values())}
 
@@ -220,8 +225,12 @@ class Links:
 
     def _holders(self, identifier: str) -> dict[str, tuple[float, list[str]]]:
         """The nominals that showed ``identifier`` in the window."""
-        since = self.now - WINDOW_DAYS * DAY
-        return {n: shown for n, shown in self.shown.get(identifier, {}).items() if shown[0] >= since}
+        held = self._held.get(identifier)
+        if held is None:
+            since = self.now - WINDOW_DAYS * DAY
+            held = self._held[identifier] = {n: shown for n, shown in self.shown.get(identifier, {}).items()
+                                             if shown[0] >= since}
+        return held
 
     def shared(self, a: str, b: str) -> list[tuple[str, list[str]]]:
         """The identifiers ``a`` and ``b`` both showed in the window, each with the events it was shown in."""
@@ -284,6 +293,9 @@ class Links:
 
     def neighbours(self, nominal: str) -> set[str]:
         """The nominals linked to ``nominal`` by a link that counts now."""
+        known = self._neighbours.get(nominal)
+        if known is not None:
+            return known
         out = set() if self.is_hub(nominal) else {p for p in self._partners_now(nominal) if not self.is_hub(p)}
         for identifier in self.identifiers.get(nominal, set()):
             holders = self._holders(identifier)
@@ -297,6 +309,7 @@ class Links:
                 if nominal in recorded or other in recorded or len(set(mine[1]) | set(events)) > 1:
                     out.add(other)
         out.discard(nominal)
+        self._neighbours[nominal] = out
         return out
 
     # -- situations ----------------------------------------------------------------------------
@@ -311,6 +324,10 @@ class Links:
 
     def _around(self, nominals: set[str]) -> list[Situation]:
         """The situations the given nominals are in (each once), by id."""
+        return [self._situation(sorted(group)) for _, group in self._groups(nominals)]
+
+    def _groups(self, nominals: set[str]) -> list[tuple[str, set[str]]]:
+        """The connected groups of two or more the given nominals are in (each once), by situation id."""
         done: set[str] = set()
         found = []
         for start in sorted(nominals):
@@ -324,8 +341,9 @@ class Links:
                         queue.append(other)
             done |= group
             if len(group) > 1:
-                found.append(self._situation(sorted(group)))
-        return sorted(found, key=lambda s: s.situation_id)
+                oldest = min(group, key=lambda n: (self.first_seen.get(n, math.inf), n))
+                found.append((situation_id(oldest), group))
+        return sorted(found, key=lambda g: g[0])
 
     def _situation(self, members: list[str]) -> Situation:
         oldest = min(members, key=lambda n: (self.first_seen.get(n, math.inf), n))
@@ -356,11 +374,11 @@ class Links:
         return made.pop() if len(made) == 1 else UNKNOWN
 
     @staticmethod
-    def _merges(before: dict[str, set[str]], after: list[Situation]) -> list[tuple[str, str]]:
+    def _merges(before: dict[str, set[str]], after: list[tuple[str, set[str]]]) -> list[tuple[str, str]]:
         merged = []
-        for situation in after:
-            merged += [(sid, situation.situation_id) for sid, members in sorted(before.items())
-                       if sid != situation.situation_id and members <= set(situation.members)]
+        for surviving, group in after:
+            merged += [(sid, surviving) for sid, members in sorted(before.items())
+                       if sid != surviving and members <= group]
         return merged
 
     # -- persistence -------------------------------------------------------------------------
