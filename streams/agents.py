@@ -219,7 +219,11 @@ def write_rows(services: Services, effects: Effects) -> None:
             mention_id=result.mention_id, nominal_id=result.nominal_id, decision=result.decision,
             probability=result.probability, weights=[w.model_dump() for w in result.weights],
             model_version=result.model_version, decided_at=decided_at,
-        ) for result in effects.decisions])
+            event=f"{result.event_ref.topic}:{result.event_ref.key}", source_partition=partition,
+            source_offset=offset, occurred_at=result.occurred_at, role=result.role,
+            facts=result.facts.model_dump(mode="json"), prior_weight=result.prior_weight,
+            candidates=result.candidates,
+        ) for result, partition, offset in effects.decisions])
     for decision, score in effects.alerts:
         queue_alert(services.outbox, decision, score, now=utc_now())
     muted = effects.muted()

@@ -377,6 +377,7 @@ class EventFacts(_Model):
     subject_is_child: bool = False
     source_evaluation: SourceEvaluation | None = None
     intelligence_assessment: IntelligenceAssessment | None = None
+    handling_code: HandlingCode | None = Field(default=None, description="Intelligence only: the 3x5x2 handling code.")
     threat_tags: list[str] = []
     indicator_weights: dict[str, float] = Field(
         default={}, description="Advert indicator weight per category (lexicon), adverts only."

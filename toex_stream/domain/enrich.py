@@ -190,7 +190,7 @@ def _facts(event: InputEvent, places: list[Place]) -> EventFacts:
                           subject_is_child=event.subject_is_child, towns=towns)
     return EventFacts(source_evaluation=event.source_evaluation,
                       intelligence_assessment=event.intelligence_assessment,
-                      threat_tags=list(event.threat_tags), towns=towns)
+                      handling_code=event.handling_code, threat_tags=list(event.threat_tags), towns=towns)
 
 
 # An amended referral's observation id: its event's with "@r<revision>" (new mention ids too, so that

@@ -142,8 +142,9 @@ class Effects:
 
     # Provisional nominals to store, each with the mention that created it (also in ``sends``, on toex.nominals).
     provisional: list[tuple[contract.Nominal, str]] = field(default_factory=list)
-    # Match decisions to file, with their weights: the record of why a mention went where it did.
-    decisions: list[contract.MatchResult] = field(default_factory=list)
+    # Match decisions to file, with their weights: the record of why a mention went where it did; each with
+    # the partition and offset of the input message it came from (where a reviewer reads the event again).
+    decisions: list[tuple[contract.MatchResult, int, int]] = field(default_factory=list)
     # Alerts to store and queue for their receivers, with the score that raised them.
     alerts: list[tuple[AlertDecision, contract.Score]] = field(default_factory=list)
     # Partners' receipts to mark processed: a referral's observation and its mentions' results.
@@ -258,7 +259,7 @@ def resolve_step(observations: Iterable[contract.Observation], matcher: Matcher,
                 step.effects.provisional.append((resolution.created, result.mention_id))
                 step.effects.sends.append(
                     Send(contract.TOPIC_NOMINALS, resolution.created.nominal_id, resolution.created))
-            step.effects.decisions.append(result)
+            step.effects.decisions.append((result, observation.partition, observation.offset))
             step.effects.sends.append(Send(contract.TOPIC_MATCHES, result.nominal_id, result))
             created = "; a provisional nominal created" if resolution.created is not None else ""
             step.effects.audit.append(AuditRecord(

@@ -64,6 +64,17 @@ class MatchDecision:
     weights: list[dict[str, Any]]
     model_version: str
     decided_at: dt.datetime
+    # Where the mention came from, for the people who review the alerts it led to: the event ("topic:key"),
+    # the input message's partition and offset, the event's time, the role it named the person in, the
+    # event's facts (no personal data), and the matcher's prior and number of candidates.
+    event: str | None = None
+    source_partition: int | None = None
+    source_offset: int | None = None
+    occurred_at: dt.datetime | None = None
+    role: str | None = None
+    facts: dict[str, Any] | None = None
+    prior_weight: float | None = None
+    candidates: int | None = None
 
     def __post_init__(self) -> None:
         if self.decision not in get_args(contract.MatchDecisionKind):

@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     CheckConstraint,
     Date,
@@ -163,3 +164,12 @@ class MatchDecisionRow(Base):
     weights: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     model_version: Mapped[str] = mapped_column(String(64))
     decided_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, index=True)
+    # Where the mention came from (migration 0018; None on decisions filed before it).
+    event: Mapped[str | None] = mapped_column(String(600), index=True)
+    source_partition: Mapped[int | None] = mapped_column(Integer)
+    source_offset: Mapped[int | None] = mapped_column(BigInteger)
+    occurred_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    role: Mapped[str | None] = mapped_column(String(32))
+    facts: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    prior_weight: Mapped[float | None] = mapped_column(Float)
+    candidates: Mapped[int | None] = mapped_column(Integer)

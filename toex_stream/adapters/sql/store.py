@@ -322,6 +322,14 @@ def _decision(row: MatchDecisionRow) -> MatchDecision:
         weights=row.weights,
         model_version=row.model_version,
         decided_at=row.decided_at,
+        event=row.event,
+        source_partition=row.source_partition,
+        source_offset=row.source_offset,
+        occurred_at=row.occurred_at,
+        role=row.role,
+        facts=row.facts,
+        prior_weight=row.prior_weight,
+        candidates=row.candidates,
     )
 
 
@@ -615,6 +623,14 @@ class SqlAlchemyNominalStore:
                     "weights": d.weights,
                     "model_version": d.model_version,
                     "decided_at": d.decided_at,
+                    "event": d.event,
+                    "source_partition": d.source_partition,
+                    "source_offset": d.source_offset,
+                    "occurred_at": d.occurred_at,
+                    "role": d.role,
+                    "facts": d.facts,
+                    "prior_weight": d.prior_weight,
+                    "candidates": d.candidates,
                 }
                 for key, d in wanted.items()
                 if key not in kept
