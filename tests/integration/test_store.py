@@ -13,6 +13,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import Engine, func, inspect, select, text
 
 from toex_stream.adapters.sql import audit as s62  # noqa: F401 - so is the s.62 log
+from toex_stream.adapters.sql import casework_models as casework_models  # noqa: F401 - so are the dashboard tables
 from toex_stream.adapters.sql import erasure as erasure  # noqa: F401 - so is the erasure register
 from toex_stream.adapters.sql import intake_models as intake_models  # noqa: F401 - so are the intake tables
 from toex_stream.adapters.sql import outbox_models, silences  # noqa: F401 - their tables are part of the metadata compared
@@ -76,7 +77,7 @@ def test_migrations_build_an_empty_database_and_are_a_no_op_the_second_time(stor
 
     assert STORE_TABLES <= set(inspect(store_engine).get_table_names())
     with store_engine.connect() as connection:
-        assert connection.scalar(text("SELECT version_num FROM alembic_version")) == "0017"
+        assert connection.scalar(text("SELECT version_num FROM alembic_version")) == "0018"
     assert store.get_nominal("WMP-N-1") == kovacs()
 
 

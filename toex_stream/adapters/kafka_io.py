@@ -324,3 +324,57 @@ def topic_incarnation(kafka: KafkaTarget, topic: str, timeout: float = 15.0) -> 
         log.warning("cannot read the id of topic %s: %s", topic, exc)
         return None
     return TopicIncarnation(topic_id, retention)
+
+
+class EventReader:
+    """Reads one input message back by its partition and offset, for a reviewer's page (never committing).
+
+    One consumer, assigned to the one offset each time; a lock keeps two pages from sharing it at once.
+    An offset Kafka no longer holds (retention deleted it) or never held reads as None.
+    """
+
+    def __init__(self, kafka: KafkaTarget, timeout_s: float = 5.0) -> None:
+        import threading
+
+        access = kafka_access(kafka)
+        self._timeout_s = timeout_s
+        self._lock = threading.Lock()
+        self._consumer = Consumer({
+            **access.confluent_config(),
+            "group.id": f"toex-reader-{uuid.uuid4()}",
+            "enable.auto.commit": False,
+            "enable.auto.offset.store": False,
+            "auto.offset.reset": "error",
+            "enable.partition.eof": True,
+            **_QUIET,
+        })
+
+    def read(self, topic: str, partition: int, offset: int) -> bytes | None:
+        with self._lock:
+            low, high = self._consumer.get_watermark_offsets(TopicPartition(topic, partition),
+                                                             timeout=self._timeout_s, cached=False)
+            if not low <= offset < high:
+                return None
+            self._consumer.assign([TopicPartition(topic, partition, offset)])
+            deadline = time.monotonic() + self._timeout_s
+            try:
+                while time.monotonic() < deadline:
+                    message = self._consumer.poll(0.5)
+                    if message is None:
+                        continue
+                    error = message.error()
+                    if error is not None:
+                        if error.code() == KafkaError._PARTITION_EOF:
+                            return None
+                        raise KafkaException(error)
+                    at = message.offset()
+                    if at == offset:
+                        return message.value()
+                    if at is not None and at > offset:  # compacted away, or a transaction marker's place
+                        return None
+                return None
+            finally:
+                self._consumer.unassign()
+
+    def close(self) -> None:
+        self._consumer.close()

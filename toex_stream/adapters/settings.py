@@ -85,6 +85,12 @@ class Settings(BaseSettings):
         None, description="Where `toex-stream login` keeps this account's session; default "
         "~/.config/toex-stream/session.")
     session_hours: float = Field(8.0, description="How long a `toex-stream login` session lasts.")
+    # The regional teams' dashboard (`toex-stream dashboard serve`).
+    dashboard_port: int = Field(6070, description="Port of `toex-stream dashboard serve`.")
+    dashboard_session_hours: float = Field(8.0, description="How long a dashboard sign-in lasts.")
+    public_url: str | None = Field(
+        None, description="The dashboard's address as the regional teams reach it (https://... behind TLS): chat "
+        "messages link to each alert's page there, and its session cookie is Secure when it is https.")
     # Keep nothing too long.
     retention_file: Path | None = Field(
         None, description="Retention periods per category of data (YAML); default the bundled retention.yaml.")

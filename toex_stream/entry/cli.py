@@ -15,16 +15,16 @@ from pydantic import ValidationError
 from rich.markup import escape
 
 from toex_stream.adapters.log_privacy import install_redaction
-from toex_stream.adapters.settings import Settings
 from toex_stream.domain import contract
 from toex_stream.domain.access import NATIONAL, Permission, User, can, describe_scope, require, visible_regions
 from toex_stream.domain.audit import AuditRecord
 from toex_stream.domain.clock import utc_now
 from toex_stream.domain.errors import ToexError
 from toex_stream.entry.audit_cli import audit_app
-from toex_stream.entry.cli_support import acting_user, cli_audit_trail, console, err_console
+from toex_stream.entry.cli_support import acting_user, cli_audit_trail, console, err_console, feedback_publisher
 from toex_stream.entry.cli_support import cli_database as _database
 from toex_stream.entry.cli_support import cli_settings as _settings
+from toex_stream.entry.dashboard_cli import dashboard_app
 from toex_stream.entry.erase_cli import erase
 from toex_stream.entry.intake_cli import intake_app, partners_app
 from toex_stream.entry.replay_cli import HELP as replay_help
@@ -38,7 +38,6 @@ if TYPE_CHECKING:  # imported where used: the command line starts faster
     from toex_stream.application.alert_lifecycle import AlertLifecycle, LifecycleChange
     from toex_stream.domain.alerting.suppression import Silence
     from toex_stream.domain.contract import Alert
-    from toex_stream.ports.alerts import FeedbackPublisher
 
 app = typer.Typer(
     help="Event-streaming referral and alerting for policing organised exploitation.",
@@ -66,6 +65,7 @@ app.add_typer(partners_app, name="partners")
 app.add_typer(intake_app, name="intake")
 app.add_typer(retention_app, name="retention")
 app.add_typer(audit_app, name="audit")
+app.add_typer(dashboard_app, name="dashboard")
 app.command("erase")(erase)
 app.add_typer(users_app, name="users")
 app.command("login")(login)
@@ -307,29 +307,13 @@ def _outbox() -> Outbox:
     return Outbox(_database())
 
 
-def _feedback_publisher(settings: Settings) -> FeedbackPublisher:
-    """Publishes outcomes on toex.feedback and waits for Kafka; the producer is made on first use (ack needs none)."""
-    from toex_stream.adapters.kafka_access import KafkaAccess
-    from toex_stream.adapters.kafka_io import durable_producer, produce_and_wait
-
-    producer = None
-
-    def publish(key: bytes, feedback: contract.Feedback) -> None:
-        nonlocal producer
-        if producer is None:
-            producer = durable_producer(KafkaAccess.from_settings(settings), **{"message.timeout.ms": 30_000})
-        produce_and_wait(producer, contract.TOPIC_FEEDBACK, key, feedback.model_dump_json().encode())
-
-    return publish
-
-
 def _lifecycle() -> AlertLifecycle:
     """The alert lifecycle over the settings' database, routes file and Kafka: the one use case of every entry point."""
     from toex_stream.application.alert_lifecycle import AlertLifecycle
     from toex_stream.domain.alerting.routes_file import load_routes
 
     settings = _settings()
-    return AlertLifecycle(_outbox(), load_routes(settings.routes_file), _feedback_publisher(settings),
+    return AlertLifecycle(_outbox(), load_routes(settings.routes_file), feedback_publisher(settings),
                           audit=cli_audit_trail())
 
 

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
     from toex_stream.adapters.sql.audit import SqlAuditTrail
     from toex_stream.adapters.sql.users import Users
+    from toex_stream.ports.alerts import FeedbackPublisher
 
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True)
@@ -144,3 +145,22 @@ def new_session_file(path: Path, token: str) -> None:
     with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
         handle.write(token + "\n")
     partial.replace(path)
+
+
+def feedback_publisher(settings: Settings) -> FeedbackPublisher:
+    """Publishes outcomes on toex.feedback and waits for Kafka; the producer is made on first use (ack needs none).
+
+    The one publisher of closing outcomes for the command line and the dashboard."""
+    from toex_stream.adapters.kafka_access import KafkaAccess
+    from toex_stream.adapters.kafka_io import durable_producer, produce_and_wait
+    from toex_stream.domain import contract
+
+    producer = None
+
+    def publish(key: bytes, feedback: contract.Feedback) -> None:
+        nonlocal producer
+        if producer is None:
+            producer = durable_producer(KafkaAccess.from_settings(settings), **{"message.timeout.ms": 30_000})
+        produce_and_wait(producer, contract.TOPIC_FEEDBACK, key, feedback.model_dump_json().encode())
+
+    return publish

@@ -28,7 +28,11 @@ class AlertRow(Base):
     """An alert as sent to ``toex.alerts``, with its lifecycle (status, assignee, outcome)."""
 
     __tablename__ = "alerts"
-    __table_args__ = (CheckConstraint("status IN ('open', 'acknowledged', 'closed')", name="status"),)
+    __table_args__ = (
+        CheckConstraint("status IN ('open', 'acknowledged', 'closed')", name="status"),
+        # The queue: a region's alerts by status, newest first (migration 0018).
+        Index("ix_alerts_region_status_created", "region", "status", "created_at"),
+    )
 
     alert_id: Mapped[str] = mapped_column(String(128), primary_key=True)
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
