@@ -131,7 +131,9 @@ def test_opening_an_alert_asks_why_once_and_every_look_is_a_consultation_with_wh
         answer = await client.post("/alerts/A-1/reason", data={"reason": "weekly triage", "csrf_token": csrf},
                                    allow_redirects=False)
         assert answer.status == 303
+        assert office.consultations("A-1") == []  # the reason is kept; the look is logged when the page shows
         page = await (await client.get("/alerts/A-1")).text()
+        await client.get("/alerts/A-1")  # a second look: not asked again, logged again with the same reason
         assert "Ion Lungu" in page and "Maria Pop" in page
         assert 'class="plus"' in page and "given_name: exact" in page  # the waterfall
         assert "<line x1=" in page and "named together" in page  # the network

@@ -208,6 +208,14 @@ class Casework:
         return sorted(timeline, key=lambda t: (t.occurred_at or dt.datetime.min.replace(tzinfo=dt.timezone.utc),
                                                t.event))
 
+    def give_reason(self, user: User, alert_id: str, reason: str) -> None:
+        """Keep why the user opens an alert not assigned to them; the look itself is logged when the page is
+        shown (:meth:`open`)."""
+        alert, _ = self._in_scope(user, alert_id)
+        if not reason.strip():
+            raise ReasonNeeded("say why you open this alert: it is not assigned to you (kept in the s.62 log)")
+        self._files.record_view(user.name, alert, reason.strip(), self._clock())
+
     def event_text(self, user: User, alert_id: str, event: str) -> EventText:
         """An event of the alert read back from Kafka, an advert's indicator terms marked; only for a user who
         has consulted the alert (the page asked them why), and only an event the alert carries."""

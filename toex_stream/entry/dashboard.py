@@ -126,7 +126,7 @@ def _secured(request: web.Request, response: web.StreamResponse) -> web.StreamRe
     return response
 
 
-_PUBLIC = ("/signin", "/static/", "/healthz")
+_PUBLIC = ("/signin", "/static/", "/healthz", "/favicon.ico")
 
 
 @web.middleware
@@ -187,8 +187,10 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
 async def signin_page(request: web.Request) -> web.StreamResponse:
     if request.get(USER) is not None:
         raise web.HTTPSeeOther("/")
-    token = secrets.token_urlsafe(24)
-    response = _render(request, "signin.html", signin_csrf=token, message=request.query.get("m", ""))
+    # The same token while the browser holds one: another tab, or a request the browser makes on its own
+    # (an icon), must not replace the token of the form on screen.
+    token = request.cookies.get(SIGNIN_CSRF_COOKIE) or secrets.token_urlsafe(24)
+    response = _render(request, "signin.html", signin_csrf=token, message="")
     response.set_cookie(SIGNIN_CSRF_COOKIE, token, httponly=True, samesite="Strict", secure=_secure(request),
                         path="/signin")
     return response
@@ -300,7 +302,7 @@ async def give_reason(request: web.Request) -> web.StreamResponse:
     if not reason:
         return _render(request, "reason.html", status=400, alert_id=alert_id,
                        message="Say why you open this alert: the reason is kept in the s.62 log.")
-    await asyncio.to_thread(casework.open, user, alert_id, reason)
+    await asyncio.to_thread(casework.give_reason, user, alert_id, reason)
     raise web.HTTPSeeOther(f"/alerts/{alert_id}")
 
 
