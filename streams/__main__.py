@@ -94,7 +94,7 @@ def build_worker_app(settings: Settings) -> faust.App:
         match_model_file=settings.data_dir / LIVE_MODEL_FILE,
         outbox=Outbox(engine, audit_head=settings.audit_head_path), routes=routes,
         notifiers=build_worker_notifiers(routes, settings), silences=Silences(engine), receipts=receipts,
-        audit=audit, erasures=SqlErasureStore(engine),
+        audit=audit, erasures=SqlErasureStore(engine), public_url=settings.public_url,
     )
     intake = build_intake(settings, receipts,
                           KafkaReferralPublisher(kafka, settings.intake_publish_timeout_s))

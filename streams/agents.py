@@ -225,7 +225,7 @@ def write_rows(services: Services, effects: Effects) -> None:
             candidates=result.candidates,
         ) for result, partition, offset in effects.decisions])
     for decision, score in effects.alerts:
-        queue_alert(services.outbox, decision, score, now=utc_now())
+        queue_alert(services.outbox, decision, score, now=utc_now(), public_url=services.public_url)
     muted = effects.muted()
     if muted:
         now = utc_now()

@@ -80,5 +80,7 @@ class Services:
     erasures: ErasureRegister | None = None
     erased: ErasedPeople = NO_ONE
     erased_loaded: bool = False
+    # The dashboard's address (TOEX_PUBLIC_URL): chat messages link to each alert's page there.
+    public_url: str | None = None
     # The worker's /metrics series (its own registry).
     metrics: WorkerMetrics = field(default_factory=lambda: build_metrics(AGENTS, [t.name for t in topics.ALL]))

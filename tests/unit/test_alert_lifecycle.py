@@ -340,3 +340,17 @@ def test_a_late_event_never_holds_its_update_back_longer_than_the_routes_interva
     queue_alert(outbox, AlertDecision("update", risen, cleared, AT + dt.timedelta(seconds=30)), late, now=AT)
     [update] = updates(outbox, CLEARED)
     assert update.not_before <= AT + dt.timedelta(seconds=cleared.group_interval_s)
+
+
+def test_with_the_dashboards_address_each_message_links_to_the_alerts_page_and_the_alert_does_not_carry_it(
+        alert, outbox, routes_file, feedback_topic, clock):
+    lifecycle = AlertLifecycle(outbox, RoutesFile(routes_file), feedback_topic, clock=clock,
+                               public_url="https://toex.example.police.uk")
+    lifecycle.acknowledge(ALERT_ID, by="analyst-7")
+
+    link = f"https://toex.example.police.uk/alerts/{ALERT_ID}"
+    [teams] = updates(outbox, TEAMS)
+    assert card_facts(teams.payload)["Open"] == link
+    [cleared] = updates(outbox, CLEARED)
+    assert link in str(cleared.payload["blocks"])
+    assert outbox.get_alert(ALERT_ID).url is None  # stored (and published) alike wherever the dashboard is

@@ -47,7 +47,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from toex_stream.domain.alerting.messages import render
+from toex_stream.domain.alerting.messages import alert_link, render
 from toex_stream.domain.alerting.routes import RoutingConfig, RoutingError
 from toex_stream.domain.alerting.routes_file import RoutesFile
 from toex_stream.domain.audit import AuditRecord
@@ -77,7 +77,8 @@ class AlertNotFound(ToexError):
     """An alert id that names no stored alert."""
 
 
-def queue_alert(outbox: AlertQueue, decision: AlertDecision, score: Score, now: dt.datetime) -> None:
+def queue_alert(outbox: AlertQueue, decision: AlertDecision, score: Score, now: dt.datetime,
+                public_url: str | None = None) -> None:
     """Store the alert a decision opened or changed, and queue its message for the route's receiver.
 
     The decision's time is event time; delivery waits the same delay from
@@ -86,7 +87,9 @@ def queue_alert(outbox: AlertQueue, decision: AlertDecision, score: Score, now: 
     situation), so every change is queued once, and the same change decided
     again (a redelivery, a replay) is not queued twice. A grown alert is
     edited in place on Slack (no reply, so no one is notified) and not sent
-    elsewhere.
+    elsewhere. With ``public_url`` (the dashboard's address) the message links
+    to the alert's page; the alert as stored and published does not carry it,
+    so that a replay gives the same alerts whatever the deployment's address.
     """
     outbox.save_alert(decision.alert)
     receiver = decision.route.receiver
@@ -100,7 +103,7 @@ def queue_alert(outbox: AlertQueue, decision: AlertDecision, score: Score, now: 
     change = (None if decision.action == "open"
               else f"merged into {decision.alert.merged_into or 'another alert'}" if decision.alert.merged_into
               else f"{decision.action}: band {decision.alert.band}")
-    payload = render(receiver.kind, decision.alert, change=change,
+    payload = render(receiver.kind, _linked(decision.alert, public_url), change=change,
                      include_personal_data=receiver.include_personal_data)
     if decision.alert.merged_into is not None:
         payload["withdraws_post"] = True  # not posted yet: then never (the sender withdraws both)
@@ -114,6 +117,10 @@ def queue_alert(outbox: AlertQueue, decision: AlertDecision, score: Score, now: 
         now + dt.timedelta(seconds=wait),
         route=decision.route.route_path, band=decision.alert.band,
     )
+
+
+def _linked(alert: Alert, public_url: str | None) -> Alert:
+    return alert.model_copy(update={"url": alert_link(public_url, alert.alert_id)}) if public_url else alert
 
 
 def feedback_key(feedback: Feedback) -> bytes:
@@ -158,6 +165,7 @@ class AlertLifecycle:
         *,
         clock: Callable[[], dt.datetime] = utc_now,
         audit: AuditTrail | None = None,
+        public_url: str | None = None,
     ) -> None:
         self._outbox = outbox
         self._routes = routes
@@ -165,6 +173,7 @@ class AlertLifecycle:
         self._clock = clock
         # The s.62 log: each change is logged (who, why) before it is made; no log, no change.
         self._audit = audit
+        self._public_url = public_url  # the dashboard's address: messages link to the alert's page
 
     def _log(self, alert_id: str, action: str, by: str, what: str, reason: str) -> None:
         if self._audit is not None:
@@ -239,7 +248,8 @@ class AlertLifecycle:
                             alert_id, name)
                 not_told.append(name)
                 continue
-            payload = render(receiver.kind, alert, change=change, include_personal_data=receiver.include_personal_data)
+            payload = render(receiver.kind, _linked(alert, self._public_url), change=change,
+                             include_personal_data=receiver.include_personal_data)
             if self._enqueue_update(alert_id, name, routes_of[name], payload, now, after=latest[name]):
                 queued += 1
             else:

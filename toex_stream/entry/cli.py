@@ -314,7 +314,7 @@ def _lifecycle() -> AlertLifecycle:
 
     settings = _settings()
     return AlertLifecycle(_outbox(), load_routes(settings.routes_file), feedback_publisher(settings),
-                          audit=cli_audit_trail())
+                          audit=cli_audit_trail(), public_url=settings.public_url)
 
 
 def _report_not_told(change: LifecycleChange) -> None:

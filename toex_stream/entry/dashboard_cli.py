@@ -34,7 +34,7 @@ def build_app(settings: Settings) -> web.Application:
     migrate(engine)
     audit = cli_audit_trail(engine)
     lifecycle = AlertLifecycle(Outbox(engine), load_routes(settings.routes_file), feedback_publisher(settings),
-                               audit=audit)
+                               audit=audit, public_url=settings.public_url)
     casework = Casework(SqlCaseFiles(engine), lifecycle, audit, EventReader(KafkaAccess.from_settings(settings)))
     return build_dashboard_app(settings, casework, Users(engine))
 

@@ -22,6 +22,7 @@ discloses, for the audit log (never the data itself).
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from toex_stream.domain.contract import Alert, Reason
 
@@ -219,6 +220,15 @@ def log_line(alert: Alert) -> dict[str, Any]:
         ),
         "disclosure": "log line: band, region, threat, risk score",
     }
+
+
+def alert_link(public_url: str, alert_id: str) -> str:
+    """The address of an alert's page on the dashboard (the id is a reference: no personal data).
+
+    >>> alert_link("https://toex.example/", "alert-1a")
+    'https://toex.example/alerts/alert-1a'
+    """
+    return f"{public_url.rstrip('/')}/alerts/{quote(alert_id, safe='')}"
 
 
 def render(
