@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import signal
@@ -9,8 +10,19 @@ import subprocess
 import sys
 import time
 
+import aiohttp
+
 from tests.conftest import ROOT, free_port
 from toex_stream.adapters.kafka_io import port_open
+
+
+async def signed_in_queue(base: str, name: str, password: str) -> str:
+    """The queue page, signed in as ``name`` as a browser would (the sign-in form's CSRF token and cookie)."""
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as client:
+        form = await (await client.get(f"{base}/signin")).text()
+        token = re.search(r'name="csrf_token" value="([^"]+)"', form)[1]
+        answer = await client.post(f"{base}/signin", data={"name": name, "password": password, "csrf_token": token})
+        return await answer.text()
 
 
 def test_demo_shows_each_outcome_and_ctrl_c_stops_everything_it_started(tmp_path):
@@ -21,6 +33,7 @@ def test_demo_shows_each_outcome_and_ctrl_c_stops_everything_it_started(tmp_path
         "TOEX_KAFKA_CONTROLLER_PORT": str(free_port()),
         "TOEX_DATA_DIR": str(tmp_path / "data"),
         "TOEX_WEB_PORT": str(free_port()),
+        "TOEX_DASHBOARD_PORT": str(free_port()),
         "COLUMNS": "200",
     }
     out = tmp_path / "demo.out"
@@ -37,6 +50,13 @@ def test_demo_shows_each_outcome_and_ctrl_c_stops_everything_it_started(tmp_path
         assert "Ctrl-C" in text, text
         assert port_open("127.0.0.1", kafka_port), "the demo's broker runs while it watches"
         worker_pid = int(re.search(r"worker: started \(pid (\d+)\)", text).group(1))
+        # The dashboard is up, and the demo user it printed sees the case in the queue.
+        address = re.search(r"dashboard: (http://\S+)/ \(pid (\d+)", text)
+        assert address, text
+        dashboard_pid = int(address[2])
+        name, password = re.search(r"sign in as (\S+) with the password (\S+) ", text).groups()
+        queue = asyncio.run(signed_in_queue(address[1], name, password))
+        assert "ROCUWM" in queue and 'href="/alerts/alert-' in queue, queue
 
         os.kill(demo.pid, signal.SIGINT)
         assert demo.wait(timeout=60) == 0
@@ -60,6 +80,7 @@ def test_demo_shows_each_outcome_and_ctrl_c_stops_everything_it_started(tmp_path
     summary = next(line for line in text.splitlines() if "network headdress: members alerted" in line)
     alerted, members = (int(n) for n in re.findall(r"(\d+) of (\d+)", summary)[0])
     assert members > 0 and alerted > 0, summary
-    assert "worker: stopped" in text and "kafka: stopped" in text
+    assert "worker: stopped" in text and "kafka: stopped" in text and "dashboard: stopped" in text
+    assert not os.path.exists(f"/proc/{dashboard_pid}") or "zombie" in open(f"/proc/{dashboard_pid}/status").read()
     assert not port_open("127.0.0.1", kafka_port), "Ctrl-C stopped the broker the demo started"
     assert not os.path.exists(f"/proc/{worker_pid}") or "zombie" in open(f"/proc/{worker_pid}/status").read().lower()

@@ -5,8 +5,10 @@ examples and a few broken messages, and shows which became an Observation and
 which went to the dead-letter topic and why. Then it runs a simulated case
 (headdress by default): imports the nominals a force would hold, streams the
 events at a watchable pace, shows alerts as they arrive and a summary checked
-against the ground truth. Then it keeps watching until Ctrl-C, and stops
-everything it started.
+against the ground truth. Then it starts the regional teams' dashboard and
+prints its address and a demo user's sign-in (a national analyst, made on the
+first run, the password kept in the data folder), keeps watching until
+Ctrl-C, and stops everything it started.
 """
 
 from __future__ import annotations
@@ -44,9 +46,12 @@ from toex_stream.domain.contract import (
 )
 from toex_stream.domain.errors import ToexError
 from toex_stream.tools.demo_scenario import run_scenario
-from toex_stream.tools.processes import start_worker, stop_process_group
+from toex_stream.tools.processes import start_dashboard, start_worker, stop_process_group
 
 WORKER_READY_TIMEOUT_S = 120.0
+DASHBOARD_READY_TIMEOUT_S = 60.0
+DEMO_USER = "demo-analyst"
+DEMO_PASSWORD_FILE = "demo-user.txt"
 OUTCOME_TIMEOUT_S = 90.0
 
 
@@ -121,6 +126,7 @@ def run_demo(
     worker_log = (settings.data_dir / "worker.log").resolve()
     worker = start_worker(settings, worker_log)
     console.print(f"[dim]worker:[/] started (pid {worker.pid}), log {worker_log}")
+    dashboard: subprocess.Popen[bytes] | None = None
     try:
         _wait_for_topics(settings, worker)
         with TopicReader(KafkaAccess.from_settings(settings), [TOPIC_OBSERVATIONS, TOPIC_DEADLETTER]) as reader:
@@ -128,6 +134,7 @@ def run_demo(
             if scenario:
                 console.rule(f"The {scenario} scenario: nominals imported, events at {rate:g} a second")
                 run_scenario(settings, console, scenario, rate=rate)
+            dashboard = _start_dashboard(settings, console)
             if once:
                 return missing
             console.print(
@@ -144,11 +151,61 @@ def run_demo(
         console.print("\nstopping")
         return 0
     finally:
+        if dashboard is not None:
+            stop_process_group(dashboard)
+            console.print("[dim]dashboard:[/] stopped")
         stop_process_group(worker)
         console.print("[dim]worker:[/] stopped")
         if started_kafka:
             kafka.down()
             console.print("[dim]kafka:[/] stopped")
+
+
+def demo_user(settings: Settings) -> tuple[str, str]:
+    """The demo's user (a national analyst) and password: made on the first run, the password kept in the data
+    folder (readable by this account only) so later runs sign in the same way."""
+    import secrets
+
+    from toex_stream.adapters.sql.store import build_engine, migrate
+    from toex_stream.adapters.sql.users import Users
+    from toex_stream.domain.access import parse_scope
+
+    kept = settings.data_dir / DEMO_PASSWORD_FILE
+    engine = build_engine(settings)
+    try:
+        migrate(engine)
+        users = Users(engine)
+        if users.get(DEMO_USER) is not None:
+            if kept.exists():
+                return DEMO_USER, kept.read_text(encoding="utf-8").strip()
+            return DEMO_USER, f"(unknown: {kept} is gone; remove the data folder to start afresh)"
+        password = secrets.token_urlsafe(12)
+        users.add(DEMO_USER, "analyst", parse_scope("national"), password=password)
+        kept.write_text(password + "\n", encoding="utf-8")
+        kept.chmod(0o600)
+        return DEMO_USER, password
+    finally:
+        engine.dispose()
+
+
+def _start_dashboard(settings: Settings, console: Console) -> subprocess.Popen[bytes]:
+    """Start the dashboard, wait until it answers, and say where it is and how to sign in."""
+    from toex_stream.adapters.kafka_io import port_open
+
+    name, password = demo_user(settings)
+    log = (settings.data_dir / "dashboard.log").resolve()
+    process = start_dashboard(settings, log)
+    deadline = time.monotonic() + DASHBOARD_READY_TIMEOUT_S
+    while not port_open(settings.web_bind, settings.dashboard_port):
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise ToexError(f"the dashboard did not start; see {log}")
+        time.sleep(0.3)
+    address = settings.public_url or f"http://{settings.web_bind}:{settings.dashboard_port}"
+    console.rule("The regional teams' dashboard")
+    console.print(f"dashboard: [bold]{address}/[/] (pid {process.pid}, log {log})")
+    console.print(f"sign in as [bold]{name}[/] with the password [bold]{escape(password)}[/] "
+                  f"(kept in {settings.data_dir / DEMO_PASSWORD_FILE}); the queue shows the case's alerts")
+    return process
 
 
 def _send_and_show(

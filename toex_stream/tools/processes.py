@@ -30,6 +30,20 @@ def start_worker(settings: Settings, log_file: Path) -> subprocess.Popen[bytes]:
         )
 
 
+def start_dashboard(settings: Settings, log_file: Path) -> subprocess.Popen[bytes]:
+    """Start ``toex-stream dashboard serve`` with ``settings`` in its own process group, output to ``log_file``."""
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_file, "ab") as log:
+        return subprocess.Popen(
+            [sys.executable, "-c", "from toex_stream.entry.cli import main; main()", "dashboard", "serve"],
+            env={**os.environ, **settings_env(settings)},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+
+
 def stop_process_group(process: subprocess.Popen[bytes], timeout: float = 20.0) -> int:
     """SIGTERM the process group, wait, then SIGKILL it; return the exit code."""
     if process.poll() is None:
