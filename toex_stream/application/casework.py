@@ -219,18 +219,17 @@ class Casework:
     def event_text(self, user: User, alert_id: str, event: str) -> EventText:
         """An event of the alert read back from Kafka, an advert's indicator terms marked; only for a user who
         has consulted the alert (the page asked them why), and only an event the alert carries."""
-        alert, details = self._in_scope(user, alert_id)
+        alert, _ = self._in_scope(user, alert_id)
         if self._files.view(user.name, alert_id) is None:
             raise ReasonNeeded("open the alert first: its page asks why you look")
         if event not in {f"{ref.topic}:{ref.key}" for ref in alert.event_refs}:
             raise AlertNotFound("that event is not one of this alert's")
-        decision = next((d for d in self._files.case_records(alert, details).decisions if d.event == event), None)
         topic = event.split(":", 1)[0]
         source = _SOURCES.get(topic, topic)
-        if (decision is None or decision.source_partition is None or decision.source_offset is None
-                or self._events is None):
+        where = self._files.source_of(event)
+        if where is None or self._events is None:
             return EventText(event, source, gone=True)
-        raw = self._events.read(topic, decision.source_partition, decision.source_offset)
+        raw = self._events.read(topic, *where)
         if raw is None:
             return EventText(event, source, gone=True)
         value = json.loads(raw)

@@ -151,6 +151,15 @@ class SqlCaseFiles:
                 nominals[nominal_id] = nominal
         return CaseRecords(alert, details, decisions, nominals)
 
+    def source_of(self, event: str) -> tuple[int, int] | None:
+        query = (select(MatchDecisionRow.source_partition, MatchDecisionRow.source_offset)
+                 .where(MatchDecisionRow.event == event, MatchDecisionRow.source_offset.is_not(None)).limit(1))
+        with Session(self._engine) as session:
+            found = session.execute(query).first()
+        if found is None or found[0] is None or found[1] is None:
+            return None
+        return int(found[0]), int(found[1])
+
     def view(self, user: str, alert_id: str) -> View | None:
         with Session(self._engine) as session:
             return _view(session.get(AlertViewRow, (user, alert_id)))
