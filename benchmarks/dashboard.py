@@ -1,6 +1,7 @@
 """The regional teams' dashboard over a full database: the queue and an alert's page, timed over HTTP. Prints JSON.
 
     python benchmarks/dashboard.py [--alerts 100000] [--requests 200] [--seed 1] [--keep]
+                                   [--looks-since-analyze 0]
                                    [--server-url postgresql+psycopg://postgres@127.0.0.1:5432/postgres]
 
 The issue's target: with 100,000 alerts in PostgreSQL, the queue and an alert
@@ -24,21 +25,27 @@ stderr):
 - a nominal record for every member (``upsert_nominals``), forces' and provisional;
 - the s.62 log's entries of each alert's handling and of the looks it had
   (``SqlAuditTrail``), the views those looks left, its deliveries to channels
-  and a few comments; a few analysts and a supervisor per region;
-- then ``VACUUM ANALYZE``.
+  and a few comments; a few analysts and a supervisor per region, and the
+  two users the requests sign in as: an EMSOU analyst (some EMSOU alerts are
+  theirs) and a national one (new: no alert is theirs, nor looked at);
+- then ``VACUUM ANALYZE`` and a checkpoint, as autovacuum would leave it;
+- then, with ``--looks-since-analyze N``, N earlier looks of each of the two
+  users (consultations and views): work the statistics do not know of yet.
 
 Then it serves the real dashboard in a subprocess on a TCP port, built as
 ``toex-stream dashboard serve`` builds it (``build_dashboard_app`` over
 ``SqlCaseFiles``, the lifecycle and the s.62 log) but without Kafka (an
 event's text comes from a fixed advert; no page timed here reads one), signs
-in over HTTP as an EMSOU analyst and as a national one, and times, one request
-at a time after a warm-up, for each of them (``--requests`` of each):
+in over HTTP as each of the two users, and times them working down the queue,
+one request at a time: the queue, the critical ones, an alert opened, and
+again, ``--requests`` rounds after five of warm-up (so each queue joins the
+looks the user has made so far):
 
 - ``queue``: ``GET /`` with the default filters (active alerts, critical first);
 - ``queue_critical``: ``GET /?band=critical``;
-- ``alert``: ``GET /alerts/{id}`` of as many different alerts of the user's
-  regions: the full case file, after the first look asked why and the reason
-  was given; its consultation, written to the s.62 log, is part of the page;
+- ``alert``: ``GET /alerts/{id}``, a different alert of the user's regions
+  each round: the full case file, after the first look asked why and the
+  reason was given; its consultation, written to the s.62 log, is part of the page;
 - ``give_reason``: that ``POST /alerts/{id}/reason`` (it opens and logs the
   case file too, then redirects to the page).
 
@@ -72,7 +79,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar, get_args
+from typing import Any, NamedTuple, TypeVar, get_args
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -440,6 +447,17 @@ class Synthesis:
 # -- loading ------------------------------------------------------------------------------------
 
 
+class Indexed(NamedTuple):
+    """What the requests need to know of an alert: whose it is, and its size for a look at it."""
+
+    alert_id: str
+    region: str
+    assignee: str | None
+    version: int
+    events: int
+    members: int
+
+
 @dataclass
 class Loaded:
     """What the database holds, and how long each part took to load."""
@@ -456,8 +474,7 @@ class Loaded:
     comments: int = 0
     users: int = 0
     seconds: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
-    # For the requests: each alert's id, region and assignee.
-    index: list[tuple[str, str, str | None]] = field(default_factory=list)
+    index: list[Indexed] = field(default_factory=list)
 
     def count(self, found: Situation) -> None:
         alert = found.alert
@@ -471,7 +488,8 @@ class Loaded:
         self.deliveries += len(found.deliveries)
         self.views += len(found.views)
         self.comments += len(found.comments)
-        self.index.append((alert.alert_id, alert.region, found.assignee))
+        self.index.append(Indexed(alert.alert_id, alert.region, found.assignee, alert.version,
+                                  len(alert.event_refs), len(alert.members)))
 
 
 @contextlib.contextmanager
@@ -552,8 +570,27 @@ def add_users(engine: Engine, staff: Staff, regional: tuple[str, str], national:
 
 
 def vacuum_analyze(engine: Engine) -> None:
+    """As autovacuum leaves a database at rest; the checkpoint writes the load out before anything is timed."""
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
         connection.execute(text("VACUUM ANALYZE"))
+        connection.execute(text("CHECKPOINT"))
+
+
+def add_looks(engine: Engine, audit_head: Path, user: str, alerts: Sequence[Indexed], now: dt.datetime) -> None:
+    """``user``'s looks at ``alerts`` in the last weeks, as the dashboard records them: a consultation in the
+    s.62 log and a view each. Added after ANALYZE, the statistics do not know them."""
+    if not alerts:
+        return
+    at = [now - dt.timedelta(days=28) * (n + 1) / (len(alerts) + 1) for n in range(len(alerts))][::-1]
+    SqlAuditTrail(engine, audit_head).record(*(AuditRecord(
+        "consultation", "alert.read", user, alert.alert_id, f"alert page: {alert.members} people, "
+        f"{alert.events} events, match decisions and history (version {alert.version})", REASON, at=when)
+        for alert, when in zip(alerts, at, strict=True)))
+    with engine.begin() as connection:
+        connection.execute(insert(AlertViewRow), [
+            {"user_name": user, "alert_id": alert.alert_id, "reason": REASON, "version_seen": alert.version,
+             "events_seen": alert.events, "members_seen": alert.members, "first_at": when, "last_at": when}
+            for alert, when in zip(alerts, at, strict=True)])
 
 
 # -- the dashboard, served ----------------------------------------------------------------------
@@ -655,24 +692,21 @@ async def open_alert(session: aiohttp.ClientSession, csrf: str, alert_id: str) -
     return reason_ms, page_ms
 
 
-async def drive(base: str, name: str, alerts: Sequence[str], requests: int) -> dict[str, list[float]]:
-    """One user's requests, one at a time, after a warm-up of each kind (its alerts are the first few)."""
+async def drive(base: str, name: str, alerts: Sequence[str]) -> dict[str, list[float]]:
+    """One user working down the queue, one request at a time: the queue, the critical ones, then an alert
+    opened (the first look, the reason, the page), and again, for each of ``alerts``. The first ``WARMUP``
+    rounds are not timed. Each alert opened is a look the next queue joins."""
     times: dict[str, list[float]] = {kind: [] for kind in KINDS}
     # The cookies of a server addressed by IP address are kept only by an "unsafe" jar (as aiohttp's tests do).
     async with aiohttp.ClientSession(base, cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
         csrf = await sign_in(session, name)
-        for alert_id in alerts[:WARMUP]:
-            await timed(session, "GET", "/", QUEUE_MARK)
-            await timed(session, "GET", "/?band=critical", QUEUE_MARK)
-            await open_alert(session, csrf, alert_id)
-        for _ in range(requests):
-            times["queue"].append((await timed(session, "GET", "/", QUEUE_MARK))[0])
-        for _ in range(requests):
-            times["queue_critical"].append((await timed(session, "GET", "/?band=critical", QUEUE_MARK))[0])
-        for alert_id in alerts[WARMUP:]:
+        for round_, alert_id in enumerate(alerts):
+            queue_ms, _ = await timed(session, "GET", "/", QUEUE_MARK)
+            critical_ms, _ = await timed(session, "GET", "/?band=critical", QUEUE_MARK)
             reason_ms, page_ms = await open_alert(session, csrf, alert_id)
-            times["give_reason"].append(reason_ms)
-            times["alert"].append(page_ms)
+            if round_ >= WARMUP:
+                for kind, ms in zip(KINDS, (queue_ms, critical_ms, page_ms, reason_ms), strict=True):
+                    times[kind].append(ms)
     return times
 
 
@@ -682,14 +716,16 @@ def figures(times: list[float]) -> dict[str, Any]:
             "p99_ms": round(cuts[98], 1), "max_ms": round(max(times), 1), "met": cuts[94] < TARGET_P95_MS}
 
 
-def sample_alerts(loaded: Loaded, rng: random.Random, name: str, regions: set[str] | None, size: int) -> list[str]:
-    """``size`` different alerts the user may see and that are not theirs (so the first look asks why)."""
-    mine = [alert_id for alert_id, region, assignee in loaded.index
-            if (regions is None or region in regions) and assignee != name]
-    if len(mine) < size:
-        raise BenchmarkError(f"{name} may see {len(mine)} alerts, fewer than the {size} to open: "
-                             "give more --alerts or fewer --requests")
-    return rng.sample(mine, size)
+def sample_alerts(loaded: Loaded, rng: random.Random, name: str, regions: set[str] | None, opened: int,
+                  looked_at: int) -> tuple[list[str], list[Indexed]]:
+    """Different alerts the user may see and that are not theirs: ``opened`` to open (the first look asks
+    why), and ``looked_at`` others to have looked at before."""
+    mine = [alert for alert in loaded.index if (regions is None or alert.region in regions) and alert.assignee != name]
+    if len(mine) < opened + looked_at:
+        raise BenchmarkError(f"{name} may see {len(mine)} alerts, fewer than the {opened + looked_at} to open or "
+                             "have looked at: give more --alerts, or fewer --requests or --looks-since-analyze")
+    chosen = rng.sample(mine, opened + looked_at)
+    return [alert.alert_id for alert in chosen[:opened]], chosen[opened:]
 
 
 # -- the run ------------------------------------------------------------------------------------
@@ -706,6 +742,9 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--server-url", help="a running PostgreSQL server's maintenance database URL "
                                              "(postgresql+psycopg://...): load a new database there")
     parser.add_argument("--regional-scope", default="EMSOU", choices=[r for r in REGIONS if r != "UNKNOWN"])
+    parser.add_argument("--looks-since-analyze", type=int, default=0, metavar="N",
+                        help="give each of the two users N earlier looks at alerts, stored after ANALYZE (a user "
+                             "who has worked since the statistics were gathered, as a new one has); default 0")
     parser.add_argument("--serve-port", type=int, help=argparse.SUPPRESS)  # the dashboard subprocess
     parser.add_argument("--serve-folder", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -736,17 +775,21 @@ def measure(args: argparse.Namespace, folder: Path, server_url: str) -> dict[str
             active = {region: n for region, n in connection.execute(
                 select(AlertRow.region, func.count()).where(AlertRow.status.in_(("open", "acknowledged")))
                 .group_by(AlertRow.region))}
-        progress(f"loaded in {sum(loaded.seconds.values()):.0f} s; serving the dashboard")
         port = free_port()
-        dashboard = start_dashboard(database_url, folder, port)
         users = {"regional": (regional, {args.regional_scope}), "national": (national, None)}
+        chosen = {who: sample_alerts(loaded, rng, name, regions, args.requests + WARMUP, args.looks_since_analyze)
+                  for who, (name, regions) in users.items()}
+        for who, (name, _) in users.items():
+            add_looks(engine, folder / "audit-head.json", name, chosen[who][1], utc_now())
+        progress(f"loaded in {sum(loaded.seconds.values()):.0f} s; serving the dashboard")
+        dashboard = start_dashboard(database_url, folder, port)
         requests: dict[str, Any] = {}
         for who, (name, regions) in users.items():
-            alerts = sample_alerts(loaded, rng, name, regions, args.requests + WARMUP)
             progress(f"timing {name}: {args.requests} of each request")
-            times = asyncio.run(drive(f"http://127.0.0.1:{port}", name, alerts, args.requests))
+            times = asyncio.run(drive(f"http://127.0.0.1:{port}", name, chosen[who][0]))
             requests[who] = {"user": name, "scope": args.regional_scope if regions else NATIONAL,
                              "active_alerts_in_scope": sum(n for r, n in active.items() if not regions or r in regions),
+                             "looks_since_analyze": args.looks_since_analyze,
                              **{kind: figures(times[kind]) for kind in KINDS}}
     finally:
         if dashboard is not None:

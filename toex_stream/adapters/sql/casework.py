@@ -66,22 +66,25 @@ class SqlCaseFiles:
     def queue(self, regions: Collection[str] | None, filters: QueueFilter, viewer: str,
               limit: int = 100) -> list[QueueRow]:
         rank = case(*((AlertRow.band == band, n) for band, n in _BAND_RANK.items()), else_=9)
-        query = (select(AlertRow, AlertViewRow)
-                 .outerjoin(AlertViewRow, (AlertViewRow.alert_id == AlertRow.alert_id)
-                            & (AlertViewRow.user_name == viewer))
-                 .order_by(rank, AlertRow.created_at.desc(), AlertRow.alert_id)
-                 .limit(limit))
-        query = self._scoped(query, regions, filters)
-        rows = []
+        query = self._scoped(select(AlertRow).order_by(rank, AlertRow.created_at.desc(), AlertRow.alert_id)
+                             .limit(limit), regions, filters)
         with Session(self._engine) as session:
-            for row, view in session.execute(query):
-                alert = _alert(row)
-                events, members, victims = _size(alert)
-                rows.append(QueueRow(
-                    alert_id=row.alert_id, created_at=row.created_at, updated_at=row.updated_at, region=row.region,
-                    force_code=row.force_code, threat=row.threat, threats=alert.threats or [row.threat],
-                    band=row.band, status=row.status, assignee=row.assignee, version=alert.version,
-                    events=events, members=members, victims=victims, seen=_view(view)))
+            shown = list(session.scalars(query))
+            # The viewer's looks at the alerts shown, by primary key, once they are chosen. Joined before the
+            # limit, a viewer whose looks the statistics do not know yet (a new user, looks since the last
+            # ANALYZE) is planned as one row, and every active alert is compared with every look of theirs.
+            views = {view.alert_id: view for view in session.scalars(
+                select(AlertViewRow).where(AlertViewRow.user_name == viewer,
+                                           AlertViewRow.alert_id.in_([row.alert_id for row in shown])))}
+        rows = []
+        for row in shown:
+            alert = _alert(row)
+            events, members, victims = _size(alert)
+            rows.append(QueueRow(
+                alert_id=row.alert_id, created_at=row.created_at, updated_at=row.updated_at, region=row.region,
+                force_code=row.force_code, threat=row.threat, threats=alert.threats or [row.threat],
+                band=row.band, status=row.status, assignee=row.assignee, version=alert.version,
+                events=events, members=members, victims=victims, seen=_view(views.get(row.alert_id))))
         return rows
 
     @staticmethod
