@@ -55,7 +55,14 @@ INPUT_TOPICS: tuple[str, ...] = (TOPIC_REFERRALS, TOPIC_ADVERTS, TOPIC_INTEL)
 
 # -- reusable field types ------------------------------------------------------
 
-Id = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^\S(.*\S)?$")]
+# A character that is not white space, spelt out so that the published schemas (ECMA regular expressions, whose
+# \s lacks U+0085 and has U+FEFF) and the validation (Rust's regex: Unicode White_Space, the other way round)
+# agree on every character.
+# (Likewise ECMA's "." stops at \r, U+2028 and U+2029 where Rust's stops only at \n: the line is spelt out.)
+NOT_SPACE = r"[^\s\u0085\ufeff]"
+_IN_LINE = r"[^\n\r\u2028\u2029]"
+Id = Annotated[str, StringConstraints(min_length=1, max_length=128,
+                                      pattern=rf"^{NOT_SPACE}({_IN_LINE}*{NOT_SPACE})?$")]
 ShortText = Annotated[str, StringConstraints(max_length=200)]
 Name = Annotated[str, StringConstraints(max_length=100)]
 LongText = Annotated[str, StringConstraints(max_length=20_000)]

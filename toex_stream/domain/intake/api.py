@@ -21,7 +21,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
-from toex_stream.domain.contract import Id, Referral, not_a_boolean
+from toex_stream.domain.contract import NOT_SPACE, Id, Referral, not_a_boolean
 
 # Person fields that identify someone: forbidden for the anonymous duty-to-notify subset.
 IDENTIFYING_FIELDS = ("given_name", "family_name", "aliases", "date_of_birth", "phones", "emails", "addresses")
@@ -88,7 +88,7 @@ class AmendmentSubmission(BaseModel):
 
     model_config = ConfigDict(title="Amendment", extra="forbid")
 
-    reason: Annotated[str, StringConstraints(min_length=1, max_length=500, pattern=r"\S")] = Field(
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=500, pattern=NOT_SPACE)] = Field(
         description="Why the referral is corrected, not blank (kept in the audit log with the correction).")
     referral: dict[str, Any] = Field(
         description="The corrected referral, whole (a ReferralSubmission with the same referral_id): it "
