@@ -160,19 +160,21 @@ class Casework:
             f"alert page: {len(alert.members) or len(alert.nominal_ids)} people, {len(alert.event_refs)} events, "
             f"match decisions and history (version {alert.version})", reason, at=now))
         self._files.record_view(user.name, alert, reason, now)
-        people = self._people(alert, records.decisions, records.nominals)
+        members = [m.model_dump() for m in alert.members] or [
+            {"nominal_id": n, "role": "unknown", "provisional": False, "linked_by": []} for n in alert.nominal_ids]
+        numbered = network(members)  # numbers everyone; drawn only for an alert about a situation
+        people = self._people(members, numbered, records.decisions, records.nominals)
         number = {p.nominal_id: p.number for p in people}
         return CaseFile(
             alert=alert, details=details, people=people, timeline=self._timeline(records.decisions, number),
-            picture=network([m.model_dump() for m in alert.members]) if alert.members else network([]),
+            picture=numbered if alert.members else network([]),
             history=self._files.history(alert_id), comments=self._files.comments(alert_id),
             assignable=self._files.assignable(alert.region), reason=reason)
 
-    def _people(self, alert: Alert, decisions: list[MatchDecision], nominals: dict[str, Nominal]) -> list[Person]:
-        members = [m.model_dump() for m in alert.members] or [
-            {"nominal_id": n, "role": "unknown", "provisional": False, "linked_by": []} for n in alert.nominal_ids]
-        picture = network(members)
-        numbers = {node.nominal_id: node.number for node in picture.nodes}
+    @staticmethod
+    def _people(members: list[dict[str, Any]], numbered: Network, decisions: list[MatchDecision],
+                nominals: dict[str, Nominal]) -> list[Person]:
+        numbers = {node.nominal_id: node.number for node in numbered.nodes}
         by_nominal: dict[str, list[MatchDecision]] = defaultdict(list)
         for decision in decisions:
             if decision.nominal_id:

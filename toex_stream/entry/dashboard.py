@@ -190,7 +190,12 @@ async def signin_page(request: web.Request) -> web.StreamResponse:
     # The same token while the browser holds one: another tab, or a request the browser makes on its own
     # (an icon), must not replace the token of the form on screen.
     token = request.cookies.get(SIGNIN_CSRF_COOKIE) or secrets.token_urlsafe(24)
-    response = _render(request, "signin.html", signin_csrf=token, message="")
+    return _signin_form(request, token)
+
+
+def _signin_form(request: web.Request, token: str, status: int = 200, message: str = "") -> web.Response:
+    """The sign-in page, its CSRF token also set as the cookie the form's post is checked against."""
+    response = _render(request, "signin.html", status=status, signin_csrf=token, message=message)
     response.set_cookie(SIGNIN_CSRF_COOKIE, token, httponly=True, samesite="Strict", secure=_secure(request),
                         path="/signin")
     return response
@@ -204,11 +209,7 @@ async def signin(request: web.Request) -> web.StreamResponse:
         token = await asyncio.to_thread(request.app[USERS].sign_in, name, password,
                                         dt.timedelta(hours=settings.dashboard_session_hours))
     except SignInRefused as refused:
-        fresh = secrets.token_urlsafe(24)
-        response = _render(request, "signin.html", status=401, signin_csrf=fresh, message=str(refused))
-        response.set_cookie(SIGNIN_CSRF_COOKIE, fresh, httponly=True, samesite="Strict", secure=_secure(request),
-                            path="/signin")
-        return response
+        return _signin_form(request, secrets.token_urlsafe(24), status=401, message=str(refused))
     response = web.HTTPSeeOther("/")
     response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="Strict", secure=_secure(request), path="/",
                         max_age=int(settings.dashboard_session_hours * 3600))

@@ -18,24 +18,20 @@ def start_worker(settings: Settings, log_file: Path) -> subprocess.Popen[bytes]:
     It runs in its own process group so that a test or the demo can stop it,
     and anything it started, whatever state it is in.
     """
-    log_file.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_file, "ab") as log:
-        return subprocess.Popen(
-            [sys.executable, "-m", "streams"],
-            env={**os.environ, **settings_env(settings)},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
+    return _start([sys.executable, "-m", "streams"], settings, log_file)
 
 
 def start_dashboard(settings: Settings, log_file: Path) -> subprocess.Popen[bytes]:
     """Start ``toex-stream dashboard serve`` with ``settings`` in its own process group, output to ``log_file``."""
+    return _start([sys.executable, "-c", "from toex_stream.entry.cli import main; main()", "dashboard", "serve"],
+                  settings, log_file)
+
+
+def _start(command: list[str], settings: Settings, log_file: Path) -> subprocess.Popen[bytes]:
     log_file.parent.mkdir(parents=True, exist_ok=True)
     with open(log_file, "ab") as log:
         return subprocess.Popen(
-            [sys.executable, "-c", "from toex_stream.entry.cli import main; main()", "dashboard", "serve"],
+            command,
             env={**os.environ, **settings_env(settings)},
             stdout=log,
             stderr=subprocess.STDOUT,
