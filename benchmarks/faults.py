@@ -12,7 +12,7 @@ minutes in the outbox). The nominals of a simulated ``mixed`` stream are
 imported, then its events are sent at a steady rate while, counted from the
 first event:
 
-     5 s  the chat API fails for 30 s (from its first alert post, if later):
+     5 s  the chat API fails for 30 s (from its first post or edit from then on):
           HTTP 500, then 500 after posting (the answer lost), then 429 with
           Retry-After 5, 10 s each
     40 s  kill -9 worker-a; restarted 5 s later
@@ -66,7 +66,7 @@ from toex_stream.tools.simulate import simulate
 # delivery for the lease's 30 s, and failures then would meet no call.
 SCHEDULE = [
     fail_chat(5, [ChatFailure(500, 10), ChatFailure(500, 10, store_first=True), ChatFailure(429, 10, retry_after=5)],
-              once_posting=True),
+              from_first_call=True),
     kill_worker(40, "worker-a", restart_after_s=5),
     terminate_worker(60, "worker-b"),
     kill_worker(75, "worker-b", restart_after_s=5),

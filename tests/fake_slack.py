@@ -44,11 +44,27 @@ class Failure:
 
 @dataclass
 class Outage:
-    """Every call of ``failure.methods`` fails as ``failure`` says from ``since`` to ``until`` (time.monotonic())."""
+    """Every call of ``failure.methods`` fails as ``failure`` says for ``seconds`` from its start (time.monotonic()).
+
+    It starts at ``since``; or, without it, when ``after`` ends; or, without
+    either, with the first call it fails.
+    """
 
     failure: Failure
-    since: float
-    until: float
+    seconds: float
+    since: float | None = None
+    after: Outage | None = None
+
+    def start(self) -> float | None:
+        """When it started (or starts); None while it waits for its first call."""
+        if self.since is None and self.after is not None:
+            began = self.after.start()
+            return None if began is None else began + self.after.seconds
+        return self.since
+
+    def end(self) -> float | None:
+        began = self.start()
+        return None if began is None else began + self.seconds
 
 
 # What an outage of the chat API breaks by default: posting and editing, not reading the history.
@@ -124,17 +140,20 @@ class FakeSlack:
 
     def fail_with(
         self, status: int, seconds: float, retry_after: int | None = None, *, store_first: bool = False,
-        methods: tuple[str, ...] = CHAT_WRITES, starting_in: float = 0.0,
-    ) -> None:  # fmt: skip
-        """Answer every call of ``methods`` with ``status`` for ``seconds``, from now or ``starting_in`` seconds on.
+        methods: tuple[str, ...] = CHAT_WRITES, after: Outage | None = None, from_next_call: bool = False,
+    ) -> Outage:  # fmt: skip
+        """Answer every call of ``methods`` with ``status`` for ``seconds``: from now, from the next such call
+        (``from_next_call``, so that at least one call fails however late it comes) or once ``after`` ends.
 
         A 429 carries ``Retry-After: retry_after``; with ``store_first`` a post is
         stored and then answered with ``status`` (the reply was lost). Calls
         ``fail_next`` queued are answered first, as before.
         """
-        since = time.monotonic() + starting_in
+        since = None if from_next_call or after is not None else time.monotonic()
+        outage = Outage(Failure(status, retry_after, store_first, methods), seconds, since, after)
         with self._lock:
-            self._outages.append(Outage(Failure(status, retry_after, store_first, methods), since, since + seconds))
+            self._outages.append(outage)
+        return outage
 
     def failed_calls(self, method: str | None = None) -> list[Call]:
         """Calls (of ``method``, default any) answered with an HTTP error."""
@@ -209,9 +228,12 @@ class FakeSlack:
         request.wfile.write(data)
 
     def _outage_failure(self, method: str, now: float) -> Failure | None:
-        self._outages = [o for o in self._outages if o.until > now]
-        return next((o.failure for o in self._outages
-                     if o.since <= now and (o.failure.methods is None or method in o.failure.methods)), None)
+        for outage in self._outages:
+            if outage.start() is None and outage.after is None and method in (outage.failure.methods or (method,)):
+                outage.since = now  # its first call
+        self._outages = [o for o in self._outages if (end := o.end()) is None or end > now]
+        return next((o.failure for o in self._outages if (began := o.start()) is not None and began <= now
+                     and (o.failure.methods is None or method in o.failure.methods)), None)
 
     def _channel_id(self, channel: str) -> str:
         """Slack answers with the channel's id even when a post names it (``#toex-ersou``)."""

@@ -46,7 +46,7 @@ from sqlalchemy.orm import Session
 from streams import topics
 from streams.app import APP_ID
 from tests.conftest import free_port
-from tests.fake_slack import FakeSlack
+from tests.fake_slack import FakeSlack, Outage
 from toex_stream.adapters.kafka_io import NominalPublisher, durable_producer, ensure_topics
 from toex_stream.adapters.localkafka import LocalKafka
 from toex_stream.adapters.senders import SLACK_EVENT_TYPE
@@ -439,25 +439,23 @@ class ChatFailure:
         return f"{what} for {self.seconds:g} s"
 
 
-def fail_chat(at_s: float, phases: list[ChatFailure], *, once_posting: bool = False) -> Step:
+def fail_chat(at_s: float, phases: list[ChatFailure], *, from_first_call: bool = False) -> Step:
     """Make chat.postMessage and chat.update fail, phase after phase; returns at once (the server keeps time).
 
-    With ``once_posting`` the failures wait (up to two minutes) for the first
-    alert to be posted, so that they fall while alerts are being delivered.
+    With ``from_first_call`` the first phase starts with the first post or edit
+    after ``at_s``, however late the alerts come: a window on the stream's
+    clock can pass with no call to fail (a worker killed while it holds the
+    outbox's lease stops delivery for the lease's 30 s).
     """
 
     def run(rig: Rig) -> dict[str, Any]:
-        deadline = _now() + 120
-        while once_posting and not rig.slack.top_level() and _now() < deadline:
-            time.sleep(0.2)
-        began = _now()
-        starting_in = 0.0
+        outages: list[Outage] = []
         for phase in phases:
-            rig.slack.fail_with(phase.status, phase.seconds, phase.retry_after, store_first=phase.store_first,
-                                starting_in=starting_in)
-            starting_in += phase.seconds
+            outages.append(rig.slack.fail_with(phase.status, phase.seconds, phase.retry_after,
+                                               store_first=phase.store_first, after=outages[-1] if outages else None,
+                                               from_next_call=from_first_call and not outages))
         return {"fault": "chat API fails: " + ", then ".join(p.describe() for p in phases), "kind": "chat",
-                "began": began, "ends": began + starting_in}
+                "began": _now(), "outages": outages}
 
     return Step(at_s, run, lane="chat")
 
@@ -671,10 +669,16 @@ def _recovery(rig: Rig, fault: dict[str, Any], faults: list[dict[str, Any]], ack
     refused has been delivered after all.
     """
     began = fault["began"]
-    entry = {k: v for k, v in fault.items() if k not in ("began", "back", "ends", "kind")}
+    entry = {k: v for k, v in fault.items() if k not in ("began", "back", "outages", "kind")}
     entry["at_s"] = rig.at(began)
     if fault["kind"] == "chat":
-        entry.update(_chat_recovery(rig, began, fault["ends"]))
+        first, last = fault["outages"][0].start(), fault["outages"][-1].end()
+        if first is None or last is None:  # no call came to fail
+            entry.update({"failed_from_s": None, "window_s": 0.0, "failed_calls": {}, "messages_refused": 0,
+                          "messages_undelivered": 0, "recovered_in_s": None})
+        else:
+            entry["failed_from_s"] = rig.at(first)
+            entry.update(_chat_recovery(rig, first, last))
         return entry
     later = [f["began"] for f in faults if f["kind"] == "pipeline" and f["began"] > began]
     window = [s for s in acknowledged
