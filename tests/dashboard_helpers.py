@@ -60,10 +60,11 @@ class Desk:
     def add_user(self, name: str, role: Role = "analyst", scope: str = "EMSOU") -> None:
         self.users.add(name, role, parse_scope(scope), password=PASSWORD)
 
-    def consultations(self, alert_id: str) -> list[AuditRecord]:
+    def consultations(self, alert_id: str, category: str = "consultation") -> list[AuditRecord]:
+        """The s.62 log's entries about ``alert_id`` of ``category`` (looks, by default), oldest first."""
         with Session(self.engine) as session:
             rows = session.scalars(select(AuditChainRow).where(AuditChainRow.subject == alert_id,
-                                                               AuditChainRow.category == "consultation")
+                                                               AuditChainRow.category == category)
                                    .order_by(AuditChainRow.seq))
             return [AuditRecord(r.category, r.action, r.actor, r.subject, r.what, r.why, at=r.at)  # type: ignore[arg-type]
                     for r in rows]

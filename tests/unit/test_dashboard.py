@@ -4,6 +4,7 @@ decisions and the s.62 log. The browser test drives the same pages in Chromium o
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -181,6 +182,38 @@ def test_acknowledge_assign_comment_and_close_go_through_the_lifecycle_and_the_s
         page = await (await client.get("/alerts/A-1")).text()
         for shown in ("alert.acknowledged", "alert.assigned", "alert.commented", "alert.closed", "phoned the partner"):
             assert shown in page
+
+    run(work, tmp_path)
+
+
+def test_an_export_is_a_disclosure_logged_with_recipient_and_purpose_and_only_for_who_may_handle_it(tmp_path):
+    async def work(client: TestClient, office: Desk) -> None:
+        seed_alert(office, "A-1")
+        seed_alert(office, "A-LON", region="LONDON")
+        csrf = await sign_in(client, "ana-em")
+        refused = await client.post("/alerts/A-1/export", data={"recipient": "Northants MSHT team", "purpose": " ",
+                                                                "csrf_token": csrf})
+        assert refused.status == 400 and "Lungu" not in await refused.text()
+        assert (await client.post("/alerts/A-LON/export", data={"recipient": "x", "purpose": "y",
+                                                                 "csrf_token": csrf})).status == 404
+        assert (await client.post("/alerts/A-1/export", data={"recipient": "x", "purpose": "y"})).status == 403
+        assert office.consultations("A-1", "disclosure") == []
+        answer = await client.post("/alerts/A-1/export", data={
+            "recipient": "Northants  MSHT team", "purpose": "joint visit on Friday", "csrf_token": csrf})
+        assert answer.status == 200, await answer.text()
+        assert answer.headers["Content-Disposition"] == 'attachment; filename="A-1.json"'
+        assert answer.headers["Cache-Control"] == "no-store"
+        case = json.loads(await answer.text())
+        assert case["marking"] == "OFFICIAL-SENSITIVE" and case["alert"]["alert_id"] == "A-1"
+        assert case["exported"]["to"] == "Northants MSHT team" and case["exported"]["by"] == "ana-em"
+        assert [p["name"] for p in case["people"]] == ["Ion Lungu", "Maria Pop"]
+        first = case["people"][0]["match_decisions"][0]
+        assert (first["prior_weight"], first["weights"][0]["field"], first["candidates"]) == (-9.2, "given_name", 3)
+        assert [e["source"] for e in case["events"]] == ["referral", "advert"]
+        (logged,) = office.consultations("A-1", "disclosure")
+        assert (logged.actor, logged.action, logged.why) == ("ana-em", "alert.exported", "joint visit on Friday")
+        assert "to Northants MSHT team" in logged.what and "Lungu" not in logged.what and logged.at is not None
+        assert office.consultations("A-1") == []  # an export is a disclosure, not also a look
 
     run(work, tmp_path)
 

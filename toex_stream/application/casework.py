@@ -8,7 +8,8 @@ use case the command line uses, so closing publishes the outcome on
 ``toex.feedback`` and the channels are told as they are from the CLI.
 
 Every case file shown is a consultation in the s.62 log (who, when, which
-alert, why). The reason is the user's own: "assigned to me" when the alert is
+alert, why); every case file exported is a disclosure (who, when, to whom,
+why). The reason is the user's own: "assigned to me" when the alert is
 theirs; otherwise they are asked the first time they open it, and later looks
 carry that reason. The queue shows no personal data (bands, threats, counts
 and references), so listing it is not a consultation; an event's text is
@@ -26,6 +27,7 @@ from typing import Any
 
 from toex_stream.application.alert_lifecycle import AlertLifecycle, AlertNotFound, LifecycleChange
 from toex_stream.domain.access import Permission, User, can, require, visible_regions
+from toex_stream.domain.alerting.messages import MARKING
 from toex_stream.domain.audit import AuditRecord
 from toex_stream.domain.casefile import Bar, Network, Segment, grading, grew, highlight, network, waterfall
 from toex_stream.domain.clock import utc_now
@@ -36,7 +38,8 @@ from toex_stream.ports.audit import AuditTrail
 from toex_stream.ports.casework import CaseFiles, Comment, Details, EventReader, HistoryEntry, QueueFilter, QueueRow
 from toex_stream.ports.store import MatchDecision
 
-__all__ = ["AlertNotFound", "CaseFile", "Casework", "EventText", "Person", "ReasonNeeded", "TimelineEvent"]
+__all__ = ["AlertNotFound", "CaseFile", "Casework", "EventText", "Person", "ReasonNeeded", "TimelineEvent",
+           "exported"]
 
 ASSIGNED_TO_ME = "assigned to me"
 _SOURCES = {"toex.adverts": "advert", "toex.referrals": "referral", "toex.intel": "intelligence"}
@@ -153,13 +156,27 @@ class Casework:
         reason = reason.strip() or (self.reason_for(user, alert_id) or "")
         if not reason:
             raise ReasonNeeded("say why you open this alert: it is not assigned to you (kept in the s.62 log)")
-        records = self._files.case_records(alert, details)
         now = self._clock()
-        self._audit.record(AuditRecord(
-            "consultation", "alert.read", user.name, alert_id,
-            f"alert page: {len(alert.members) or len(alert.nominal_ids)} people, {len(alert.event_refs)} events, "
-            f"match decisions and history (version {alert.version})", reason, at=now))
+        self._audit.record(AuditRecord("consultation", "alert.read", user.name, alert_id,
+                                       f"alert page: {_contents(alert)}", reason, at=now))
         self._files.record_view(user.name, alert, reason, now)
+        return self._case_file(alert, details, reason)
+
+    def export(self, user: User, alert_id: str, recipient: str, purpose: str) -> dict[str, Any]:
+        """The case file as data, for ``recipient``: a disclosure, kept in the s.62 log with who, when, to whom
+        and why before it is handed over. Only a user who may handle the alert may export it."""
+        alert, details = self._in_scope(user, alert_id, "alerts.handle")
+        recipient, purpose = " ".join(recipient.split())[:200], purpose.strip()[:500]
+        if not recipient or not purpose:
+            raise BadRequest("say who receives the case file and why: both are kept in the s.62 log")
+        case = self._case_file(alert, details, purpose)
+        now = self._clock()
+        self._audit.record(AuditRecord("disclosure", "alert.exported", user.name, alert_id,
+                                       f"case file (JSON) to {recipient}: {_contents(alert)}", purpose, at=now))
+        return exported(case, by=user.name, to=recipient, purpose=purpose, at=now)
+
+    def _case_file(self, alert: Alert, details: Details, reason: str) -> CaseFile:
+        records = self._files.case_records(alert, details)
         members = [m.model_dump() for m in alert.members] or [
             {"nominal_id": n, "role": "unknown", "provisional": False, "linked_by": []} for n in alert.nominal_ids]
         numbered = network(members)  # numbers everyone; drawn only for an alert about a situation
@@ -168,7 +185,7 @@ class Casework:
         return CaseFile(
             alert=alert, details=details, people=people, timeline=self._timeline(records.decisions, number),
             picture=numbered if alert.members else network([]),
-            history=self._files.history(alert_id), comments=self._files.comments(alert_id),
+            history=self._files.history(alert.alert_id), comments=self._files.comments(alert.alert_id),
             assignable=self._files.assignable(alert.region), reason=reason)
 
     @staticmethod
@@ -276,3 +293,38 @@ class Casework:
         self._audit.record(AuditRecord("alteration", "alert.commented", user.name, alert_id,
                                        f"comment of {len(text.strip())} characters", "comment on the case", at=now))
         self._files.add_comment(alert_id, user.name, text.strip(), now)
+
+
+def _contents(alert: Alert) -> str:
+    """What a case file of ``alert`` holds, for the s.62 log: counts, never the data."""
+    return (f"{len(alert.members) or len(alert.nominal_ids)} people, {len(alert.event_refs)} events, "
+            f"match decisions and history (version {alert.version})")
+
+
+def _at(moment: dt.datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
+
+
+def exported(case: CaseFile, *, by: str, to: str, purpose: str, at: dt.datetime) -> dict[str, Any]:
+    """The case file as an export carries it: marked, saying who exported it to whom and why."""
+    return {
+        "marking": MARKING,
+        "exported": {"at": _at(at), "by": by, "to": to, "purpose": purpose},
+        "alert": case.alert.model_dump(mode="json"),
+        "status": {"status": case.details.status, "assignee": case.details.assignee,
+                   "outcome": case.details.outcome, "updated_at": _at(case.details.updated_at)},
+        "people": [{
+            "number": p.number, "nominal_id": p.nominal_id, "role": p.role, "provisional": p.provisional,
+            "name": p.name, "date_of_birth": p.date_of_birth, "flags": p.flags, "linked_by": p.linked_by,
+            "match_decisions": [{
+                "event": d.event, "decision": d.decision, "probability": d.probability, "candidates": d.candidates,
+                "model_version": d.model_version, "decided_at": _at(d.decided_at), "prior_weight": d.prior_weight,
+                "weights": d.weights} for d, _bars in p.decisions],
+        } for p in case.people],
+        "events": [{"event": t.event, "source": t.source, "occurred_at": _at(t.occurred_at), "grading": t.grading,
+                    "facts": t.facts, "mentions": [{"role": r, "decision": d, "who": w} for r, d, w in t.mentions]}
+                   for t in case.timeline],
+        "history": [{"at": _at(h.at), "action": h.action, "actor": h.actor, "what": h.what, "why": h.why}
+                    for h in case.history],
+        "comments": [{"at": _at(c.at), "author": c.author, "text": c.text} for c in case.comments],
+    }

@@ -1,4 +1,4 @@
-"""The regional teams' dashboard (aiohttp, Jinja2): sign in, the queue, an alert's case file, decisions.
+"""The regional teams' dashboard (aiohttp, Jinja2): sign in, the queue, an alert's case file, decisions, export.
 
 ``toex-stream dashboard serve`` runs it apart from the worker, over the same
 database and Kafka. Pages are rendered on the server (Jinja2, autoescaped);
@@ -30,6 +30,7 @@ import asyncio
 import datetime as dt
 import hashlib
 import hmac
+import json
 import logging
 import secrets
 import uuid
@@ -346,6 +347,18 @@ async def decide(request: web.Request) -> web.StreamResponse:
     raise web.HTTPSeeOther(f"/alerts/{alert_id}?{urlencode({'done': done})}#decisions")
 
 
+async def export(request: web.Request) -> web.StreamResponse:
+    """The case file as a JSON download: a disclosure, logged with its recipient and purpose first."""
+    casework, user = request.app[CASEWORK], request[USER]
+    alert_id = request.match_info["alert_id"]
+    form = await request.post()
+    data = await asyncio.to_thread(casework.export, user, alert_id, str(form.get("recipient", "")),
+                                   str(form.get("purpose", "")))
+    name = "".join(c if c.isalnum() or c in "-_" else "_" for c in alert_id)
+    return web.Response(text=json.dumps(data, indent=2, ensure_ascii=False), content_type="application/json",
+                        charset="utf-8", headers={"Content-Disposition": f'attachment; filename="{name}.json"'})
+
+
 async def healthz(_: web.Request) -> web.StreamResponse:
     return web.json_response({"status": "ok"})
 
@@ -374,6 +387,7 @@ def build_dashboard_app(settings: Settings, casework: Casework, users: Users) ->
     app.router.add_get("/alerts/{alert_id}", alert_page)
     app.router.add_post("/alerts/{alert_id}/reason", give_reason)
     app.router.add_get("/fragments/alerts/{alert_id}/event", event_text)
+    app.router.add_post("/alerts/{alert_id}/export", export)
     app.router.add_post("/alerts/{alert_id}/{action}", decide)
     app.router.add_get("/healthz", healthz)
     app.router.add_static("/static/", STATIC)
