@@ -13,6 +13,7 @@ from pathlib import Path
 import aiohttp
 
 from tests.browser import Page, start_browser
+from tests.figures import figures
 from tests.intake_helpers import FakePublisher, intake_store, served
 from toex_stream.adapters.settings import Settings
 from toex_stream.entry.web import build_intake_app
@@ -76,5 +77,5 @@ def test_a_partner_fills_the_form_in_chromium_sees_errors_beside_fields_then_a_r
     [referral] = publisher.published
     assert referral.subjects[0].given_name == "Ana" and referral.subjects[0].phones == ["07700 900123"]
     assert referral.consent_to_share and referral.exploitation_types == ["labour"]
-    print(f"\nscreenshots: {shots / 'intake-form-errors.png'} {shots / 'intake-form-receipt.png'}")
+    figures.info("screenshots: %s %s", shots / "intake-form-errors.png", shots / "intake-form-receipt.png")
     assert (shots / "intake-form-receipt.png").stat().st_size > 10_000

@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from tests.browser import Page, serious_accessibility_violations, start_browser
 from tests.conftest import ROOT, example
+from tests.figures import figures
 from tests.intake_helpers import served
 from tests.integration.conftest import send
 from toex_stream.adapters.kafka_io import TopicReader, durable_producer
@@ -215,4 +216,4 @@ def test_a_team_member_reviews_a_live_alert_in_chromium_and_its_outcome_reaches_
         ("dash-em", "alert.read", reason) for reason in (why, "assigned to me", why, why)]
     assert all(r.at is not None for r in looks)
     engine.dispose()
-    print(f"\nscreenshots: {SHOTS}")
+    figures.info("screenshots: %s", SHOTS)

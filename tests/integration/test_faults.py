@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.fault_harness import ChatFailure, bad_day, fail_chat, kill_worker
+from tests.figures import figures
 from toex_stream.tools.simulate import simulate
 
 pytestmark = pytest.mark.integration
@@ -35,7 +36,7 @@ def test_a_worker_killed_and_chat_failing_lose_nothing_and_post_nothing_twice(tm
     report = bad_day(tmp_path, events, simulation.nominals, rate=20, steps=steps, quiesce_timeout=60)
 
     shown = json.dumps(report, indent=2)
-    print(shown)  # the figures, with -s
+    figures.info("%s", shown)
     assert report["events_sent"] == len(events) and report["send_failures"] == 0, shown
     assert report["duplicate_top_level_posts"] == 0, shown
     assert [e["cause"] for e in report["worker_exits"]] == ["sigkill by the harness"], shown

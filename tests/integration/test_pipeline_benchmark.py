@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.figures import figures
+
 pytestmark = pytest.mark.integration
 
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "pipeline.py"
@@ -35,7 +37,7 @@ def test_a_short_seeded_run_reports_every_figure_with_every_event_scored() -> No
     assert run.returncode == 0, run.stderr[-4000:]
     report = json.loads(run.stdout)
     shown = json.dumps(report, indent=2)
-    print(shown)
+    figures.info("%s", shown)
 
     missing = [name for name in FIGURES if report.get(name) is None]
     assert not missing, shown

@@ -20,6 +20,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.figures import figures
 from tests.intake_helpers import FakePublisher, intake_store
 from toex_stream.adapters.settings import Settings
 from toex_stream.domain.contract import Referral
@@ -172,8 +173,8 @@ def test_no_generated_body_gets_a_5xx_and_every_refusal_says_why(tmp_path) -> No
         loop.run_until_complete(client.close())
         loop.close()
     total = sum(results.statuses.values())
-    print(f"\n{total} generated bodies in {time.monotonic() - started:.1f} s; statuses {results.statuses}; "
-          f"{len(publisher.published)} published")
+    figures.info("%d generated bodies in %.1f s; statuses %s; %d published", total, time.monotonic() - started,
+                 results.statuses, len(publisher.published))
     assert total >= 2000
     assert results.statuses.get(202, 0) > 100, "the schema's bodies are mostly acceptable"
     assert results.statuses.get(422, 0) > 100
@@ -220,5 +221,5 @@ def test_no_generated_form_post_gets_a_5xx_and_every_refusal_is_shown(tmp_path) 
     finally:
         loop.run_until_complete(client.close())
         loop.close()
-    print(f"\n{sum(statuses.values())} generated form posts; statuses {statuses}")
+    figures.info("%d generated form posts; statuses %s", sum(statuses.values()), statuses)
     assert statuses.get(422, 0) > 50 and statuses.get(401, 0) > 50
